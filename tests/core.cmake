@@ -1,0 +1,2 @@
+# Core runtime tests (uring/, async/), one line each.
+uco_add_test(test_task)
