@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-need_pkgs "${BUILD_PKGS[@]}" ${TEST_PKGS:-}
+need_pkgs "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
 
 jobs=${UCO_TEST_JOBS:-$(nproc)}
 status=0
