@@ -16,3 +16,8 @@ endif()
 add_test(NAME test_ctx_aarch64 COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/ctx_cross.sh ${PROJECT_SOURCE_DIR}
          ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(test_ctx_aarch64 PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+# The installed library works for consumers (pkg-config, static, CMake package).
+add_test(NAME install_check COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/install_check.sh ${PROJECT_SOURCE_DIR}
+         ${PROJECT_BINARY_DIR})
+set_tests_properties(install_check PROPERTIES TIMEOUT 300)
