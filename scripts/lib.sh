@@ -23,8 +23,9 @@ need_pkgs() {
 
 # Packages every build needs.
 BUILD_PKGS=(gcc libc6-dev make cmake ninja-build pkg-config liburing-dev libcmocka-dev valgrind)
-# What the test suite needs on top: the aarch64 stack switch is tested under qemu-user.
-TEST_PKGS=(gcc-aarch64-linux-gnu qemu-user)
+# What the test suite needs on top: the aarch64 stack switch is tested under qemu-user, and
+# the installed headers are compiled as C++.
+TEST_PKGS=(gcc-aarch64-linux-gnu qemu-user g++)
 
 # configure_build DIR [cmake args...]: configures (once) and builds the project into DIR.
 configure_build() {
