@@ -54,6 +54,12 @@ unsigned uco__ring_reap(struct uco__ring *r);
 
 bool uco__ring_has_op(const struct uco__ring *r, unsigned opcode);
 
+/* SQEs taken and not yet submitted. */
+static inline unsigned uco__ring_sq_pending(const struct uco__ring *r)
+{
+    return io_uring_sq_ready(&r->ring);
+}
+
 /* user_data of SQEs whose completion nobody wants (their CQE is dropped). */
 #define UCO__UDATA_IGNORE ((uint64_t)0)
 
