@@ -1,11 +1,7 @@
 /* Stack switch for x86-64 (System V). Saves the callee-saved registers the ABI requires
  * (rbx, rbp, r12-r15) on the current stack, stores the stack pointer in *from, loads to,
- * restores and returns on the other stack. It leaves through pop + indirect jmp, not ret: a ret
- * to another stack's caller never matches the CPU's return-stack prediction, so every switch
- * mispredicted (~8 ns of a 12 ns switch on an EPYC VM), while the indirect jump is predicted
- * from history (3-4 ns; boost.context leaves the same way). The x87 control word and MXCSR
- * are not switched: a thread's floating-point environment is shared by its tasks (see
- * docs/DESIGN.md).
+ * restores and returns on the other stack. The x87 control word and MXCSR are not switched:
+ * a thread's floating-point environment is shared by its tasks (see docs/DESIGN.md).
  *
  *   void uco__ctx_jump(void **from, void *to);          rdi = from, rsi = to
  *   uco__ctx_start: first "return address" of a new context; r12 = entry, r13 = its argument.
@@ -32,8 +28,7 @@ uco__ctx_jump:
     popq    %r12
     popq    %rbx
     popq    %rbp
-    popq    %rcx
-    jmpq    *%rcx
+    ret
     .cfi_endproc
     .size   uco__ctx_jump, .-uco__ctx_jump
 
