@@ -107,9 +107,10 @@ void uco__run_batch(struct uco_loop *l)
 static struct uco_task *slot_alloc(struct uco_loop *l)
 {
     if (!l->free_head) {
-        struct uco__task_chunk *c =
-            calloc(1, sizeof *c + TASKS_PER_CHUNK * sizeof(struct uco_task));
+        size_t size = sizeof(struct uco__task_chunk) + TASKS_PER_CHUNK * sizeof(struct uco_task);
+        struct uco__task_chunk *c = aligned_alloc(_Alignof(struct uco__task_chunk), size);
         if (!c) return NULL;
+        memset(c, 0, size); /* every slot reads UCO__TS_FREE */
         c->next = l->chunks;
         l->chunks = c;
         for (int i = 0; i < TASKS_PER_CHUNK; i++) {
