@@ -12,6 +12,10 @@ if(NOT LIBUV_FOUND)
 endif()
 
 uco_add_bench(bench_switch SOURCES bench_switch.c)
+# It switches with async/ctx.h itself, so it must see the same choice of switch as the library.
+if(UCO_CONTEXT_IMPL STREQUAL "ucontext")
+  target_compile_definitions(bench_switch PRIVATE UCO_CONTEXT_UCONTEXT=1)
+endif()
 if(UCO_BOOST_CONTEXT_LIB)
   target_link_libraries(bench_switch PRIVATE ${UCO_BOOST_CONTEXT_LIB})
   target_compile_definitions(bench_switch PRIVATE BENCH_HAVE_BOOST_CONTEXT=1)
