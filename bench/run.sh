@@ -163,7 +163,9 @@ done
 bench_note ""
 bench_note "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 bench_note "######## targets"
-grep '^TARGET' "$LOG" | tee "$OUT/targets.txt"
+grep '^TARGET' "$LOG" >"$OUT/targets.txt"
+cat "$OUT/targets.txt"
+cat "$OUT/targets.txt" >>"$LOG"
 met=$(grep -c '^TARGET \[MET\]' "$LOG")
 missed=$(grep -c '^TARGET \[MISSED\]' "$LOG")
 na=$(grep -c '^TARGET \[N/A\]' "$LOG")
