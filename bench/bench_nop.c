@@ -222,7 +222,7 @@ int main(int argc, char **argv)
         bench_record(&o, k2, thr, "x");
         if (k == 64)
             bench_target(&o, "nop64", "64-task awaited NOP throughput >= 70% of raw liburing",
-                         thr >= 0.70, "%.0f%% (%.3g vs %.3g M NOPs/s)", thr * 100,
+                         thr >= 0.70, "%.1f%% (%.3g vs %.3g M NOPs/s)", thr * 100,
                          1e3 / c[0].med_ns, 1e3 / c[1].med_ns);
         if (c[0].allocs_per_op < 0)
             allocs_known = false;

@@ -166,9 +166,9 @@ bench_note "######## targets"
 grep '^TARGET' "$LOG" >"$OUT/targets.txt"
 cat "$OUT/targets.txt"
 cat "$OUT/targets.txt" >>"$LOG"
-met=$(grep -c '^TARGET \[MET\]' "$LOG")
-missed=$(grep -c '^TARGET \[MISSED\]' "$LOG")
-na=$(grep -c '^TARGET \[N/A\]' "$LOG")
+met=$(grep -c '^TARGET \[MET\]' "$OUT/targets.txt")
+missed=$(grep -c '^TARGET \[MISSED\]' "$OUT/targets.txt")
+na=$(grep -c '^TARGET \[N/A\]' "$OUT/targets.txt")
 bench_note "targets: $met met, $missed missed, $na not measurable here; results in $OUT"
 if [ "$FAILED" != 0 ]; then
     bench_note "$FAILED benchmark program(s) failed"
