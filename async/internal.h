@@ -50,27 +50,30 @@ enum {
     UCO__TF_EXITING = 1u << 3,     /* function returned; draining started ops */
 };
 
+/* The fields every park and wake-up touches come first and fill the first cache line (with the
+ * assembly switch, whose context is one pointer); slots are 64-byte aligned, so a switch
+ * between tasks costs one line of each task struct. */
 struct uco_task {
     uco__ctx ctx;
     struct uco_loop *loop;
     struct uco__stack *stack;
+    struct uco_task *runq_next;
+    void (*interrupt_fn)(struct uco_task *t); /* wakes the current park early; NULL: can't */
+    void *park_obj;                           /* waitset, or another layer's object */
+    int32_t cancel_res; /* sticky: -ECANCELED (cancelled) or -ETIMEDOUT (task deadline) */
+    int32_t intr_res;   /* reason delivered to the interrupted park */
+    int32_t wake_res;   /* result handed to a PK_SLEEP/PK_USER park by its waker */
+    uint8_t state, park, flags;
+    bool scope_expired; /* the deadline set by uco_deadline_set has passed */
+    /* end of the first cache line */
     uco_task_fn *fn;
     void *arg;
     intptr_t result;
-    struct uco_task *runq_next;
     struct uco_task *all_next, *all_prev; /* the loop's live tasks (for dump and cancel-all) */
     struct uco_task *free_next;           /* slot free list */
     struct uco__op *joiner;               /* join op waiting for our end */
     struct uco__op *started;              /* ops started by us, not yet waited for */
-    /* parking */
-    void (*interrupt_fn)(struct uco_task *t); /* wakes the current park early; NULL: can't */
-    void *park_obj;                           /* waitset, or another layer's object */
-    const char *park_what;                    /* for PK_USER: what it waits on, for dumps */
-    int32_t intr_res;                         /* reason delivered to the interrupted park */
-    int32_t cancel_res; /* sticky: -ECANCELED (cancelled) or -ETIMEDOUT (task deadline) */
-    int32_t wake_res;   /* result handed to a PK_SLEEP/PK_USER park by its waker */
-    uint8_t state, park, flags;
-    bool scope_expired; /* the deadline set by uco_deadline_set has passed */
+    const char *park_what;                /* for PK_USER: what it waits on, for dumps */
     int64_t task_deadline, scope_deadline;
     struct uco__timer deadline_timer, sleep_timer;
     uint64_t id;
@@ -82,7 +85,7 @@ struct uco_task {
 #ifdef UCO_TSAN
     void *tsan_fiber;
 #endif
-};
+} __attribute__((aligned(64)));
 
 /* ---- operations ----------------------------------------------------------------------- */
 
@@ -102,12 +105,12 @@ struct uco__op {
     struct uco__comp comp; /* SQE user_data target */
     struct uco_task *task; /* owner */
     int64_t result;
-    struct uco__waitset *ws;       /* the wait currently waiting for it, if any */
-    struct uco__op *tnext, *tprev; /* owner's started list */
+    struct uco__waitset *ws; /* the wait currently waiting for it, if any */
     void *fault_mem;
     uint32_t cqe_flags;
     int32_t fd;
     uint8_t kind, state, flags;
+    struct uco__op *tnext, *tprev; /* owner's started list (uco_op_* only) */
     union {
         struct __kernel_timespec ts; /* IORING_OP_TIMEOUT */
         struct {

@@ -172,6 +172,15 @@ static void sanitizer_begin(struct uco_loop *l)
     (void)l;
 }
 
+/* Whether a turn that will not wait must still enter the kernel: to submit queued SQEs, or to
+ * collect completions that may wake a task (with DEFER_TASKRUN the kernel posts them only when
+ * the ring is entered). With nothing queued and nothing in flight that could wake anyone, the
+ * enter would be a system call for nothing, and a yield or a spawn + join would pay for it. */
+static bool turn_needs_enter(const struct uco_loop *l)
+{
+    return uco__ring_sq_pending(&l->ring) || l->inflight || l->jobs_pending || l->user_waits;
+}
+
 int uco_loop_run(uco_loop *l)
 {
     if (!l || !pthread_equal(l->thread, pthread_self())) return -EINVAL;
@@ -211,8 +220,10 @@ int uco_loop_run(uco_loop *l)
                 }
             }
         }
-        uco__ring_enter(&l->ring, wait, timeout);
-        uco__ring_reap(&l->ring);
+        if (wait || turn_needs_enter(l)) {
+            uco__ring_enter(&l->ring, wait, timeout);
+            uco__ring_reap(&l->ring);
+        }
         l->now = uco__clock();
         l->stats.timers_fired += uco__timers_fire(&l->timers, l->now);
         l->stats.turns++;

@@ -112,18 +112,12 @@ static void ops_interrupt(struct uco_task *t)
             uco__op_cancel_issue(ws->ops[i]); /* may finish it at once (queued job) */
 }
 
-int uco__wait(struct uco_task *t, struct uco__op **ops, size_t n, bool any)
+/* Parks t on ws, whose pending ops already point to it, until they wake it; interruptible.
+ * Returns 0, or the -errno of the interrupt. */
+static int park_ops(struct uco_task *t, struct uco__waitset *ws)
 {
-    struct uco__waitset ws = {.task = t, .ops = ops, .n = n, .any = any};
-    size_t pending = 0;
-    for (size_t i = 0; i < n; i++)
-        if (ops[i]->state == UCO__OS_INFLIGHT) pending++;
-    if (pending == 0 || (any && pending < n)) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (ops[i]->state == UCO__OS_INFLIGHT) ops[i]->ws = &ws;
-    ws.remaining = any ? 1 : pending;
     t->park = UCO__PK_OPS;
-    t->park_obj = &ws;
+    t->park_obj = ws;
     t->interrupt_fn = ops_interrupt;
     t->state = UCO__TS_PARKED;
     if (UCO__UNLIKELY(t->cancel_res || t->scope_expired)) {
@@ -136,13 +130,36 @@ int uco__wait(struct uco_task *t, struct uco__op **ops, size_t n, bool any)
     t->park = UCO__PK_NONE;
     t->park_obj = NULL;
     t->interrupt_fn = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (ops[i]->ws == &ws) ops[i]->ws = NULL;
     if (t->flags & UCO__TF_INTERRUPTED) {
         t->flags &= (uint8_t)~UCO__TF_INTERRUPTED;
         return t->intr_res;
     }
     return 0;
+}
+
+int uco__wait(struct uco_task *t, struct uco__op **ops, size_t n, bool any)
+{
+    struct uco__waitset ws = {.task = t, .ops = ops, .n = n, .any = any};
+    if (n == 1) {
+        /* Every plain await: one op, no counting. */
+        if (ops[0]->state != UCO__OS_INFLIGHT) return 0;
+        ops[0]->ws = &ws;
+        ws.remaining = 1;
+        int r = park_ops(t, &ws);
+        if (ops[0]->ws == &ws) ops[0]->ws = NULL;
+        return r;
+    }
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i]->state == UCO__OS_INFLIGHT) pending++;
+    if (pending == 0 || (any && pending < n)) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i]->state == UCO__OS_INFLIGHT) ops[i]->ws = &ws;
+    ws.remaining = any ? 1 : pending;
+    int r = park_ops(t, &ws);
+    for (size_t i = 0; i < n; i++)
+        if (ops[i]->ws == &ws) ops[i]->ws = NULL;
+    return r;
 }
 
 int64_t uco__await_sqe(struct uco_task *t, struct io_uring_sqe *sqe, unsigned kind, int fd,

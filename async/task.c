@@ -13,8 +13,18 @@ static _Atomic uint64_t next_task_id = 1;
 /* ---- the switch ----------------------------------------------------------------------- */
 
 /* Switches from `from` (NULL: the scheduler) to `to` (NULL: the scheduler), telling the
- * sanitizers. `dying`: from will never run again (its ASan fake stack can go). */
-static void switch_ctx(struct uco_loop *l, struct uco_task *from, struct uco_task *to, bool dying)
+ * sanitizers. `dying`: from will never run again (its ASan fake stack can go).
+ *
+ * Called from one place per kind of switch (task to task or to the scheduler: uco__park;
+ * scheduler to task: uco__run_batch), for the CPU's return-stack predictor. uco__ctx_jump
+ * returns on the other context's stack, into the other context's call of switch_ctx; when
+ * both contexts switched from the same place (the tasks of a turn all park in uco__park) the
+ * return goes where the predictor expects, and so do the returns further up when the tasks
+ * parked through the same call chain. An x86-64 jump that leaves by pop + jmp instead of ret
+ * (as boost.context does) wins a ping-pong between two different call sites, but leaves the
+ * return stack one entry off, and every return of the resumed task then mispredicts. */
+static __attribute__((noinline)) void switch_ctx(struct uco_loop *l, struct uco_task *from,
+                                                 struct uco_task *to, bool dying)
 {
     uco__ctx *fctx = from ? &from->ctx : &l->sched_ctx;
     uco__ctx *tctx = to ? &to->ctx : &l->sched_ctx;
@@ -35,13 +45,13 @@ static void switch_ctx(struct uco_loop *l, struct uco_task *from, struct uco_tas
 #endif
 }
 
-static void enter_task(struct uco_loop *l, struct uco_task *from, struct uco_task *to)
+/* Bookkeeping of a task about to be switched in. */
+static inline void entering(struct uco_loop *l, struct uco_task *to)
 {
     l->current = to;
     to->state = UCO__TS_RUNNING;
     l->stats.switches++;
     if (l->stall) uco__stall_enter(l, to);
-    switch_ctx(l, from, to, false);
 }
 
 static void stack_overflow(struct uco_task *t)
@@ -66,12 +76,11 @@ void uco__park(struct uco_task *t)
     /* Hand the thread straight to the next task of this turn; back to the scheduler (which
      * enters the kernel) only when the turn's batch is exhausted. */
     struct uco_task *next = uco__runq_pop(&l->batch);
-    if (next) {
-        enter_task(l, t, next);
-    } else {
+    if (next)
+        entering(l, next);
+    else
         l->current = NULL;
-        switch_ctx(l, t, NULL, false);
-    }
+    switch_ctx(l, t, next, false); /* one call for both: see switch_ctx */
 }
 
 static void reclaim(struct uco_loop *l);
@@ -84,7 +93,8 @@ void uco__run_batch(struct uco_loop *l)
     l->runq.head = l->runq.tail = NULL;
     struct uco_task *t;
     while ((t = uco__runq_pop(&l->batch))) {
-        enter_task(l, NULL, t);
+        entering(l, t);
+        switch_ctx(l, NULL, t, false);
         if (l->exiting) reclaim(l);
     }
     l->current = NULL;
@@ -97,9 +107,10 @@ void uco__run_batch(struct uco_loop *l)
 static struct uco_task *slot_alloc(struct uco_loop *l)
 {
     if (!l->free_head) {
-        struct uco__task_chunk *c =
-            calloc(1, sizeof *c + TASKS_PER_CHUNK * sizeof(struct uco_task));
+        size_t size = sizeof(struct uco__task_chunk) + TASKS_PER_CHUNK * sizeof(struct uco_task);
+        struct uco__task_chunk *c = aligned_alloc(_Alignof(struct uco__task_chunk), size);
         if (!c) return NULL;
+        memset(c, 0, size); /* every slot reads UCO__TS_FREE */
         c->next = l->chunks;
         l->chunks = c;
         for (int i = 0; i < TASKS_PER_CHUNK; i++) {

@@ -89,7 +89,7 @@ int uco__ring_submit(struct uco__ring *r)
     return ret;
 }
 
-struct io_uring_sqe *uco__ring_sqe(struct uco__ring *r)
+struct io_uring_sqe *uco__ring_sqe_full(struct uco__ring *r)
 {
     for (int tries = 0; tries < 64; tries++) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);

@@ -39,7 +39,9 @@ void uco__ring_exit(struct uco__ring *r);
 /* A free SQE, flushing queued ones to the kernel when the SQ is full. NULL only when the kernel
  * refuses submissions for good (the caller returns -EBUSY). The SQE is zeroed by liburing's
  * prep helpers, not here. */
-struct io_uring_sqe *uco__ring_sqe(struct uco__ring *r);
+static inline struct io_uring_sqe *uco__ring_sqe(struct uco__ring *r);
+/* The slow path of uco__ring_sqe: the SQ is full. */
+struct io_uring_sqe *uco__ring_sqe_full(struct uco__ring *r);
 
 /* Submits queued SQEs and processes completions; waits for at least one CQE when wait is true,
  * for at most timeout_ns (< 0: no limit). One io_uring_enter. Returns >= 0 or -errno. */
@@ -53,6 +55,21 @@ int uco__ring_submit(struct uco__ring *r);
 unsigned uco__ring_reap(struct uco__ring *r);
 
 bool uco__ring_has_op(const struct uco__ring *r, unsigned opcode);
+
+/* Inline: every awaitable takes an SQE. */
+static inline struct io_uring_sqe *uco__ring_sqe(struct uco__ring *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (__builtin_expect(sqe == NULL, 0)) return uco__ring_sqe_full(r);
+    r->sqes++;
+    return sqe;
+}
+
+/* SQEs taken and not yet submitted. */
+static inline unsigned uco__ring_sq_pending(const struct uco__ring *r)
+{
+    return io_uring_sq_ready(&r->ring);
+}
 
 /* user_data of SQEs whose completion nobody wants (their CQE is dropped). */
 #define UCO__UDATA_IGNORE ((uint64_t)0)
