@@ -1,0 +1,105 @@
+/* net/ — private types shared by the net layer's files. */
+#ifndef UCO_NET_INTERNAL_H
+#define UCO_NET_INTERNAL_H
+
+#include <uco/net.h>
+
+#include "async/internal.h"
+
+/* An awaitable's prologue: the running task t (else -EPERM), not interrupted, an SQE. */
+#define UCO__NET_BEGIN(name)                                                                       \
+    struct uco_task *t = uco__self();                                                              \
+    if (UCO__UNLIKELY(!t)) return uco__not_in_task(name);                                          \
+    int err_ = uco__await_check(t);                                                                \
+    if (UCO__UNLIKELY(err_)) return err_;                                                          \
+    struct io_uring_sqe *sqe = uco__sqe(t->loop);                                                  \
+    if (UCO__UNLIKELY(!sqe)) return -EBUSY
+
+#define UCO__NOBUF 0xffffu /* "no buffer" in the per-buffer links below */
+
+/* A pool of provided receive buffers: one buffer ring (group) of count buffers of size bytes.
+ * Buffers a connection holds (queued or viewed) are chained through next[], so a connection
+ * needs no memory of its own per buffer. */
+struct uco_bufpool {
+    struct uco_loop *loop;
+    struct uco__bufring ring;
+    char *mem;
+    unsigned count, size;
+    uint16_t *next;   /* next buffer in a connection's chain */
+    uint32_t *len;    /* bytes received into each buffer */
+    unsigned refs;    /* 1 for the owner (until uco_bufpool_free) + 1 per connection */
+    bool freed;       /* uco_bufpool_free was called */
+    unsigned in_ring; /* buffers the kernel can take now */
+    /* connections whose receive stopped for lack of buffers, re-armed as buffers come back */
+    struct uco_conn *starved_head, *starved_tail;
+};
+
+/* A task waiting for its turn to send on a connection. */
+struct uco__send_waiter {
+    struct uco_task *task;
+    struct uco__send_waiter *next;
+};
+
+enum { UCO__RECV_IDLE = 0, UCO__RECV_ARMED, UCO__RECV_CANCELLING };
+
+struct uco_conn {
+    struct uco__comp recv_comp; /* the multishot recv's completion */
+    struct uco_loop *loop;
+    struct uco_bufpool *pool;
+    int fd;      /* regular descriptor, or fixed-file slot when fixed */
+    int real_fd; /* installed regular descriptor for a fixed one, or -1 */
+    bool fixed;
+    bool closing; /* uco_conn_close called: free on the receive's final CQE */
+    bool eof;     /* the stream ended (after the queued bytes) */
+    bool starved; /* on the pool's starved list */
+    uint8_t recv_state;
+    int32_t recv_err; /* error that ended the stream, reported after the queued bytes */
+    unsigned max_bufs;
+    unsigned nbufs;          /* buffers queued + viewed */
+    uint16_t q_head, q_tail; /* received, not yet handed out */
+    uint16_t held;           /* viewed (handed out), chained through pool->next */
+    uint32_t head_off;       /* bytes of q_head already copied out by uco_conn_recv */
+    struct uco_task *recv_waiter;
+    bool sending;
+    struct uco__send_waiter *send_head, *send_tail;
+    struct uco_conn *starved_next;
+    uco_conn_stats stats;
+};
+
+/* The net layer's per-loop state. */
+struct uco__net {
+    struct uco_bufpool *default_pool;
+    int pipes[8][2]; /* cached pipes for uco_sendfile */
+    unsigned npipes;
+};
+
+/* The loop's net state (created on first use), or NULL when out of memory. */
+struct uco__net *uco__net_get(struct uco_loop *l);
+
+/* Takes / drops a reference to a pool (freeing it on the last one). */
+void uco__bufpool_ref(struct uco_bufpool *p);
+void uco__bufpool_unref(struct uco_bufpool *p);
+/* Gives buffer bid back to the kernel and re-arms a starved connection if one waits. */
+void uco__bufpool_put(struct uco_bufpool *p, uint16_t bid);
+/* Puts c on / takes it off the pool's starved list. */
+void uco__bufpool_starve(struct uco_bufpool *p, struct uco_conn *c);
+void uco__bufpool_unstarve(struct uco_bufpool *p, struct uco_conn *c);
+
+/* Arms c's multishot receive (used by the pool when buffers come back). */
+void uco__conn_arm(struct uco_conn *c);
+/* Makes a connection object for an accepted socket (fixed slot or regular descriptor).
+ * Returns NULL when out of memory (the caller closes the socket). */
+struct uco_conn *uco__conn_new(struct uco_loop *l, int fd, bool fixed, const uco_conn_opts *o);
+
+/* Queues an SQE that closes fd (a fixed slot when fixed) with nobody waiting for it. */
+void uco__close_async(struct uco_loop *l, int fd, bool fixed);
+
+/* Parks t until something calls uco__ready on it; not interruptible (close paths). */
+void uco__park_nointr(struct uco_task *t, void *obj, const char *what);
+
+/* Send with the fixed-file flag when fixed; zero-copy when zc. Awaits. */
+ssize_t uco__send(int fd, bool fixed, const void *buf, size_t len, int flags, bool zc);
+/* Splice-based file->socket copy; fixed: out_fd is a fixed slot. Awaits. */
+ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len);
+
+#endif
