@@ -1,0 +1,220 @@
+/* uco-echo: a TCP echo server on uco. One task per connection: receive a buffer, send it back,
+ * give the buffer back to the pool.
+ *
+ *   uco-echo [--bind ADDR] [--port N]     (defaults 127.0.0.1 and 7000)
+ *
+ * Prints "uco-echo: listening on ADDR" on stdout once it accepts connections. A connection
+ * that fails (reset, error) is closed and logged in one line; running out of descriptors
+ * is logged once and accepting pauses; everyone else keeps being served. SIGINT/SIGTERM stop
+ * it. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uco.h>
+
+static const char *prog = "uco-echo";
+static uco_loop *loop;
+static uint64_t next_conn_id;
+
+/* At most this many error lines per second, so a flood of bad clients cannot flood the log. */
+#define LOG_PER_SEC 10
+
+static void log_conn_error(uint64_t id, const char *op, int err)
+{
+    static int64_t window;
+    static unsigned lines, dropped;
+    int64_t now = uco_now();
+    if (now - window >= UCO_SEC) {
+        if (dropped) fprintf(stderr, "%s: %u more connection errors not shown\n", prog, dropped);
+        window = now;
+        lines = dropped = 0;
+    }
+    if (lines++ >= LOG_PER_SEC) {
+        dropped++;
+        return;
+    }
+    fprintf(stderr, "%s: connection %llu: %s: %s; closed it\n", prog, (unsigned long long)id, op,
+            strerror(-err));
+}
+
+/* Live connections, so that a signal can cancel them all and the loop can end cleanly. */
+struct session {
+    uco_conn *conn;
+    uco_task *task;
+    struct session *prev, *next;
+};
+static struct session *sessions;
+
+static void session_unlink(struct session *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        sessions = s->next;
+    if (s->next) s->next->prev = s->prev;
+}
+
+static intptr_t serve(void *arg)
+{
+    struct session *s = arg;
+    uco_conn *c = s->conn;
+    uint64_t id = ++next_conn_id;
+    uco_buf b;
+    ssize_t n;
+    while ((n = uco_conn_recv_buf(c, &b)) > 0) {
+        ssize_t w = uco_conn_send_all(c, b.data, b.len);
+        uco_conn_buf_release(c, &b);
+        if (w < 0) {
+            if (w != -ECANCELED) log_conn_error(id, "send", (int)w);
+            break;
+        }
+    }
+    if (n < 0 && n != -ECANCELED) log_conn_error(id, "recv", (int)n);
+    uco_conn_close(c);
+    session_unlink(s);
+    uco_task_detach(s->task);
+    free(s);
+    return 0;
+}
+
+static void cancel_sessions(void)
+{
+    for (struct session *s = sessions; s; s = s->next)
+        uco_task_cancel(s->task);
+}
+
+struct server_args {
+    uco_addr addr;
+    int status;
+};
+
+static intptr_t server(void *arg)
+{
+    struct server_args *sa = arg;
+    char name[UCO_ADDR_STRLEN];
+    uco_addr_format(&sa->addr, name, sizeof name);
+    uco_listener *l;
+    int r = uco_listener_open(&l, &sa->addr, NULL);
+    if (r < 0) {
+        fprintf(stderr, "%s: listen on %s: %s\n", prog, name, strerror(-r));
+        sa->status = 1;
+        return r;
+    }
+    uco_addr bound;
+    uco_listener_addr(l, &bound);
+    uco_addr_format(&bound, name, sizeof name);
+    printf("%s: listening on %s\n", prog, name);
+    fflush(stdout);
+    uco_task_opts topts = {.stack_size = 32 * 1024, .name = "echo"};
+    for (;;) {
+        uco_conn *c;
+        r = uco_listener_accept(l, &c);
+        if (r == -ECANCELED) break;
+        if (r < 0) {
+            /* Out of descriptors: said once; the listener pauses before accepting again. */
+            fprintf(stderr, "%s: accept on %s: %s; pausing accepts\n", prog, name, strerror(-r));
+            continue;
+        }
+        struct session *s = calloc(1, sizeof *s);
+        r = s ? 0 : -ENOMEM;
+        if (s) {
+            s->conn = c;
+            r = uco_spawn_opts(&s->task, serve, s, &topts);
+        }
+        if (r == 0) {
+            s->next = sessions;
+            if (sessions) sessions->prev = s;
+            sessions = s;
+        } else {
+            free(s);
+            fprintf(stderr, "%s: starting a task for a connection: %s; closed it\n", prog,
+                    strerror(-r));
+            uco_conn_close(c);
+        }
+    }
+    uco_listener_close(l);
+    cancel_sessions();
+    return 0;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    uco_loop_stop(loop);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [--bind ADDR] [--port N]\n"
+            "A TCP echo server on uco (io_uring).\n"
+            "  --bind ADDR  address to listen on: 127.0.0.1, ::1, [::1]:7000, unix:/path\n"
+            "               (default 127.0.0.1)\n"
+            "  --port N     port, 0 for any free one (default 7000; a port in ADDR wins)\n"
+            "  --help       this text\n",
+            prog);
+}
+
+int main(int argc, char **argv)
+{
+    const char *bind = "127.0.0.1";
+    long port = 7000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
+            bind = argv[++i];
+        } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            char *end;
+            port = strtol(argv[++i], &end, 10);
+            if (*end || port < 0 || port > 65535) {
+                fprintf(stderr, "%s: bad port '%s': expected 0..65535\n", prog, argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "%s: unknown or incomplete option '%s'\n", prog, argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    struct server_args sa = {.status = 0};
+    if (uco_addr_parse(&sa.addr, bind, (uint16_t)port) < 0) {
+        fprintf(stderr, "%s: bad address '%s': expected IPv4, [IPv6]:port or unix:/path\n", prog,
+                bind);
+        return 2;
+    }
+    long lim = uco_nofile_raise();
+    if (lim < 0) fprintf(stderr, "%s: raising RLIMIT_NOFILE: %s\n", prog, strerror((int)-lim));
+    signal(SIGPIPE, SIG_IGN);
+
+    int r = uco_loop_new(&loop, NULL);
+    if (r < 0) {
+        char why[512];
+        fprintf(stderr, "%s: cannot start io_uring: %s\n", prog, uco_diagnose(r, why, sizeof why));
+        return 1;
+    }
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_signal;
+    sigaction(SIGINT, &act, NULL);
+    sigaction(SIGTERM, &act, NULL);
+    uco_task *main_task;
+    r = uco_loop_spawn(loop, &main_task, server, &sa, NULL);
+    if (r < 0) {
+        fprintf(stderr, "%s: starting: %s\n", prog, strerror(-r));
+        return 1;
+    }
+    r = uco_loop_run(loop);
+    if (r == 1) {
+        /* Stopped by a signal: cancel every task and let them close their connections. */
+        uco_task_cancel(main_task);
+        r = uco_loop_run(loop);
+    }
+    if (r < 0) fprintf(stderr, "%s: loop: %s\n", prog, strerror(-r));
+    uco_loop_free(loop);
+    return sa.status;
+}
