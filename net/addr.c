@@ -73,7 +73,7 @@ static int parse_unix(uco_addr *a, const char *path)
 {
     size_t n = strlen(path);
     struct sockaddr_un *un = &a->u.un;
-    if (n == 0 || n >= sizeof un->sun_path) return -EINVAL;
+    if (n == 0 || n >= sizeof un->sun_path || (path[0] == '@' && n == 1)) return -EINVAL;
     un->sun_family = AF_UNIX;
     memcpy(un->sun_path, path, n);
     if (path[0] == '@') {

@@ -19,7 +19,7 @@ static intptr_t gai_run(void *arg)
     struct gai_job *j = arg;
     int r = getaddrinfo(j->node, j->service, j->hints, &j->res);
     if (r == EAI_SYSTEM) j->err = errno;
-    return r;
+    return -(intptr_t)r; /* EAI_* codes are negative: keep negatives for uco_work's own */
 }
 
 static int gai_errno(int eai, int sys)
@@ -64,7 +64,7 @@ int uco_getaddrinfo(const char *node, const char *service, const struct addrinfo
         if (j.res) freeaddrinfo(j.res);
         return (int)r;
     }
-    int e = gai_errno((int)r, j.err);
+    int e = gai_errno(-(int)r, j.err);
     if (e) return e;
     *res = j.res;
     return 0;

@@ -87,7 +87,8 @@ int uco_accept(int fd, uco_addr *peer)
     UCO__NET_BEGIN("uco_accept");
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    io_uring_prep_accept(sqe, fd, (struct sockaddr *)&ss, peer ? &len : NULL, SOCK_CLOEXEC);
+    io_uring_prep_accept(sqe, fd, peer ? (struct sockaddr *)&ss : NULL, peer ? &len : NULL,
+                         SOCK_CLOEXEC);
     int r = (int)uco__await_sqe(t, sqe, UCO_OP_ACCEPT, fd, NULL);
     if (r >= 0 && peer && uco_addr_from_sockaddr(peer, (struct sockaddr *)&ss, len) < 0)
         memset(peer, 0, sizeof *peer);
