@@ -83,6 +83,8 @@ static uint16_t queue_pop(struct uco_conn *c)
     return bid;
 }
 
+static void maybe_arm(struct uco_conn *c);
+
 static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
 {
     struct uco_conn *c = UCO__CONTAINER_OF(comp, struct uco_conn, recv_comp);
@@ -119,6 +121,11 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
                 uco__conn_arm(c);
             else
                 uco__bufpool_starve(p, c);
+        } else {
+            /* Stopped by our cancel (back-pressure) or by the kernel (CQ overflow): go on
+             * receiving if the connection is below its cap again, whether or not its task
+             * is waiting right now. */
+            maybe_arm(c);
         }
     } else if (c->nbufs >= c->max_bufs && c->recv_state == UCO__RECV_ARMED) {
         c->stats.throttles++;

@@ -188,7 +188,8 @@ UCO_API void uco_bufpool_free(uco_bufpool *p);
  *   - received data arrives in pool buffers. uco_conn_recv_buf hands out a view that stays
  *     valid until uco_conn_buf_release (or close). While a connection holds many buffers
  *     (queued or viewed: UCO_CONN_MAX_BUFS), it stops receiving and the peer's TCP window
- *     closes: back-pressure, not memory growth. When the pool runs dry (ENOBUFS) the
+ *     closes: back-pressure, not memory growth. The cap is soft: one burst the kernel
+ *     receives before the connection sees it may take more (at most what the socket held). When the pool runs dry (ENOBUFS) the
  *     connection waits for buffers given back by others. So release views promptly: a task
  *     that needs to keep bytes while waiting for more should copy them (uco_conn_recv).
  *   - uco_conn_close is the last call on c, made when no other task is inside a call on c
@@ -279,7 +280,10 @@ typedef struct uco_listener uco_listener;
 #define UCO_LISTEN_NODELAY   UCO_SOCK_NODELAY
 /* Accept into regular descriptors instead of io_uring's fixed-file table. Direct (fixed)
  * descriptors save a file lookup per operation and do not count against RLIMIT_NOFILE;
- * regular ones can be handed to other code. */
+ * regular ones can be handed to other code. The table has RLIMIT_NOFILE slots (as raised
+ * before the loop's first listener); when it is full the kernel closes the connection it
+ * has just accepted (its client sees the stream end) and the listener backs off, whereas
+ * with regular descriptors (EMFILE) clients wait in the backlog. */
 #define UCO_LISTEN_FDS       0x100u
 /* Keep Nagle's algorithm on accepted TCP connections (TCP_NODELAY is set by default). */
 #define UCO_LISTEN_NAGLE     0x200u
