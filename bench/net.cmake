@@ -3,3 +3,4 @@
 uco_add_bench(echo-load SOURCES echo-load.c)
 uco_add_bench(echo-epoll SOURCES echo-epoll.c)
 uco_add_bench(echo-uring SOURCES echo-uring.c)
+uco_add_bench(idle-conns SOURCES idle-conns.c)

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Network benchmark runner: servers on CPU 0, load on CPU 1, paired alternating runs, the
+# median of the per-round ratios. Prints one table per mode.
+#
+#   bench/net.sh [--build DIR] [--secs S] [--rounds N] [--quick]
+#                [--conns "50 500"] [--sizes "64 4096"]
+#                [--server NAME=CMD]... [--http] [--http-server NAME=CMD]... [--no-echo]
+#
+# Echo mode (default): uco-echo against the raw-liburing and epoll echo baselines, driven by
+# bench/echo-load (closed loop, every byte checked). HTTP mode (--http): nginx with one worker
+# (bench/nginx-plaintext.conf) and any --http-server given (e.g. uco-httpd), driven by wrk on
+# GET /plaintext. In CMD, {port} is replaced by the port to use. The first server of a mode is
+# the one compared with the others.
+#
+# Per server the table gives requests/s and the server core's busy time per request ("CPU
+# us/req", from /proc/stat of CPU 0 over the measured window): with one load core on this
+# 2-core machine the client saturates before a good server does, and CPU per request still
+# ranks servers then. Ratios: eff = baseline CPU per request / first server's (> 1: the first
+# server does more per CPU-second); thr = first server's req/s / baseline's.
+#
+# As the `net` section of bench/run.sh:   "$here/net.sh" --build "$build" "$@"
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${UCO_BUILD:-$here/../build}
+secs=5
+rounds=5
+conns="50 500"
+sizes="64 4096"
+echo_mode=1
+http_mode=0
+declare -a servers=() http_servers=()
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build) build=$2; shift 2 ;;
+    --secs) secs=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --conns) conns=$2; shift 2 ;;
+    --sizes) sizes=$2; shift 2 ;;
+    --quick) secs=1; rounds=2; shift ;;
+    --server) servers+=("$2"); shift 2 ;;
+    --http) http_mode=1; shift ;;
+    --http-server) http_servers+=("$2"); http_mode=1; shift 2 ;;
+    --no-echo) echo_mode=0; shift ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "net.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+build=$(cd "$build" && pwd)
+if [ ${#servers[@]} -eq 0 ]; then
+    servers=("uco=$build/examples/uco-echo --port {port}"
+             "raw-uring=$build/bench/echo-uring --port {port}"
+             "epoll=$build/bench/echo-epoll --port {port}")
+fi
+load=$build/bench/echo-load
+for f in "$load"; do
+    [ -x "$f" ] || { echo "net.sh: $f is not built (cmake --build $build)" >&2; exit 1; }
+done
+if [ "$(nproc)" -lt 2 ]; then
+    echo "net.sh: needs 2 CPUs (server on CPU 0, load on CPU 1)" >&2
+    exit 1
+fi
+
+tmp=$(mktemp -d /tmp/uco-net-bench.XXXXXX)
+server_pid=
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port=$((20000 + RANDOM % 20000))
+
+# Waits until something accepts connections on $1 (at most 10 s).
+wait_port() {
+    for _ in $(seq 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# Starts server command $1 on CPU 0 with a fresh port (in $port); sets server_pid.
+start_server() {
+    port=$((port + 1))
+    local cmd=${1//\{port\}/$port}
+    # shellcheck disable=SC2086
+    taskset -c 0 $cmd >"$tmp/server.out" 2>"$tmp/server.err" &
+    server_pid=$!
+    if ! wait_port "$port"; then
+        echo "net.sh: '$cmd' did not start:" >&2
+        cat "$tmp/server.err" >&2
+        exit 1
+    fi
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+
+# Busy and total jiffies of CPU 0.
+cpu0() { awk '$1 == "cpu0" { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
+
+# One echo run: prints "rps ns_per_req p99_us".
+run_echo() { # server-cmd conns size
+    start_server "$1"
+    local out
+    out=$(taskset -c 1 "$load" --addr "127.0.0.1:$port" -c "$2" -s "$3" -d "$secs" --warmup 0.5 \
+        --server-cpu 0 --server-pid "$server_pid") || { echo "net.sh: load failed: $out" >&2; exit 1; }
+    stop_server
+    echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+        END { print v["rps"], v["server_ns_per_req"], v["p99_us"] }'
+}
+
+# One HTTP run with wrk: prints "rps ns_per_req p99_us".
+run_http() { # server-cmd conns
+    start_server "$1"
+    local b0 t0 b1 t1 out
+    read -r b0 t0 < <(cpu0)
+    out=$(taskset -c 1 wrk -t1 -c "$2" -d "${secs}s" --latency "http://127.0.0.1:$port/plaintext") ||
+        { echo "net.sh: wrk failed: $out" >&2; exit 1; }
+    read -r b1 t1 < <(cpu0)
+    stop_server
+    local hz
+    hz=$(getconf CLK_TCK)
+    echo "$out" | awk -v busy=$((b1 - b0)) -v hz="$hz" '
+        function us(x) { if (x ~ /us$/) return x + 0; if (x ~ /ms$/) return x * 1000; if (x ~ /s$/) return x * 1e6; return x }
+        /Requests\/sec:/ { rps = $2 } /^ +Requests\/sec/ { rps = $2 }
+        $1 == "99%" { p99 = us($2) }
+        /requests in/ { n = $1 }
+        /Non-2xx/ { bad = 1 }
+        END { if (bad) { print "nan nan nan"; exit } printf "%s %.0f %s\n", rps, (n > 0 ? busy / hz * 1e9 / n : 0), p99 }'
+}
+
+# Runs every server of list $1 (name=cmd) for one config, alternating the order each round;
+# prints the table rows.
+bench_config() { # mode label conns size server...
+    local mode=$1 label=$2 c=$3 s=$4
+    shift 4
+    local -a names=() cmds=()
+    local spec
+    for spec in "$@"; do names+=("${spec%%=*}"); cmds+=("${spec#*=}"); done
+    local n=${#names[@]} r i k
+    for r in $(seq "$rounds"); do
+        for k in $(seq 0 $((n - 1))); do
+            # forward on odd rounds, backward on even ones: drift hits everyone alike
+            if [ $((r % 2)) -eq 1 ]; then i=$k; else i=$((n - 1 - k)); fi
+            if [ "$mode" = echo ]; then
+                run_echo "${cmds[$i]}" "$c" "$s" >"$tmp/r.$r.$i"
+            else
+                run_http "${cmds[$i]}" "$c" >"$tmp/r.$r.$i"
+            fi
+        done
+    done
+    for i in $(seq 0 $((n - 1))); do
+        local rps ns p99 eff thr
+        rps=$(for r in $(seq "$rounds"); do awk '{print $1}' "$tmp/r.$r.$i"; done | median)
+        ns=$(for r in $(seq "$rounds"); do awk '{print $2}' "$tmp/r.$r.$i"; done | median)
+        p99=$(for r in $(seq "$rounds"); do awk '{print $3}' "$tmp/r.$r.$i"; done | median)
+        if [ "$i" -eq 0 ]; then
+            eff="-"
+            thr="-"
+        else
+            eff=$(for r in $(seq "$rounds"); do paste "$tmp/r.$r.0" "$tmp/r.$r.$i" |
+                awk '{ if ($2 > 0) printf "%.4f\n", $5 / $2 }'; done | median)
+            thr=$(for r in $(seq "$rounds"); do paste "$tmp/r.$r.0" "$tmp/r.$r.$i" |
+                awk '{ if ($4 > 0) printf "%.4f\n", $1 / $4 }'; done | median)
+            eff=$(printf '%.2f' "$eff")
+            thr=$(printf '%.2f' "$thr")
+        fi
+        printf '| %-12s | %-10s | %10.0f | %9.2f | %8.0f | %11s | %11s |\n' "$label" "${names[$i]}" \
+            "$rps" "$(echo "$ns" | awk '{print $1/1000}')" "$p99" "$eff" "$thr"
+    done
+}
+
+header() {
+    local first=${2:0:8}
+    echo
+    echo "$1 (server on CPU 0, load on CPU 1; $rounds alternating rounds of ${secs}s; medians)"
+    echo "eff = the row's CPU per request / ${2}'s (${2}'s req per CPU-second relative to it);"
+    echo "thr = ${2}'s req/s / the row's. Both are medians of per-round ratios."
+    echo
+    printf '| %-12s | %-10s | %10s | %9s | %8s | %11s | %11s |\n' config server req/s "CPU us/req" \
+        "p99 us" "eff $first" "thr $first"
+    echo "|--------------|------------|------------|-----------|----------|-------------|-------------|"
+}
+
+echo "uco network benchmark: $(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+if [ "$echo_mode" -eq 1 ]; then
+    header "Echo" "${servers[0]%%=*}"
+    for c in $conns; do
+        for s in $sizes; do
+            bench_config echo "${c}c x ${s}B" "$c" "$s" "${servers[@]}"
+        done
+    done
+fi
+
+if [ "$http_mode" -eq 1 ]; then
+    command -v wrk >/dev/null || { echo "net.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+    command -v nginx >/dev/null || { echo "net.sh: nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
+    mkdir -p "$tmp/nginx"
+    # nginx's config names its port: one config per run is written by the command below.
+    cat >"$tmp/nginx-run" <<EOF
+#!/bin/sh
+sed -e "s|@PORT@|\$1|" -e "s|@DIR@|$tmp/nginx|" "$here/nginx-plaintext.conf" >"$tmp/nginx/nginx-\$1.conf"
+exec nginx -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx-\$1.conf"
+EOF
+    chmod +x "$tmp/nginx-run"
+    hs=("${http_servers[@]}" "nginx=$tmp/nginx-run {port}")
+    header "HTTP GET /plaintext (wrk -t1)" "${hs[0]%%=*}"
+    for c in $conns; do
+        bench_config http "${c}c" "$c" 0 "${hs[@]}"
+    done
+fi
