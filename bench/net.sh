@@ -107,7 +107,7 @@ cpu0() { awk '$1 == "cpu0" { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }'
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
 
-# One echo run: prints "rps ns_per_req p99_us".
+# One echo run: prints "rps core_ns_per_req p99_us proc_ns_per_req".
 run_echo() { # server-cmd conns size
     start_server "$1"
     local out
@@ -115,27 +115,33 @@ run_echo() { # server-cmd conns size
         --server-cpu 0 --server-pid "$server_pid") || { echo "net.sh: load failed: $out" >&2; exit 1; }
     stop_server
     echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
-        END { print v["rps"], v["server_ns_per_req"], v["p99_us"] }'
+        END { print v["rps"], v["server_ns_per_req"], v["p99_us"], v["server_proc_ns_per_req"] }'
 }
 
-# One HTTP run with wrk: prints "rps ns_per_req p99_us".
+# CPU ticks (user + system) of process $1.
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# One HTTP run with wrk: prints "rps core_ns_per_req p99_us proc_ns_per_req".
 run_http() { # server-cmd conns
     start_server "$1"
-    local b0 t0 b1 t1 out
+    local b0 t0 b1 t1 p0 p1 out
     read -r b0 t0 < <(cpu0)
+    p0=$(proc_ticks "$server_pid")
     out=$(taskset -c 1 wrk -t1 -c "$2" -d "${secs}s" --latency "http://127.0.0.1:$port/plaintext") ||
         { echo "net.sh: wrk failed: $out" >&2; exit 1; }
     read -r b1 t1 < <(cpu0)
+    p1=$(proc_ticks "$server_pid")
     stop_server
     local hz
     hz=$(getconf CLK_TCK)
-    echo "$out" | awk -v busy=$((b1 - b0)) -v hz="$hz" '
+    echo "$out" | awk -v busy=$((b1 - b0)) -v proc=$((p1 - p0)) -v hz="$hz" '
         function us(x) { if (x ~ /us$/) return x + 0; if (x ~ /ms$/) return x * 1000; if (x ~ /s$/) return x * 1e6; return x }
         /Requests\/sec:/ { rps = $2 } /^ +Requests\/sec/ { rps = $2 }
         $1 == "99%" { p99 = us($2) }
         /requests in/ { n = $1 }
         /Non-2xx/ { bad = 1 }
-        END { if (bad) { print "nan nan nan"; exit } printf "%s %.0f %s\n", rps, (n > 0 ? busy / hz * 1e9 / n : 0), p99 }'
+        END { if (bad) { print "nan nan nan nan"; exit }
+              printf "%s %.0f %s %.0f\n", rps, (n > 0 ? busy / hz * 1e9 / n : 0), p99, (n > 0 ? proc / hz * 1e9 / n : 0) }'
 }
 
 # Runs every server of list $1 (name=cmd) for one config, alternating the order each round;
@@ -158,24 +164,24 @@ bench_config() { # mode label conns size server...
             fi
         done
     done
+    col() { for r in $(seq "$rounds"); do awk -v c="$2" '{print $c}' "$tmp/r.$r.$1"; done | median; }
+    # median over rounds of (baseline column a / first server's column b)
+    ratio() {
+        for r in $(seq "$rounds"); do paste "$tmp/r.$r.0" "$tmp/r.$r.$1" |
+            awk -v a="$2" -v b="$3" '{ if ($b > 0) printf "%.4f\n", $a / $b }'; done | median
+    }
     for i in $(seq 0 $((n - 1))); do
-        local rps ns p99 eff thr
-        rps=$(for r in $(seq "$rounds"); do awk '{print $1}' "$tmp/r.$r.$i"; done | median)
-        ns=$(for r in $(seq "$rounds"); do awk '{print $2}' "$tmp/r.$r.$i"; done | median)
-        p99=$(for r in $(seq "$rounds"); do awk '{print $3}' "$tmp/r.$r.$i"; done | median)
+        local eff effp thr
         if [ "$i" -eq 0 ]; then
-            eff="-"
-            thr="-"
+            eff="-" effp="-" thr="-"
         else
-            eff=$(for r in $(seq "$rounds"); do paste "$tmp/r.$r.0" "$tmp/r.$r.$i" |
-                awk '{ if ($2 > 0) printf "%.4f\n", $5 / $2 }'; done | median)
-            thr=$(for r in $(seq "$rounds"); do paste "$tmp/r.$r.0" "$tmp/r.$r.$i" |
-                awk '{ if ($4 > 0) printf "%.4f\n", $1 / $4 }'; done | median)
-            eff=$(printf '%.2f' "$eff")
-            thr=$(printf '%.2f' "$thr")
+            eff=$(printf '%.2f' "$(ratio "$i" 6 2)")  # baseline core ns / first's
+            effp=$(printf '%.2f' "$(ratio "$i" 8 4)") # baseline process ns / first's
+            thr=$(printf '%.2f' "$(ratio "$i" 1 5)")  # first's req/s / baseline's
         fi
-        printf '| %-12s | %-10s | %10.0f | %9.2f | %8.0f | %11s | %11s |\n' "$label" "${names[$i]}" \
-            "$rps" "$(echo "$ns" | awk '{print $1/1000}')" "$p99" "$eff" "$thr"
+        printf '| %-12s | %-10s | %8.0f | %9.2f | %9.2f | %8.0f | %8s | %9s | %8s |\n' "$label" \
+            "${names[$i]}" "$(col "$i" 1)" "$(col "$i" 2 | awk '{print $1/1000}')" \
+            "$(col "$i" 4 | awk '{print $1/1000}')" "$(col "$i" 3)" "$eff" "$effp" "$thr"
     done
 }
 
@@ -183,12 +189,14 @@ header() {
     local first=${2:0:8}
     echo
     echo "$1 (server on CPU 0, load on CPU 1; $rounds alternating rounds of ${secs}s; medians)"
-    echo "eff = the row's CPU per request / ${2}'s (${2}'s req per CPU-second relative to it);"
-    echo "thr = ${2}'s req/s / the row's. Both are medians of per-round ratios."
+    echo "core/proc us/req: busy time of CPU 0 / CPU time of the server process, per request."
+    echo "eff = the row's core time per request / ${2}'s, i.e. ${2}'s requests per server-CPU-second"
+    echo "relative to the row (eff-p: the same with process time); thr = ${2}'s req/s / the row's."
+    echo "Ratios are medians of the per-round ratios."
     echo
-    printf '| %-12s | %-10s | %10s | %9s | %8s | %11s | %11s |\n' config server req/s "CPU us/req" \
-        "p99 us" "eff $first" "thr $first"
-    echo "|--------------|------------|------------|-----------|----------|-------------|-------------|"
+    printf '| %-12s | %-10s | %8s | %9s | %9s | %8s | %8s | %9s | %8s |\n' config server req/s \
+        "core us" "proc us" "p99 us" "eff" "eff-p" "thr"
+    echo "|--------------|------------|----------|-----------|-----------|----------|----------|-----------|----------|"
 }
 
 echo "uco network benchmark: $(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"

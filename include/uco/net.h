@@ -188,10 +188,11 @@ UCO_API void uco_bufpool_free(uco_bufpool *p);
  *   - received data arrives in pool buffers. uco_conn_recv_buf hands out a view that stays
  *     valid until uco_conn_buf_release (or close). While a connection holds many buffers
  *     (queued or viewed: UCO_CONN_MAX_BUFS), it stops receiving and the peer's TCP window
- *     closes: back-pressure, not memory growth. The cap is soft: one burst the kernel
- *     receives before the connection sees it may take more (at most what the socket held). When the pool runs dry (ENOBUFS) the
- *     connection waits for buffers given back by others. So release views promptly: a task
- *     that needs to keep bytes while waiting for more should copy them (uco_conn_recv).
+ *     closes: back-pressure, not memory growth. The cap is soft: a burst the kernel
+ *     receives before the connection sees it may take more (at most what the socket held).
+ *     When the pool runs dry (ENOBUFS) the connection waits for buffers given back by
+ *     others. So release views promptly: a task that needs to keep bytes while waiting for
+ *     more should copy them (uco_conn_recv);
  *   - uco_conn_close is the last call on c, made when no other task is inside a call on c
  *     (use uco_conn_shutdown to wake a task blocked in a receive). */
 typedef struct uco_conn uco_conn;
