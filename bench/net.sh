@@ -71,7 +71,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$((20000 + RANDOM % 20000))
+# below the ephemeral range (32768+), where client sockets could hold the port
+port=$((20000 + RANDOM % 10000))
 
 # Waits until something accepts connections on $1 (at most 10 s).
 wait_port() {

@@ -12,6 +12,7 @@ static void pool_destroy(struct uco_bufpool *p)
     if (p->mem) munmap(p->mem, (size_t)p->count * p->size);
     free(p->next);
     free(p->len);
+    free(p->off);
     free(p);
 }
 
@@ -58,10 +59,11 @@ int uco_bufpool_new(uco_bufpool **out, uco_loop *loop, unsigned count, unsigned 
     p->refs = 1;
     p->next = malloc(count * sizeof *p->next);
     p->len = malloc(count * sizeof *p->len);
+    p->off = malloc(count * sizeof *p->off);
     void *mem = mmap(NULL, (size_t)count * size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     p->mem = mem == MAP_FAILED ? NULL : mem;
-    if (!p->next || !p->len || !p->mem) {
+    if (!p->next || !p->len || !p->off || !p->mem) {
         pool_destroy(p);
         return -ENOMEM;
     }

@@ -22,6 +22,14 @@ static void conn_free(struct uco_conn *c)
     free(c);
 }
 
+/* A closed connection's memory goes once neither its receive nor a send is in flight. */
+static bool maybe_free(struct uco_conn *c)
+{
+    if (!c->fd_closed || c->recv_state != UCO__RECV_IDLE || c->out_active) return false;
+    conn_free(c);
+    return true;
+}
+
 /* Queues an SQE nobody waits for, accounted as the loop's internal work. */
 static struct io_uring_sqe *internal_sqe(struct uco_loop *l)
 {
@@ -111,7 +119,7 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         uco__inflight_add(c->loop, -1);
         c->recv_state = UCO__RECV_IDLE;
         if (c->closing) {
-            conn_free(c);
+            maybe_free(c);
             return;
         }
         if (res == -ENOBUFS) {
@@ -176,7 +184,7 @@ static int wait_data(struct uco_conn *c, const char *name)
         if (c->q_head != UCO__NOBUF) return 1;
         if (c->recv_err) return c->recv_err;
         if (c->eof) return 0;
-        if (c->nbufs >= c->max_bufs) return -ENOBUFS; /* all held as views: release some */
+        if (c->nheld >= c->max_bufs) return -ENOBUFS; /* all held as views: release some */
         if (c->recv_waiter) return -EBUSY;            /* another task is receiving */
         maybe_arm(c);
         c->recv_waiter = t;
@@ -199,26 +207,38 @@ ssize_t uco_conn_recv_buf(uco_conn *c, uco_buf *b)
     uint16_t bid = queue_pop(c);
     p->next[bid] = c->held;
     c->held = bid;
+    c->nheld++;
     b->data = p->mem + (size_t)bid * p->size + off;
     b->len = p->len[bid] - off;
+    b->cap = p->size - off;
     b->priv = bid;
     maybe_arm(c); /* keeps the receive armed while the task works */
     return (ssize_t)b->len;
 }
 
-void uco_conn_buf_release(uco_conn *c, uco_buf *b)
+/* Takes view b's buffer off c's held list; false if b is not a view of c. */
+static bool unhold(struct uco_conn *c, const uco_buf *b)
 {
-    if (!c || !b || !b->data || c->closing) return;
     struct uco_bufpool *p = c->pool;
     uint16_t bid = (uint16_t)b->priv;
-    memset(b, 0, sizeof *b);
     uint16_t *pp = &c->held;
     while (*pp != UCO__NOBUF && *pp != bid)
         pp = &p->next[*pp];
-    if (*pp == UCO__NOBUF) return; /* not a view of this connection */
+    if (*pp == UCO__NOBUF) return false;
     *pp = p->next[bid];
+    c->nheld--;
+    return true;
+}
+
+void uco_conn_buf_release(uco_conn *c, uco_buf *b)
+{
+    if (!c || !b || !b->data || c->closing) return;
+    uint16_t bid = (uint16_t)b->priv;
+    bool mine = unhold(c, b);
+    memset(b, 0, sizeof *b);
+    if (!mine) return;
     c->nbufs--;
-    uco__bufpool_put(p, bid);
+    uco__bufpool_put(c->pool, bid);
     maybe_arm(c);
 }
 
@@ -279,12 +299,15 @@ static void send_interrupt(struct uco_task *t)
     uco__ready(t);
 }
 
+static void send_unlock(struct uco_conn *c);
+
 static int send_lock(struct uco_conn *c)
 {
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_conn_send");
     int r = uco__await_check(t);
     if (r) return r;
+    if (c->send_err) return c->send_err;
     if (!c->sending) {
         c->sending = true;
         return 0;
@@ -295,11 +318,24 @@ static int send_lock(struct uco_conn *c)
     else
         c->send_head = &w;
     c->send_tail = &w;
-    return uco__park_user(t, send_interrupt, c, "conn send turn"); /* 0: the lock is ours */
+    r = uco__park_user(t, send_interrupt, c, "conn send turn"); /* 0: the lock is ours */
+    if (r == 0 && c->send_err) {
+        r = c->send_err;
+        send_unlock(c);
+    }
+    return r;
 }
+
+static void out_start(struct uco_conn *c);
 
 static void send_unlock(struct uco_conn *c)
 {
+    /* Buffers queued out while a task held the lock go next. */
+    if (c->out_head != UCO__NOBUF && !c->send_err) {
+        c->out_active = true;
+        out_start(c);
+        return;
+    }
     struct uco__send_waiter *w = c->send_head;
     if (!w) {
         c->sending = false;
@@ -311,6 +347,159 @@ static void send_unlock(struct uco_conn *c)
     uco__ready(w->task); /* hands the lock over */
 }
 
+/* The send of the lock holder completes into the connection, not into an op record on the
+ * task's stack: the task parks on the connection and the completion wakes it directly. An
+ * interrupted task asks the kernel to cancel and still waits for the completion, so the
+ * buffer is never used after the call returned (rule 1 of DESIGN.md). */
+static void out_sent(struct uco_conn *c, int32_t res);
+
+static void send_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
+{
+    struct uco_conn *c = UCO__CONTAINER_OF(comp, struct uco_conn, send_comp);
+    uco__inflight_add(c->loop, -1);
+    if (c->out_active) {
+        out_sent(c, res);
+        return;
+    }
+    c->send_res = res;
+    struct uco_task *t = c->send_task;
+    c->send_task = NULL;
+    t->wake_res = 0;
+    uco__ready(t);
+}
+
+static void send_wait_interrupt(struct uco_task *t)
+{
+    struct uco_conn *c = t->park_obj;
+    if (c->send_cancelled) return;
+    c->send_cancelled = true;
+    struct io_uring_sqe *sqe = internal_sqe(c->loop);
+    if (!sqe) return; /* the send still completes; we just wait longer */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->send_comp, 0);
+    io_uring_sqe_set_data(sqe, &c->loop->ignore_comp);
+}
+
+/* Submits the prepared send SQE on c and waits for it. The caller holds the send lock and
+ * checked the task (uco__await_check) before taking the SQE. */
+static ssize_t conn_await_send(struct uco_conn *c, struct uco_task *t, struct io_uring_sqe *sqe)
+{
+    if (c->fixed) sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data(sqe, &c->send_comp);
+    uco__inflight_add(c->loop, 1);
+    c->send_task = t;
+    c->send_cancelled = false;
+    int r = uco__park_user(t, send_wait_interrupt, c, "conn send");
+    ssize_t res = c->send_res;
+    if (r < 0 && (res == -ECANCELED || res == -EINTR)) res = r;
+    return res;
+}
+
+static ssize_t conn_send_once(struct uco_conn *c, const void *buf, size_t len)
+{
+    struct uco_task *t = uco__self();
+    int err = uco__await_check(t);
+    if (UCO__UNLIKELY(err)) return err;
+    /* Fault rules apply to operation records: let the generic path take them. */
+    if (UCO__UNLIKELY(c->loop->faults.n)) return uco__send(c->fd, c->fixed, buf, len, 0, false);
+    struct io_uring_sqe *sqe = uco__sqe(c->loop);
+    if (UCO__UNLIKELY(!sqe)) return -EBUSY;
+    io_uring_prep_send(sqe, c->fd, buf, len > UCO_IO_MAX ? UCO_IO_MAX : len, MSG_NOSIGNAL);
+    return conn_await_send(c, t, sqe);
+}
+
+/* ---- buffers queued out (uco_conn_send_buf): sent in order with no task waiting -------- */
+
+static void out_start(struct uco_conn *c)
+{
+    struct uco_bufpool *p = c->pool;
+    uint16_t bid = c->out_head;
+    struct io_uring_sqe *sqe = uco__sqe(c->loop);
+    if (!sqe) {
+        out_sent(c, -EBUSY);
+        return;
+    }
+    io_uring_prep_send(sqe, c->fd, p->mem + (size_t)bid * p->size + p->off[bid], p->len[bid],
+                       MSG_NOSIGNAL);
+    if (c->fixed) sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data(sqe, &c->send_comp);
+    uco__inflight_add(c->loop, 1);
+}
+
+static void finish_close(struct uco_conn *c);
+
+static void out_sent(struct uco_conn *c, int32_t res)
+{
+    struct uco_bufpool *p = c->pool;
+    uint16_t bid = c->out_head;
+    if (res > 0) {
+        c->stats.bytes_out += (uint64_t)res;
+        p->off[bid] += (uint32_t)res;
+        p->len[bid] -= (uint32_t)res;
+        if (p->len[bid] == 0) {
+            c->out_head = p->next[bid];
+            if (c->out_head == UCO__NOBUF) c->out_tail = UCO__NOBUF;
+            c->nbufs--;
+            uco__bufpool_put(p, bid);
+        }
+    } else {
+        /* The rest cannot go out: drop it; the next send call reports why. */
+        if (!c->send_err) c->send_err = res < 0 ? res : -EIO;
+        for (uint16_t b = c->out_head, next; b != UCO__NOBUF; b = next) {
+            next = p->next[b];
+            c->nbufs--;
+            uco__bufpool_put(p, b);
+        }
+        c->out_head = c->out_tail = UCO__NOBUF;
+    }
+    if (c->out_head != UCO__NOBUF) {
+        out_start(c);
+        return;
+    }
+    c->out_active = false;
+    if (c->closing) {
+        finish_close(c);
+        return;
+    }
+    send_unlock(c);
+    maybe_arm(c); /* fewer buffers held: a throttled receive may go on */
+}
+
+ssize_t uco_conn_send_buf(uco_conn *c, uco_buf *b)
+{
+    if (!c || !b || !b->data || c->closing) return -EINVAL;
+    struct uco_bufpool *p = c->pool;
+    uint16_t bid = (uint16_t)b->priv;
+    char *base = p->mem + (size_t)bid * p->size;
+    if (bid >= p->count || b->data < base || b->len > p->size ||
+        (size_t)(b->data - base) > p->size - b->len || !unhold(c, b))
+        return -EINVAL;
+    size_t len = b->len;
+    uint32_t off = (uint32_t)(b->data - base);
+    memset(b, 0, sizeof *b);
+    if (c->send_err || len == 0) {
+        ssize_t err = c->send_err;
+        c->nbufs--;
+        uco__bufpool_put(p, bid);
+        maybe_arm(c);
+        return err;
+    }
+    p->off[bid] = off;
+    p->len[bid] = (uint32_t)len;
+    p->next[bid] = UCO__NOBUF;
+    if (c->out_tail != UCO__NOBUF)
+        p->next[c->out_tail] = bid;
+    else
+        c->out_head = bid;
+    c->out_tail = bid;
+    if (!c->sending) {
+        c->sending = true;
+        c->out_active = true;
+        out_start(c);
+    }
+    /* else: the queue's own send chain or the task holding the lock starts it */
+    return (ssize_t)len;
+}
+
 static ssize_t send_loop(struct uco_conn *c, const void *buf, size_t len, bool all, bool zc)
 {
     if (!c || (!buf && len) || c->closing) return -EINVAL;
@@ -320,7 +509,8 @@ static ssize_t send_loop(struct uco_conn *c, const void *buf, size_t len, bool a
     size_t done = 0;
     ssize_t err = 0;
     do {
-        ssize_t n = uco__send(c->fd, c->fixed, p + done, len - done, 0, zc);
+        ssize_t n = zc ? uco__send(c->fd, c->fixed, p + done, len - done, 0, true)
+                       : conn_send_once(c, p + done, len - done);
         if (n < 0) {
             err = n;
             break;
@@ -353,10 +543,17 @@ ssize_t uco_conn_send_zc(uco_conn *c, const void *buf, size_t len)
 
 static ssize_t sendmsg_await(struct uco_conn *c, struct msghdr *msg)
 {
-    UCO__NET_BEGIN("uco_conn_sendv_all");
+    struct uco_task *t = uco__self();
+    int err = uco__await_check(t);
+    if (err) return err;
+    struct io_uring_sqe *sqe = uco__sqe(c->loop);
+    if (!sqe) return -EBUSY;
     io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
-    if (c->fixed) sqe->flags |= IOSQE_FIXED_FILE;
-    return uco__await_sqe(t, sqe, UCO_OP_SENDMSG, c->fd, NULL);
+    if (UCO__UNLIKELY(c->loop->faults.n)) {
+        if (c->fixed) sqe->flags |= IOSQE_FIXED_FILE;
+        return uco__await_sqe(t, sqe, UCO_OP_SENDMSG, c->fd, NULL);
+    }
+    return conn_await_send(c, t, sqe);
 }
 
 ssize_t uco_conn_sendv_all(uco_conn *c, struct iovec *iov, int n)
@@ -418,6 +615,8 @@ int uco_conn_shutdown(uco_conn *c, int how)
 
 /* ---- life ---------------------------------------------------------------------------------- */
 
+static void linger_fire(struct uco__timer *tm);
+
 struct uco_conn *uco__conn_new(struct uco_loop *l, int fd, bool fixed, const uco_conn_opts *o)
 {
     struct uco_bufpool *pool = o ? o->pool : NULL;
@@ -432,6 +631,8 @@ struct uco_conn *uco__conn_new(struct uco_loop *l, int fd, bool fixed, const uco
     struct uco_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->recv_comp.fn = recv_complete;
+    c->send_comp.fn = send_complete;
+    uco__timer_init(&c->linger, linger_fire);
     c->loop = l;
     c->pool = pool;
     uco__bufpool_ref(pool);
@@ -440,7 +641,7 @@ struct uco_conn *uco__conn_new(struct uco_loop *l, int fd, bool fixed, const uco
     c->fixed = fixed;
     c->max_bufs = o && o->max_bufs ? o->max_bufs : UCO_CONN_MAX_BUFS;
     if (c->max_bufs > pool->count / 2) c->max_bufs = pool->count / 2 ? pool->count / 2 : 1;
-    c->q_head = c->q_tail = c->held = UCO__NOBUF;
+    c->q_head = c->q_tail = c->held = c->out_head = c->out_tail = UCO__NOBUF;
     return c;
 }
 
@@ -482,14 +683,25 @@ int uco_conn_dial(uco_conn **out, const uco_addr *addr, int64_t deadline, const 
     return uco_conn_open(out, fd, opts);
 }
 
-static void release_chain(struct uco_conn *c, uint16_t bid)
+/* Closes the socket once no output is queued, and frees the connection once nothing is in
+ * flight. */
+static void finish_close(struct uco_conn *c)
 {
-    struct uco_bufpool *p = c->pool;
-    while (bid != UCO__NOBUF) {
-        uint16_t next = p->next[bid];
-        uco__bufpool_put(p, bid);
-        bid = next;
-    }
+    uco__timer_disarm(&c->loop->timers, &c->linger);
+    c->fd_closed = true;
+    uco__close_async(c->loop, c->fd, c->fixed);
+    if (c->recv_state == UCO__RECV_ARMED) cancel_recv(c);
+    maybe_free(c);
+}
+
+/* Queued output that did not drain in time (a peer that does not read): cancel it. */
+static void linger_fire(struct uco__timer *tm)
+{
+    struct uco_conn *c = UCO__CONTAINER_OF(tm, struct uco_conn, linger);
+    struct io_uring_sqe *sqe = internal_sqe(c->loop);
+    if (!sqe) return;
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->send_comp, 0);
+    io_uring_sqe_set_data(sqe, &c->loop->ignore_comp);
 }
 
 void uco_conn_close(uco_conn *c)
@@ -497,16 +709,27 @@ void uco_conn_close(uco_conn *c)
     if (!c || c->closing) return;
     uco__bufpool_unstarve(c->pool, c);
     c->closing = true; /* before giving buffers back: the pool must not re-arm us */
-    release_chain(c, c->q_head);
-    release_chain(c, c->held);
-    c->q_head = c->q_tail = c->held = UCO__NOBUF;
-    c->nbufs = 0;
+    unsigned dropped = 0;
+    for (uint16_t *chain[2] = {&c->q_head, &c->held}, i = 0; i < 2; i++) {
+        for (uint16_t b = *chain[i], next; b != UCO__NOBUF; b = next, dropped++) {
+            next = c->pool->next[b];
+            uco__bufpool_put(c->pool, b);
+        }
+        *chain[i] = UCO__NOBUF;
+    }
+    c->q_tail = UCO__NOBUF;
+    c->nbufs -= dropped;
+    c->nheld = 0;
     if (c->fixed && c->real_fd >= 0) close(c->real_fd);
-    /* The socket can go now: an armed receive holds its own reference to it until its
-     * final completion, which frees the connection. */
-    uco__close_async(c->loop, c->fd, c->fixed);
-    if (c->recv_state == UCO__RECV_ARMED) cancel_recv(c);
-    if (c->recv_state == UCO__RECV_IDLE) conn_free(c);
+    if (c->recv_state == UCO__RECV_ARMED) cancel_recv(c); /* no more input wanted */
+    /* Output queued with uco_conn_send_buf still goes out before the socket closes, for at
+     * most UCO_CONN_LINGER; a cancelled task's close drops it at once. */
+    struct uco_task *t = uco__self();
+    if (c->out_active && (!t || !t->cancel_res) &&
+        uco__timer_arm(&c->loop->timers, &c->linger, uco__clock() + UCO_CONN_LINGER) == 0)
+        return;
+    if (c->out_active) linger_fire(&c->linger);
+    finish_close(c);
 }
 
 int uco_conn_fd(uco_conn *c)

@@ -26,7 +26,8 @@ struct uco_bufpool {
     char *mem;
     unsigned count, size;
     uint16_t *next;   /* next buffer in a connection's chain */
-    uint32_t *len;    /* bytes received into each buffer */
+    uint32_t *len;    /* bytes received into each buffer (left to send, when queued out) */
+    uint32_t *off;    /* where the bytes to send start, in a buffer queued out */
     unsigned refs;    /* 1 for the owner (until uco_bufpool_free) + 1 per connection */
     bool freed;       /* uco_bufpool_free was called */
     unsigned in_ring; /* buffers the kernel can take now */
@@ -44,6 +45,16 @@ enum { UCO__RECV_IDLE = 0, UCO__RECV_ARMED, UCO__RECV_CANCELLING };
 
 struct uco_conn {
     struct uco__comp recv_comp; /* the multishot recv's completion */
+    struct uco__comp send_comp; /* the send in flight (one at a time, by the lock holder) */
+    struct uco_task *send_task; /* the task waiting for send_comp */
+    int32_t send_res;
+    bool send_cancelled;
+    bool out_active;             /* the buffers queued out hold the send lock; one is in flight */
+    bool fd_closed;              /* the socket's close was issued (it waits for queued output) */
+    uint16_t out_head, out_tail; /* buffers queued by uco_conn_send_buf, through pool->next */
+    uint16_t nheld;              /* views the task holds */
+    int32_t send_err;            /* a queued send failed: reported by the next send call */
+    struct uco__timer linger;    /* close with output queued: how long it may take */
     struct uco_loop *loop;
     struct uco_bufpool *pool;
     int fd;      /* regular descriptor, or fixed-file slot when fixed */

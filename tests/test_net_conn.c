@@ -318,6 +318,176 @@ static void conn_fd_gives_a_regular_descriptor(void **state)
     assert_int_equal(r, 0);
 }
 
+/* ---- queued sends of received buffers ------------------------------------------------------ */
+
+static intptr_t send_buf_body(void *arg)
+{
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    size_t len = 256 * 1024;
+    char *data = malloc(len), *in = malloc(len + 16);
+    fill_pattern(data, len, 21);
+    struct sender s = {.fd = p.client, .data = data, .len = len};
+    uco_task *st;
+    T_CHECK_EQ(uco_spawn(&st, sender_task, &s), 0);
+    /* Echo with queued sends: every buffer goes back in order, none is kept. */
+    size_t got = 0;
+    while (got < len) {
+        uco_buf b;
+        ssize_t n = uco_conn_recv_buf(p.server, &b);
+        T_CHECK(n > 0);
+        T_CHECK(b.cap >= b.len);
+        got += (size_t)n;
+        T_CHECK_EQ(uco_conn_send_buf(p.server, &b), n);
+        T_CHECK(b.data == NULL); /* the buffer is the connection's now */
+    }
+    /* An awaited send after queued ones goes out after them. */
+    T_CHECK_EQ(uco_conn_send_all(p.server, "tail", 4), 4);
+    T_CHECK_EQ(uco_recv_exact(p.client, in, len + 4, 0), (ssize_t)(len + 4));
+    T_CHECK(memcmp(in, data, len) == 0 && memcmp(in + len, "tail", 4) == 0);
+    T_CHECK_EQ(uco_task_join(st, NULL), 0);
+    uco_conn_stats cs;
+    uco_conn_stats_get(p.server, &cs);
+    T_CHECK_EQ(cs.bufs_held, 0);
+    T_CHECK_EQ(cs.bytes_out, len + 4);
+    /* A view rewritten in place into a reply. */
+    T_CHECK_EQ(uco_send_all(p.client, "ping", 4, 0), 4);
+    uco_buf b;
+    T_CHECK_EQ(uco_conn_recv_buf(p.server, &b), 4);
+    T_CHECK(b.cap >= 6);
+    memcpy(b.data, "pong!\n", 6);
+    b.len = 6;
+    T_CHECK_EQ(uco_conn_send_buf(p.server, &b), 6);
+    T_CHECK_EQ(uco_recv_exact(p.client, in, 6, 0), 6);
+    T_CHECK(memcmp(in, "pong!\n", 6) == 0);
+    /* Not a view of this connection. */
+    uco_buf fake = {.data = in, .len = 1, .cap = 1, .priv = 0};
+    T_CHECK_EQ(uco_conn_send_buf(p.server, &fake), -EINVAL);
+    free(data);
+    free(in);
+    close_pair(&p);
+    return 0;
+}
+
+static void send_buf_queues_received_buffers_in_order(void **state)
+{
+    assert_int_equal(t_run(send_buf_body, NULL, NULL), 0);
+}
+
+static intptr_t flush_body(void *arg)
+{
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    int small = 16384; /* the client does not read yet: output backs up in the server */
+    setsockopt(p.client, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    size_t len = 128 * 1024, got = 0;
+    char *data = malloc(len), *in = malloc(len);
+    fill_pattern(data, len, 23);
+    struct sender s = {.fd = p.client, .data = data, .len = len};
+    uco_task *st;
+    T_CHECK_EQ(uco_spawn(&st, sender_task, &s), 0);
+    while (got < len) {
+        uco_buf b;
+        ssize_t n = uco_conn_recv_buf(p.server, &b);
+        T_CHECK(n > 0);
+        got += (size_t)n;
+        T_CHECK_EQ(uco_conn_send_buf(p.server, &b), n);
+    }
+    T_CHECK_EQ(uco_task_join(st, NULL), 0);
+    /* Close with output still queued: it goes out first, then the end of the stream. */
+    uco_conn_close(p.server);
+    p.server = NULL;
+    T_CHECK_EQ(uco_recv_exact(p.client, in, len, 0), (ssize_t)len);
+    T_CHECK(memcmp(in, data, len) == 0);
+    char c;
+    T_CHECK_EQ(uco_recv(p.client, &c, 1, 0), 0);
+    free(data);
+    free(in);
+    close_pair(&p);
+    return 0;
+}
+
+static void close_sends_queued_output_first(void **state)
+{
+    assert_int_equal(t_run(flush_body, NULL, NULL), 0);
+}
+
+static intptr_t send_err_body(void *arg)
+{
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    T_CHECK_EQ(uco_send_all(p.client, "x", 1, 0), 1);
+    uco_buf b;
+    T_CHECK_EQ(uco_conn_recv_buf(p.server, &b), 1);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(p.client, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(p.client); /* RST */
+    p.client = -1;
+    /* The queued send fails in the kernel; a later send call says why. */
+    ssize_t r = uco_conn_send_buf(p.server, &b);
+    for (int i = 0; i < 100 && r >= 0; i++) {
+        uco_yield();
+        r = uco_conn_send_all(p.server, "y", 1);
+    }
+    T_CHECK(r == -ECONNRESET || r == -EPIPE);
+    uco_conn_stats cs;
+    uco_conn_stats_get(p.server, &cs);
+    T_CHECK_EQ(cs.bufs_held, 0);
+    close_pair(&p);
+    return 0;
+}
+
+static void a_failed_queued_send_is_reported_by_the_next_send(void **state)
+{
+    assert_int_equal(t_run(send_err_body, NULL, NULL), 0);
+}
+
+struct blocked {
+    uco_conn *c;
+    ssize_t res;
+};
+
+static intptr_t blocked_sender(void *arg)
+{
+    struct blocked *bl = arg;
+    size_t len = 64u << 20; /* far more than the sockets hold */
+    char *data = calloc(1, len);
+    bl->res = uco_conn_send_all(bl->c, data, len);
+    free(data);
+    return 0;
+}
+
+static intptr_t cancel_send_body(void *arg)
+{
+    uco_loop_stats before, after;
+    uco_loop_stats_get(uco_loop_current(), &before);
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    struct blocked bl = {.c = p.server};
+    uco_task *t;
+    T_CHECK_EQ(uco_spawn(&t, blocked_sender, &bl), 0);
+    for (int i = 0; i < 20; i++)
+        uco_yield(); /* the peer does not read: the send blocks */
+    T_CHECK_EQ(uco_task_cancel(t), 0);
+    T_CHECK_EQ(uco_task_join(t, NULL), 0);
+    T_CHECK_EQ(bl.res, -ECANCELED);
+    /* The connection still works both ways after the interrupted send. */
+    T_CHECK_EQ(uco_send_all(p.client, "ok", 2, 0), 2);
+    char buf[2];
+    T_CHECK_EQ(uco_conn_recv_exact(p.server, buf, 2), 2);
+    close_pair(&p);
+    for (int i = 0; i < 10; i++)
+        uco_yield(); /* the closes and cancels complete */
+    uco_loop_stats_get(uco_loop_current(), &after);
+    T_CHECK_EQ(after.ops_inflight, before.ops_inflight);
+    return 0;
+}
+
+static void cancelling_a_blocked_send_returns_and_cleans_up(void **state)
+{
+    assert_int_equal(t_run(cancel_send_body, NULL, NULL), 0);
+}
+
 /* ---- listener life --------------------------------------------------------------------- */
 
 static intptr_t accepter(void *arg)
@@ -654,6 +824,10 @@ int main(void)
         cmocka_unit_test(max_bufs_stops_receiving_and_resumes_in_order),
         cmocka_unit_test(an_empty_pool_makes_connections_wait_not_fail),
         cmocka_unit_test(sends_from_two_tasks_stay_in_order),
+        cmocka_unit_test(send_buf_queues_received_buffers_in_order),
+        cmocka_unit_test(close_sends_queued_output_first),
+        cmocka_unit_test(a_failed_queued_send_is_reported_by_the_next_send),
+        cmocka_unit_test(cancelling_a_blocked_send_returns_and_cleans_up),
         cmocka_unit_test(conn_fd_gives_a_regular_descriptor),
         cmocka_unit_test(closing_a_listener_wakes_its_accepter),
         cmocka_unit_test(a_reset_peer_ends_only_its_connection),

@@ -199,12 +199,18 @@ typedef struct uco_conn uco_conn;
 
 #define UCO_CONN_MAX_BUFS 8u
 
-/* A view of received bytes inside a pool buffer. */
+/* A view of received bytes inside a pool buffer. The bytes are the caller's until the view
+ * is released or sent: they may be rewritten in place, e.g. into a reply, using up to cap
+ * bytes from data (and data may move forward within them) before uco_conn_send_buf. */
 typedef struct uco_buf {
     char *data;
     size_t len;
+    size_t cap;    /* writable bytes from data to the end of the buffer */
     uint32_t priv; /* which buffer: for uco_conn_buf_release */
 } uco_buf;
+
+/* How long uco_conn_close lets output queued with uco_conn_send_buf drain before dropping it. */
+#define UCO_CONN_LINGER (5 * UCO_SEC)
 
 typedef struct uco_conn_opts {
     uco_bufpool *pool;    /* NULL: the loop's default pool */
@@ -227,6 +233,15 @@ UCO_API int uco_conn_dial(uco_conn **out, const uco_addr *addr, int64_t deadline
 UCO_API ssize_t uco_conn_recv_buf(uco_conn *c, uco_buf *b);
 /* Gives a view's buffer back to the pool. b is cleared. Does not await. */
 UCO_API void uco_conn_buf_release(uco_conn *c, uco_buf *b);
+
+/* Queues view b (as received, or rewritten in place) to be sent after everything sent on c
+ * before, and takes its buffer: it goes back to the pool once sent. Does not await: the task
+ * goes on at once (an echo or a proxy then needs one task switch per message, not two).
+ * Queued buffers count against max_bufs, so a peer that does not read stops our receiving.
+ * Returns b's length, or -errno: -EINVAL (not a view of c), or the error of an earlier queued
+ * send (-EPIPE, -ECONNRESET...), reported once queued data could not be sent (the buffer is
+ * then released). uco_conn_close sends what is queued first (at most UCO_CONN_LINGER). */
+UCO_API ssize_t uco_conn_send_buf(uco_conn *c, uco_buf *b);
 
 /* Copies up to len received bytes into buf (waiting if none are there): > 0 bytes, 0 at end
  * of stream, -errno. Awaits. */
