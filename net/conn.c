@@ -101,6 +101,7 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         p->in_ring--;
         if (res > 0 && !c->closing) {
+            if (UCO__UNLIKELY(c->arm_lim && p->mshot_lim == 0)) p->mshot_lim = 1;
             p->len[bid] = (uint32_t)res;
             queue_push(c, bid);
             c->nbufs++;
@@ -112,6 +113,8 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         c->eof = true;
     } else if (res == -ENOBUFS) {
         c->stats.nobufs++;
+    } else if (res == -EINVAL && c->arm_lim && c->pool->mshot_lim == 0) {
+        c->pool->mshot_lim = -1; /* an older kernel: re-armed without the limit below */
     } else if (res < 0 && res != -ECANCELED && !c->recv_err) {
         c->recv_err = res;
     }
@@ -130,7 +133,9 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
             else
                 uco__bufpool_starve(p, c);
         } else {
-            /* Stopped by our cancel (back-pressure) or by the kernel (CQ overflow): go on
+            if (res > 0 && c->nbufs >= c->max_bufs) c->stats.throttles++; /* limit reached */
+            /* Stopped by our cancel (back-pressure), its byte limit or the kernel (CQ
+             * overflow): go on
              * receiving if the connection is below its cap again, whether or not its task
              * is waiting right now. */
             maybe_arm(c);
@@ -154,6 +159,15 @@ void uco__conn_arm(struct uco_conn *c)
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT | (c->fixed ? IOSQE_FIXED_FILE : 0);
     sqe->buf_group = c->pool->ring.bgid;
+    /* Where the kernel has it, a byte limit ends the receive after max_bufs full buffers,
+     * so one burst cannot empty the pool: the cap is then hard for floods. The receive is
+     * armed again as the task consumes. (optlen shares the field of file_index, which older
+     * kernels require to be 0: they answer -EINVAL, and we stop asking.) */
+    c->arm_lim = c->pool->mshot_lim >= 0;
+    if (c->arm_lim) {
+        uint64_t lim = (uint64_t)c->max_bufs * c->pool->size;
+        sqe->file_index = lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
+    }
     io_uring_sqe_set_data(sqe, &c->recv_comp);
     c->recv_state = UCO__RECV_ARMED;
     c->stats.recv_arms++;
