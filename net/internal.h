@@ -31,7 +31,7 @@ struct uco_bufpool {
     unsigned refs;    /* 1 for the owner (until uco_bufpool_free) + 1 per connection */
     bool freed;       /* uco_bufpool_free was called */
     unsigned in_ring; /* buffers the kernel can take now */
-    /* whether the kernel takes a byte limit for a multishot recv (sqe->optlen, 6.17?):
+    /* whether the kernel takes a byte limit for a multishot recv (sqe->optlen; 6.18 has it):
      * 1 yes, -1 no (it said -EINVAL), 0 not known yet */
     int8_t mshot_lim;
     /* connections whose receive stopped for lack of buffers, re-armed as buffers come back */

@@ -189,7 +189,7 @@ UCO_API void uco_bufpool_free(uco_bufpool *p);
  *     valid until uco_conn_buf_release (or close). While a connection holds many buffers
  *     (queued or viewed: UCO_CONN_MAX_BUFS), it stops receiving and the peer's TCP window
  *     closes: back-pressure, not memory growth. Kernels that take a byte limit for a
- *     multishot receive (6.17+) stop it exactly there; on older ones a burst the kernel
+ *     multishot receive (6.18 has it) stop it exactly there; on older ones a burst the kernel
  *     receives before the connection sees it may take more (at most what the socket held).
  *     When the pool runs dry (ENOBUFS) the connection waits for buffers given back by
  *     others. So release views promptly: a task that needs to keep bytes while waiting for
