@@ -1,7 +1,7 @@
 /* uco-echo: a TCP echo server on uco. One task per connection: receive a buffer, queue that
  * same buffer to be sent back.
  *
- *   uco-echo [--bind ADDR] [--port N]     (defaults 127.0.0.1 and 7000)
+ *   uco-echo [--bind ADDR] [--port N] [--lean]     (defaults 127.0.0.1 and 7000)
  *
  * Prints "uco-echo: listening on ADDR" on stdout once it accepts connections. A connection
  * that fails (reset, error) is closed and logged in one line; running out of descriptors
@@ -40,51 +40,99 @@ static void log_conn_error(uint64_t id, const char *op, int err)
             strerror(-err));
 }
 
-/* Live connections, so that a signal can cancel them all and the loop can end cleanly. */
+/* Live connections, so that a signal can end them all and the loop can end cleanly. */
 struct session {
     uco_conn *conn;
-    uco_task *task;
+    uco_task *task; /* its task; lean mode: none (a task runs only while there is input) */
+    uint64_t id;
     struct session *prev, *next;
 };
 static struct session *sessions;
+static bool lean;
+static const uco_task_opts lean_opts = {.stack_size = 32 * 1024, .name = "echo"};
 
-static void session_unlink(struct session *s)
+static void session_end(struct session *s)
 {
+    uco_conn_close(s->conn);
     if (s->prev)
         s->prev->next = s->next;
     else
         sessions = s->next;
     if (s->next) s->next->prev = s->prev;
+    if (s->task) uco_task_detach(s->task);
+    free(s);
 }
 
+/* One task per connection for its whole life: receive a buffer, queue that same buffer out
+ * (no copy, and no waiting for the send: the connection sends its queue in order and gives
+ * each buffer back once it is out). */
 static intptr_t serve(void *arg)
 {
     struct session *s = arg;
-    uco_conn *c = s->conn;
-    uint64_t id = ++next_conn_id;
     uco_buf b;
     ssize_t n;
-    /* The received buffer itself is queued out: no copy, and no waiting for the send (the
-     * connection sends its queue in order and gives each buffer back when it is out). */
-    while ((n = uco_conn_recv_buf(c, &b)) > 0) {
-        ssize_t w = uco_conn_send_buf(c, &b);
+    while ((n = uco_conn_recv_buf(s->conn, &b)) > 0) {
+        ssize_t w = uco_conn_send_buf(s->conn, &b);
         if (w < 0) {
-            log_conn_error(id, "send", (int)w);
+            log_conn_error(s->id, "send", (int)w);
             break;
         }
     }
-    if (n < 0 && n != -ECANCELED) log_conn_error(id, "recv", (int)n);
-    uco_conn_close(c);
-    session_unlink(s);
-    uco_task_detach(s->task);
-    free(s);
+    if (n < 0 && n != -ECANCELED) log_conn_error(s->id, "recv", (int)n);
+    session_end(s);
     return 0;
 }
 
-static void cancel_sessions(void)
+/* Lean mode: a task starts when input arrives, echoes what is there and ends; an idle
+ * connection holds no task and no stack. */
+static intptr_t serve_lean(void *arg)
 {
-    for (struct session *s = sessions; s; s = s->next)
-        uco_task_cancel(s->task);
+    struct session *s = arg;
+    uco_buf b;
+    ssize_t n = uco_conn_recv_buf(s->conn, &b); /* input is there: no waiting */
+    const char *op = "recv";
+    if (n > 0) {
+        op = "send";
+        n = uco_conn_send_buf(s->conn, &b);
+        if (n >= 0) {
+            op = "wait";
+            n = uco_conn_recv_spawn(s->conn, serve_lean, s, &lean_opts);
+            if (n == 0) return 0;
+        }
+    }
+    if (n < 0) log_conn_error(s->id, op, (int)n);
+    session_end(s);
+    return 0;
+}
+
+static void end_sessions(void)
+{
+    for (struct session *s = sessions, *next; s; s = next) {
+        next = s->next;
+        if (lean)
+            session_end(s); /* idle: lean tasks never wait, so none is running now */
+        else
+            uco_task_cancel(s->task);
+    }
+}
+
+/* Gives connection c its session and its task (or, lean, its wait for input). */
+static int session_start(uco_conn *c)
+{
+    struct session *s = calloc(1, sizeof *s);
+    if (!s) return -ENOMEM;
+    s->conn = c;
+    s->id = ++next_conn_id;
+    int r = lean ? uco_conn_recv_spawn(c, serve_lean, s, &lean_opts)
+                 : uco_spawn_opts(&s->task, serve, s, &lean_opts);
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    s->next = sessions;
+    if (sessions) sessions->prev = s;
+    sessions = s;
+    return 0;
 }
 
 struct server_args {
@@ -109,7 +157,6 @@ static intptr_t server(void *arg)
     uco_addr_format(&bound, name, sizeof name);
     printf("%s: listening on %s\n", prog, name);
     fflush(stdout);
-    uco_task_opts topts = {.stack_size = 32 * 1024, .name = "echo"};
     for (;;) {
         uco_conn *c;
         r = uco_listener_accept(l, &c);
@@ -119,25 +166,15 @@ static intptr_t server(void *arg)
             fprintf(stderr, "%s: accept on %s: %s; pausing accepts\n", prog, name, strerror(-r));
             continue;
         }
-        struct session *s = calloc(1, sizeof *s);
-        r = s ? 0 : -ENOMEM;
-        if (s) {
-            s->conn = c;
-            r = uco_spawn_opts(&s->task, serve, s, &topts);
-        }
-        if (r == 0) {
-            s->next = sessions;
-            if (sessions) sessions->prev = s;
-            sessions = s;
-        } else {
-            free(s);
-            fprintf(stderr, "%s: starting a task for a connection: %s; closed it\n", prog,
+        r = session_start(c);
+        if (r < 0) {
+            fprintf(stderr, "%s: starting a connection's task: %s; closed it\n", prog,
                     strerror(-r));
             uco_conn_close(c);
         }
     }
     uco_listener_close(l);
-    cancel_sessions();
+    end_sessions();
     return 0;
 }
 
@@ -150,11 +187,13 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s [--bind ADDR] [--port N]\n"
+            "usage: %s [--bind ADDR] [--port N] [--lean]\n"
             "A TCP echo server on uco (io_uring).\n"
             "  --bind ADDR  address to listen on: 127.0.0.1, ::1, [::1]:7000, unix:/path\n"
             "               (default 127.0.0.1)\n"
             "  --port N     port, 0 for any free one (default 7000; a port in ADDR wins)\n"
+            "  --lean       run a task only while a connection has input: idle connections\n"
+            "               then cost no task stack (less memory, a little more CPU)\n"
             "  --help       this text\n",
             prog);
 }
@@ -167,6 +206,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "--lean") == 0) {
+            lean = true;
         } else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
             bind = argv[++i];
         } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {

@@ -62,8 +62,24 @@ void uco__close_async(struct uco_loop *l, int fd, bool fixed)
     io_uring_sqe_set_data(sqe, &l->ignore_comp);
 }
 
+static void spawn_receiver(struct uco_conn *c)
+{
+    uco_task_opts o = {.stack_size = c->spawn_stack, .name = c->spawn_name, .detached = true};
+    uco_task_fn *fn = c->spawn_fn;
+    c->spawn_fn = NULL;
+    if (uco_loop_spawn(c->loop, NULL, fn, c->spawn_arg, &o) < 0) {
+        /* No task can own the connection now: end it rather than leave it orphaned. */
+        uco_conn_close(c);
+    }
+}
+
+/* Input (or its end) arrived: wake the task waiting for it, or start the one asked for. */
 static void wake_receiver(struct uco_conn *c)
 {
+    if (UCO__UNLIKELY(c->spawn_fn != NULL)) {
+        spawn_receiver(c);
+        return;
+    }
     struct uco_task *t = c->recv_waiter;
     if (!t) return;
     c->recv_waiter = NULL;
@@ -254,6 +270,24 @@ void uco_conn_buf_release(uco_conn *c, uco_buf *b)
     c->nbufs--;
     uco__bufpool_put(c->pool, bid);
     maybe_arm(c);
+}
+
+int uco_conn_recv_spawn(uco_conn *c, uco_task_fn *fn, void *arg, const uco_task_opts *opts)
+{
+    if (!c || !fn || c->closing || (opts && opts->stack_size > ((size_t)1 << 30))) return -EINVAL;
+    if (c->recv_waiter || c->spawn_fn) return -EBUSY;
+    if (uco__tls_loop != c->loop) return -EXDEV;
+    c->spawn_fn = fn;
+    c->spawn_arg = arg;
+    c->spawn_stack = opts ? opts->stack_size : 0;
+    c->spawn_name = opts ? opts->name : NULL;
+    if (c->q_head != UCO__NOBUF || c->eof || c->recv_err) {
+        uco_task_opts o = {.stack_size = c->spawn_stack, .name = c->spawn_name, .detached = true};
+        c->spawn_fn = NULL;
+        return uco_loop_spawn(c->loop, NULL, fn, arg, &o);
+    }
+    maybe_arm(c);
+    return 0;
 }
 
 ssize_t uco_conn_recv(uco_conn *c, void *buf, size_t len)
@@ -723,6 +757,7 @@ void uco_conn_close(uco_conn *c)
     if (!c || c->closing) return;
     uco__bufpool_unstarve(c->pool, c);
     c->closing = true; /* before giving buffers back: the pool must not re-arm us */
+    c->spawn_fn = NULL;
     unsigned dropped = 0;
     for (uint16_t *chain[2] = {&c->q_head, &c->held}, i = 0; i < 2; i++) {
         for (uint16_t b = *chain[i], next; b != UCO__NOBUF; b = next, dropped++) {

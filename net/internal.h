@@ -75,6 +75,10 @@ struct uco_conn {
     uint16_t held;           /* viewed (handed out), chained through pool->next */
     uint32_t head_off;       /* bytes of q_head already copied out by uco_conn_recv */
     struct uco_task *recv_waiter;
+    uco_task_fn *spawn_fn; /* uco_conn_recv_spawn: start this task when input comes */
+    void *spawn_arg;
+    size_t spawn_stack;
+    const char *spawn_name;
     bool sending;
     struct uco__send_waiter *send_head, *send_tail;
     struct uco_conn *starved_next;

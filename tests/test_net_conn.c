@@ -494,6 +494,62 @@ static void cancelling_a_blocked_send_returns_and_cleans_up(void **state)
     assert_int_equal(t_run(cancel_send_body, NULL, NULL), 0);
 }
 
+/* ---- a task only while there is input ------------------------------------------------------ */
+
+struct lean {
+    uco_conn *c;
+    int spawns, eof;
+};
+
+static intptr_t lean_handler(void *arg)
+{
+    struct lean *ln = arg;
+    ln->spawns++;
+    uco_buf b;
+    ssize_t n = uco_conn_recv_buf(ln->c, &b); /* input is there: this does not wait */
+    if (n > 0 && uco_conn_send_buf(ln->c, &b) == n &&
+        uco_conn_recv_spawn(ln->c, lean_handler, ln, NULL) == 0)
+        return 0; /* the task ends; the connection stays, idle, with no task */
+    ln->eof = n == 0;
+    uco_conn_close(ln->c);
+    return 0;
+}
+
+static intptr_t lean_body(void *arg)
+{
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    struct lean ln = {.c = p.server};
+    uco_loop_stats st;
+    T_CHECK_EQ(uco_conn_recv_spawn(p.server, lean_handler, &ln, NULL), 0);
+    T_CHECK_EQ(uco_conn_recv_spawn(p.server, lean_handler, &ln, NULL), -EBUSY);
+    for (int i = 0; i < 3; i++) {
+        char msg[8], back[8];
+        snprintf(msg, sizeof msg, "msg %d", i);
+        T_CHECK_EQ(uco_send_all(p.client, msg, 5, 0), 5);
+        T_CHECK_EQ(uco_recv_exact(p.client, back, 5, 0), 5);
+        T_CHECK(memcmp(msg, back, 5) == 0);
+        for (int k = 0; k < 5; k++)
+            uco_yield(); /* the handler ends */
+        uco_loop_stats_get(uco_loop_current(), &st);
+        T_CHECK_EQ(st.tasks_alive, 1); /* only this one: the idle connection has no task */
+    }
+    T_CHECK_EQ(ln.spawns, 3);
+    shutdown(p.client, SHUT_WR); /* the end of the stream starts a task too */
+    char c;
+    T_CHECK_EQ(uco_recv(p.client, &c, 1, 0), 0);
+    T_CHECK_EQ(ln.spawns, 4);
+    T_CHECK(ln.eof);
+    p.server = NULL; /* closed by the handler */
+    close_pair(&p);
+    return 0;
+}
+
+static void recv_spawn_starts_a_task_only_when_input_comes(void **state)
+{
+    assert_int_equal(t_run(lean_body, NULL, NULL), 0);
+}
+
 /* ---- listener life --------------------------------------------------------------------- */
 
 static intptr_t accepter(void *arg)
@@ -834,6 +890,7 @@ int main(void)
         cmocka_unit_test(close_sends_queued_output_first),
         cmocka_unit_test(a_failed_queued_send_is_reported_by_the_next_send),
         cmocka_unit_test(cancelling_a_blocked_send_returns_and_cleans_up),
+        cmocka_unit_test(recv_spawn_starts_a_task_only_when_input_comes),
         cmocka_unit_test(conn_fd_gives_a_regular_descriptor),
         cmocka_unit_test(closing_a_listener_wakes_its_accepter),
         cmocka_unit_test(a_reset_peer_ends_only_its_connection),

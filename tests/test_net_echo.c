@@ -16,7 +16,7 @@ struct server {
 };
 
 /* Starts uco-echo on bind (port 0) and reads the address it prints. 0, or -1 with a reason. */
-static int server_start(struct server *s, const char *bind)
+static int server_start_args(struct server *s, const char *bind, const char *extra)
 {
     int out[2];
     if (pipe(out) < 0) return -1;
@@ -27,7 +27,7 @@ static int server_start(struct server *s, const char *bind)
     if (s->pid == 0) {
         dup2(out[1], 1);
         dup2(errfd, 2);
-        execl(UCO_ECHO_PATH, "uco-echo", "--bind", bind, "--port", "0", (char *)NULL);
+        execl(UCO_ECHO_PATH, "uco-echo", "--bind", bind, "--port", "0", extra, (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -51,6 +51,11 @@ static int server_start(struct server *s, const char *bind)
     char *nl = strchr(line, '\n');
     if (nl) *nl = 0;
     return uco_addr_parse(&s->addr, at + strlen("listening on "), 0) == 0 ? 0 : -1;
+}
+
+static int server_start(struct server *s, const char *bind)
+{
+    return server_start_args(s, bind, NULL);
 }
 
 /* Stops it with SIGTERM: it must shut down cleanly. Returns its exit status. */
@@ -237,6 +242,37 @@ static void ipv6_loopback_is_served(void **state)
     unlink(s.errpath);
 }
 
+static void lean_mode_serves_many_and_survives_resets(void **state)
+{
+    struct server s;
+    assert_int_equal(server_start_args(&s, "127.0.0.1", "--lean"), 0);
+    enum { N = 1000 };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        assert_true((fds[i] = connect_to(&s.addr)) >= 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            char msg[16];
+            snprintf(msg, sizeof msg, "r%d c%06d", round, i);
+            assert_int_equal(write_full(fds[i], msg, 10), 0);
+        }
+        for (int i = 0; i < N; i++) {
+            char want[16], got[16];
+            snprintf(want, sizeof want, "r%d c%06d", round, i);
+            assert_int_equal(read_full(fds[i], got, 10), 0);
+            assert_memory_equal(got, want, 10);
+        }
+    }
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fds[0], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fds[0]); /* a reset of an idle connection */
+    assert_int_equal(echo_once(fds[1], "still", 5), 0);
+    for (int i = 1; i < N; i++)
+        close(fds[i]);
+    assert_int_equal(server_stop(&s), 0); /* idle connections are closed, nothing leaks */
+    unlink(s.errpath);
+}
+
 /* ---- the command line --------------------------------------------------------------------- */
 
 static int run_status(const char *const argv[], char *out, size_t outlen)
@@ -296,6 +332,7 @@ int main(void)
         cmocka_unit_test(resets_and_stalled_clients_hurt_nobody_else),
         cmocka_unit_test(half_close_gets_every_byte_back_then_the_end),
         cmocka_unit_test(ipv6_loopback_is_served),
+        cmocka_unit_test(lean_mode_serves_many_and_survives_resets),
         cmocka_unit_test(command_line_help_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -244,6 +244,16 @@ UCO_API void uco_conn_buf_release(uco_conn *c, uco_buf *b);
  * then released). uco_conn_close sends what is queued first (at most UCO_CONN_LINGER). */
 UCO_API ssize_t uco_conn_send_buf(uco_conn *c, uco_buf *b);
 
+/* Instead of a task waiting in a receive: starts fn(arg) as a new detached task (opts may
+ * be NULL; its deadline and detached fields are ignored) once c has received bytes, reached
+ * end of stream or failed, then forgets fn. Until then the connection holds no task and no
+ * stack: a server that calls this and returns when a connection goes idle keeps 100,000 idle
+ * connections in a few tens of MiB, for the price of a task start per wake-up. If input is
+ * already queued, the task starts now. If it cannot be started (out of memory) when input
+ * comes, the connection is closed. Does not await. Returns 0, -EBUSY (a task is receiving
+ * or a start is already asked), -EXDEV (another loop), -EINVAL, -ENOMEM. */
+UCO_API int uco_conn_recv_spawn(uco_conn *c, uco_task_fn *fn, void *arg, const uco_task_opts *opts);
+
 /* Copies up to len received bytes into buf (waiting if none are there): > 0 bytes, 0 at end
  * of stream, -errno. Awaits. */
 UCO_API ssize_t uco_conn_recv(uco_conn *c, void *buf, size_t len);
