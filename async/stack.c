@@ -101,7 +101,9 @@ static struct uco__stack *stack_setup(struct uco__stacks *s, char *lo, size_t si
     st->own_map = own_map;
     st->resident = true;
     st->vg_id = UCO_VG_STACK_REGISTER(lo, lo + size);
-    *(uint64_t *)lo = s->canary_key ^ (uintptr_t)lo;
+    /* Only a stack without a guard page needs the canary; writing it would also make the
+     * stack's lowest page resident for nothing (half of an idle task's memory). */
+    if (!guarded) *(uint64_t *)lo = s->canary_key ^ (uintptr_t)lo;
     if (guarded)
         s->guarded++;
     else
