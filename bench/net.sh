@@ -12,11 +12,13 @@
 # GET /plaintext. In CMD, {port} is replaced by the port to use. The first server of a mode is
 # the one compared with the others.
 #
-# Per server the table gives requests/s and the server core's busy time per request ("CPU
-# us/req", from /proc/stat of CPU 0 over the measured window): with one load core on this
-# 2-core machine the client saturates before a good server does, and CPU per request still
-# ranks servers then. Ratios: eff = baseline CPU per request / first server's (> 1: the first
-# server does more per CPU-second); thr = first server's req/s / baseline's.
+# Per server the table gives req/s, the server core's busy time per request ("core us", from
+# /proc/stat of CPU 0 over the measured window: with one load core on this 2-core machine the
+# client saturates before a good server does, and CPU per request still ranks servers then),
+# the server process's own CPU time per request ("proc us", less disturbed by other work on
+# CPU 0) and p99 latency. Ratios against the first server: eff = row's core time per request /
+# first's (> 1: the first does more requests per CPU-second), eff-p the same with process
+# time, thr = first's req/s / row's; each the median of the per-round ratios.
 #
 # As the `net` section of bench/run.sh:   "$here/net.sh" --build "$build" "$@"
 set -euo pipefail
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
     --http) http_mode=1; shift ;;
     --http-server) http_servers+=("$2"); http_mode=1; shift 2 ;;
     --no-echo) echo_mode=0; shift ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -e/p' "$0" | grep -v '^set -e' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "net.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
