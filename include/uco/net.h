@@ -184,10 +184,10 @@ UCO_API void uco_bufpool_free(uco_bufpool *p);
 /* --- Connections --------------------------------------------------------------------------
  * A uco_conn is a connected stream socket (TCP or Unix) owned by one loop. Rules:
  *   - one task receives at a time; sends from several tasks are queued, one send in flight
- *     per connection, so output stays in call order;
+ *     per connection, so each task's output goes out whole and in its call order;
  *   - received data arrives in pool buffers. uco_conn_recv_buf hands out a view that stays
- *     valid until uco_conn_buf_release (or close). While a connection holds many buffers
- *     (queued or viewed: UCO_CONN_MAX_BUFS), it stops receiving and the peer's TCP window
+ *     valid until uco_conn_buf_release (or close). While a connection holds max_bufs
+ *     buffers (received, viewed or queued out), it stops receiving and the peer's TCP window
  *     closes: back-pressure, not memory growth. Kernels that take a byte limit for a
  *     multishot receive (6.18 has it) stop it exactly there; on older ones a burst the kernel
  *     receives before the connection sees it may take more (at most what the socket held).
@@ -273,9 +273,11 @@ UCO_API ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t 
 /* shutdown(2) on the connection (SHUT_WR: half-close, the peer sees end of stream). Awaits. */
 UCO_API int uco_conn_shutdown(uco_conn *c, int how);
 
-/* Closes the connection: stops receiving, gives every queued and viewed buffer back, closes
- * the socket. Does not await; the memory goes once the kernel has finished with the
- * receive (the loop waits for that before it is freed). NULL is a no-op. */
+/* Closes the connection: stops receiving, gives every received and viewed buffer back, and
+ * closes the socket once what uco_conn_send_buf queued has gone out (at most
+ * UCO_CONN_LINGER; called from a cancelled task, at once, dropping it). Does not await; the
+ * memory goes once the kernel has finished with the connection's operations (the loop waits
+ * for them before it is freed). NULL is a no-op. */
 UCO_API void uco_conn_close(uco_conn *c);
 
 /* A regular descriptor for c, for setsockopt, getpeername and the like. Connections accepted
