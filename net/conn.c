@@ -1,12 +1,15 @@
 /* Connections: a stream socket receiving through a multishot recv over a provided-buffer
- * ring, with per-connection back-pressure and one send in flight at a time.
+ * ring, with per-connection back-pressure, one send in flight at a time, and a queue of
+ * received buffers sent back out without a task waiting.
  *
  * The multishot receive belongs to the connection, not to a task: it stays armed while the
  * task does other things, its CQEs queue buffers on the connection, and it is counted in the
  * loop's in-flight operations while armed. It stops (final CQE without IORING_CQE_F_MORE) at
  * end of stream, on an error, when the pool is empty (-ENOBUFS: the connection then waits on
- * the pool's starved list), when the connection holds max_bufs buffers (we cancel it:
- * back-pressure), or on close (we cancel it and free the connection at its final CQE). */
+ * the pool's starved list), when the connection holds max_bufs buffers (its byte limit, or our
+ * cancel: back-pressure), or on close. The send in flight completes into the connection too
+ * (send_comp): it wakes the task that waits for it, or moves the out queue on. A closed
+ * connection is freed once neither is in flight (maybe_free). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +154,8 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         } else {
             if (res > 0 && c->nbufs >= c->max_bufs) c->stats.throttles++; /* limit reached */
             /* Stopped by our cancel (back-pressure), its byte limit or the kernel (CQ
-             * overflow): go on
-             * receiving if the connection is below its cap again, whether or not its task
-             * is waiting right now. */
+             * overflow): go on receiving if the connection is below its cap again, whether
+             * or not its task is waiting right now. */
             maybe_arm(c);
         }
     } else if (c->nbufs >= c->max_bufs && c->recv_state == UCO__RECV_ARMED) {
