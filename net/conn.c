@@ -34,7 +34,7 @@ static bool maybe_free(struct uco_conn *c)
 }
 
 /* Queues an SQE nobody waits for, accounted as the loop's internal work. */
-static struct io_uring_sqe *internal_sqe(struct uco_loop *l)
+struct io_uring_sqe *uco__internal_sqe(struct uco_loop *l)
 {
     struct io_uring_sqe *sqe = uco__sqe(l);
     if (!sqe) return NULL;
@@ -44,7 +44,7 @@ static struct io_uring_sqe *internal_sqe(struct uco_loop *l)
 
 static void cancel_recv(struct uco_conn *c)
 {
-    struct io_uring_sqe *sqe = internal_sqe(c->loop);
+    struct io_uring_sqe *sqe = uco__internal_sqe(c->loop);
     if (!sqe) return; /* the receive still ends at close or end of stream */
     io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->recv_comp, 0);
     io_uring_sqe_set_data(sqe, &c->loop->ignore_comp);
@@ -53,7 +53,7 @@ static void cancel_recv(struct uco_conn *c)
 
 void uco__close_async(struct uco_loop *l, int fd, bool fixed)
 {
-    struct io_uring_sqe *sqe = internal_sqe(l);
+    struct io_uring_sqe *sqe = uco__internal_sqe(l);
     if (!sqe) {
         if (!fixed) close(fd);
         return;
@@ -90,17 +90,6 @@ static void wake_receiver(struct uco_conn *c)
     uco__ready(t);
 }
 
-static void queue_push(struct uco_conn *c, uint16_t bid)
-{
-    struct uco_bufpool *p = c->pool;
-    p->next[bid] = UCO__NOBUF;
-    if (c->q_tail != UCO__NOBUF)
-        p->next[c->q_tail] = bid;
-    else
-        c->q_head = bid;
-    c->q_tail = bid;
-}
-
 static uint16_t queue_pop(struct uco_conn *c)
 {
     uint16_t bid = c->q_head;
@@ -109,8 +98,6 @@ static uint16_t queue_pop(struct uco_conn *c)
     c->head_off = 0;
     return bid;
 }
-
-static void maybe_arm(struct uco_conn *c);
 
 static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
 {
@@ -122,7 +109,7 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         if (res > 0 && !c->closing) {
             if (UCO__UNLIKELY(c->arm_lim && p->mshot_lim == 0)) p->mshot_lim = 1;
             p->len[bid] = (uint32_t)res;
-            queue_push(c, bid);
+            uco__chain_push(p, &c->q_head, &c->q_tail, bid);
             c->nbufs++;
             c->stats.bytes_in += (uint64_t)res;
         } else {
@@ -156,7 +143,7 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
             /* Stopped by our cancel (back-pressure), its byte limit or the kernel (CQ
              * overflow): go on receiving if the connection is below its cap again, whether
              * or not its task is waiting right now. */
-            maybe_arm(c);
+            uco__conn_maybe_arm(c);
         }
     } else if (c->nbufs >= c->max_bufs && c->recv_state == UCO__RECV_ARMED) {
         c->stats.throttles++;
@@ -193,7 +180,7 @@ void uco__conn_arm(struct uco_conn *c)
 }
 
 /* Arms the receive if it is stopped for a reason that no longer holds. */
-static void maybe_arm(struct uco_conn *c)
+void uco__conn_maybe_arm(struct uco_conn *c)
 {
     if (c->recv_state == UCO__RECV_IDLE && !c->starved && c->nbufs < c->max_bufs) uco__conn_arm(c);
 }
@@ -218,7 +205,7 @@ static int wait_data(struct uco_conn *c, const char *name)
         if (c->eof) return 0;
         if (c->nheld >= c->max_bufs) return -ENOBUFS; /* all held as views: release some */
         if (c->recv_waiter) return -EBUSY;            /* another task is receiving */
-        maybe_arm(c);
+        uco__conn_maybe_arm(c);
         c->recv_waiter = t;
         r = uco__park_user(t, recv_interrupt, c, "conn recv");
         if (c->recv_waiter == t) c->recv_waiter = NULL;
@@ -244,12 +231,12 @@ ssize_t uco_conn_recv_buf(uco_conn *c, uco_buf *b)
     b->len = p->len[bid] - off;
     b->cap = p->size - off;
     b->priv = bid;
-    maybe_arm(c); /* keeps the receive armed while the task works */
+    uco__conn_maybe_arm(c); /* keeps the receive armed while the task works */
     return (ssize_t)b->len;
 }
 
 /* Takes view b's buffer off c's held list; false if b is not a view of c. */
-static bool unhold(struct uco_conn *c, const uco_buf *b)
+bool uco__conn_unhold(struct uco_conn *c, const uco_buf *b)
 {
     struct uco_bufpool *p = c->pool;
     uint16_t bid = (uint16_t)b->priv;
@@ -266,12 +253,12 @@ void uco_conn_buf_release(uco_conn *c, uco_buf *b)
 {
     if (!c || !b || !b->data || c->closing) return;
     uint16_t bid = (uint16_t)b->priv;
-    bool mine = unhold(c, b);
+    bool mine = uco__conn_unhold(c, b);
     memset(b, 0, sizeof *b);
     if (!mine) return;
     c->nbufs--;
     uco__bufpool_put(c->pool, bid);
-    maybe_arm(c);
+    uco__conn_maybe_arm(c);
 }
 
 int uco_conn_recv_spawn(uco_conn *c, uco_task_fn *fn, void *arg, const uco_task_opts *opts)
@@ -288,7 +275,7 @@ int uco_conn_recv_spawn(uco_conn *c, uco_task_fn *fn, void *arg, const uco_task_
         c->spawn_fn = NULL;
         return uco_loop_spawn(c->loop, NULL, fn, arg, &o);
     }
-    maybe_arm(c);
+    uco__conn_maybe_arm(c);
     return 0;
 }
 
@@ -315,7 +302,7 @@ ssize_t uco_conn_recv(uco_conn *c, void *buf, size_t len)
             uco__bufpool_put(p, bid);
         }
     }
-    maybe_arm(c);
+    uco__conn_maybe_arm(c);
     return (ssize_t)done;
 }
 
@@ -332,327 +319,6 @@ ssize_t uco_conn_recv_exact(uco_conn *c, void *buf, size_t len)
     return (ssize_t)done;
 }
 
-/* ---- the send side: one send in flight, in call order ------------------------------------ */
-
-static void send_interrupt(struct uco_task *t)
-{
-    struct uco_conn *c = t->park_obj;
-    struct uco__send_waiter **pp = &c->send_head, *prev = NULL;
-    while (*pp && (*pp)->task != t) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp) {
-        if (c->send_tail == *pp) c->send_tail = prev;
-        *pp = (*pp)->next;
-    }
-    uco__ready(t);
-}
-
-static void send_unlock(struct uco_conn *c);
-
-static int send_lock(struct uco_conn *c)
-{
-    struct uco_task *t = uco__self();
-    if (!t) return uco__not_in_task("uco_conn_send");
-    int r = uco__await_check(t);
-    if (r) return r;
-    if (c->send_err) return c->send_err;
-    if (!c->sending) {
-        c->sending = true;
-        return 0;
-    }
-    struct uco__send_waiter w = {.task = t, .next = NULL};
-    if (c->send_tail)
-        c->send_tail->next = &w;
-    else
-        c->send_head = &w;
-    c->send_tail = &w;
-    r = uco__park_user(t, send_interrupt, c, "conn send turn"); /* 0: the lock is ours */
-    if (r == 0 && c->send_err) {
-        r = c->send_err;
-        send_unlock(c);
-    }
-    return r;
-}
-
-static void out_start(struct uco_conn *c);
-
-static void send_unlock(struct uco_conn *c)
-{
-    /* Buffers queued out while a task held the lock go next. */
-    if (c->out_head != UCO__NOBUF && !c->send_err) {
-        c->out_active = true;
-        out_start(c);
-        return;
-    }
-    struct uco__send_waiter *w = c->send_head;
-    if (!w) {
-        c->sending = false;
-        return;
-    }
-    c->send_head = w->next;
-    if (!c->send_head) c->send_tail = NULL;
-    w->task->wake_res = 0;
-    uco__ready(w->task); /* hands the lock over */
-}
-
-/* The send of the lock holder completes into the connection, not into an op record on the
- * task's stack: the task parks on the connection and the completion wakes it directly. An
- * interrupted task asks the kernel to cancel and still waits for the completion, so the
- * buffer is never used after the call returned (rule 1 of DESIGN.md). */
-static void out_sent(struct uco_conn *c, int32_t res);
-
-static void send_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
-{
-    struct uco_conn *c = UCO__CONTAINER_OF(comp, struct uco_conn, send_comp);
-    uco__inflight_add(c->loop, -1);
-    if (c->out_active) {
-        out_sent(c, res);
-        return;
-    }
-    c->send_res = res;
-    struct uco_task *t = c->send_task;
-    c->send_task = NULL;
-    t->wake_res = 0;
-    uco__ready(t);
-}
-
-static void send_wait_interrupt(struct uco_task *t)
-{
-    struct uco_conn *c = t->park_obj;
-    if (c->send_cancelled) return;
-    c->send_cancelled = true;
-    struct io_uring_sqe *sqe = internal_sqe(c->loop);
-    if (!sqe) return; /* the send still completes; we just wait longer */
-    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->send_comp, 0);
-    io_uring_sqe_set_data(sqe, &c->loop->ignore_comp);
-}
-
-/* Submits the prepared send SQE on c and waits for it. The caller holds the send lock and
- * checked the task (uco__await_check) before taking the SQE. */
-static ssize_t conn_await_send(struct uco_conn *c, struct uco_task *t, struct io_uring_sqe *sqe)
-{
-    if (c->fixed) sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data(sqe, &c->send_comp);
-    uco__inflight_add(c->loop, 1);
-    c->send_task = t;
-    c->send_cancelled = false;
-    int r = uco__park_user(t, send_wait_interrupt, c, "conn send");
-    ssize_t res = c->send_res;
-    if (r < 0 && (res == -ECANCELED || res == -EINTR)) res = r;
-    return res;
-}
-
-static ssize_t conn_send_once(struct uco_conn *c, const void *buf, size_t len)
-{
-    struct uco_task *t = uco__self();
-    int err = uco__await_check(t);
-    if (UCO__UNLIKELY(err)) return err;
-    /* Fault rules apply to operation records: let the generic path take them. */
-    if (UCO__UNLIKELY(c->loop->faults.n)) return uco__send(c->fd, c->fixed, buf, len, 0, false);
-    struct io_uring_sqe *sqe = uco__sqe(c->loop);
-    if (UCO__UNLIKELY(!sqe)) return -EBUSY;
-    io_uring_prep_send(sqe, c->fd, buf, len > UCO_IO_MAX ? UCO_IO_MAX : len, MSG_NOSIGNAL);
-    return conn_await_send(c, t, sqe);
-}
-
-/* ---- buffers queued out (uco_conn_send_buf): sent in order with no task waiting -------- */
-
-static void out_start(struct uco_conn *c)
-{
-    struct uco_bufpool *p = c->pool;
-    uint16_t bid = c->out_head;
-    struct io_uring_sqe *sqe = uco__sqe(c->loop);
-    if (!sqe) {
-        out_sent(c, -EBUSY);
-        return;
-    }
-    io_uring_prep_send(sqe, c->fd, p->mem + (size_t)bid * p->size + p->off[bid], p->len[bid],
-                       MSG_NOSIGNAL);
-    if (c->fixed) sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data(sqe, &c->send_comp);
-    uco__inflight_add(c->loop, 1);
-}
-
-static void finish_close(struct uco_conn *c);
-
-static void out_sent(struct uco_conn *c, int32_t res)
-{
-    struct uco_bufpool *p = c->pool;
-    uint16_t bid = c->out_head;
-    if (res > 0) {
-        c->stats.bytes_out += (uint64_t)res;
-        p->off[bid] += (uint32_t)res;
-        p->len[bid] -= (uint32_t)res;
-        if (p->len[bid] == 0) {
-            c->out_head = p->next[bid];
-            if (c->out_head == UCO__NOBUF) c->out_tail = UCO__NOBUF;
-            c->nbufs--;
-            uco__bufpool_put(p, bid);
-        }
-    } else {
-        /* The rest cannot go out: drop it; the next send call reports why. */
-        if (!c->send_err) c->send_err = res < 0 ? res : -EIO;
-        for (uint16_t b = c->out_head, next; b != UCO__NOBUF; b = next) {
-            next = p->next[b];
-            c->nbufs--;
-            uco__bufpool_put(p, b);
-        }
-        c->out_head = c->out_tail = UCO__NOBUF;
-    }
-    if (c->out_head != UCO__NOBUF) {
-        out_start(c);
-        return;
-    }
-    c->out_active = false;
-    if (c->closing) {
-        finish_close(c);
-        return;
-    }
-    send_unlock(c);
-    maybe_arm(c); /* fewer buffers held: a throttled receive may go on */
-}
-
-ssize_t uco_conn_send_buf(uco_conn *c, uco_buf *b)
-{
-    if (!c || !b || !b->data || c->closing) return -EINVAL;
-    struct uco_bufpool *p = c->pool;
-    uint16_t bid = (uint16_t)b->priv;
-    char *base = p->mem + (size_t)bid * p->size;
-    if (bid >= p->count || b->data < base || b->len > p->size ||
-        (size_t)(b->data - base) > p->size - b->len || !unhold(c, b))
-        return -EINVAL;
-    size_t len = b->len;
-    uint32_t off = (uint32_t)(b->data - base);
-    memset(b, 0, sizeof *b);
-    if (c->send_err || len == 0) {
-        ssize_t err = c->send_err;
-        c->nbufs--;
-        uco__bufpool_put(p, bid);
-        maybe_arm(c);
-        return err;
-    }
-    p->off[bid] = off;
-    p->len[bid] = (uint32_t)len;
-    p->next[bid] = UCO__NOBUF;
-    if (c->out_tail != UCO__NOBUF)
-        p->next[c->out_tail] = bid;
-    else
-        c->out_head = bid;
-    c->out_tail = bid;
-    if (!c->sending) {
-        c->sending = true;
-        c->out_active = true;
-        out_start(c);
-    }
-    /* else: the queue's own send chain or the task holding the lock starts it */
-    return (ssize_t)len;
-}
-
-static ssize_t send_loop(struct uco_conn *c, const void *buf, size_t len, bool all, bool zc)
-{
-    if (!c || (!buf && len) || c->closing) return -EINVAL;
-    int r = send_lock(c);
-    if (r) return r;
-    const char *p = buf;
-    size_t done = 0;
-    ssize_t err = 0;
-    do {
-        ssize_t n = zc ? uco__send(c->fd, c->fixed, p + done, len - done, 0, true)
-                       : conn_send_once(c, p + done, len - done);
-        if (n < 0) {
-            err = n;
-            break;
-        }
-        if (n == 0 && len) {
-            err = -EIO;
-            break;
-        }
-        done += (size_t)n;
-    } while (all && done < len);
-    c->stats.bytes_out += done;
-    send_unlock(c);
-    return err ? err : (ssize_t)done;
-}
-
-ssize_t uco_conn_send(uco_conn *c, const void *buf, size_t len)
-{
-    return send_loop(c, buf, len, false, false);
-}
-
-ssize_t uco_conn_send_all(uco_conn *c, const void *buf, size_t len)
-{
-    return send_loop(c, buf, len, true, false);
-}
-
-ssize_t uco_conn_send_zc(uco_conn *c, const void *buf, size_t len)
-{
-    return send_loop(c, buf, len, true, true);
-}
-
-static ssize_t sendmsg_await(struct uco_conn *c, struct msghdr *msg)
-{
-    struct uco_task *t = uco__self();
-    int err = uco__await_check(t);
-    if (err) return err;
-    struct io_uring_sqe *sqe = uco__sqe(c->loop);
-    if (!sqe) return -EBUSY;
-    io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
-    if (UCO__UNLIKELY(c->loop->faults.n)) {
-        if (c->fixed) sqe->flags |= IOSQE_FIXED_FILE;
-        return uco__await_sqe(t, sqe, UCO_OP_SENDMSG, c->fd, NULL);
-    }
-    return conn_await_send(c, t, sqe);
-}
-
-ssize_t uco_conn_sendv_all(uco_conn *c, struct iovec *iov, int n)
-{
-    if (!c || n < 0 || n > IOV_MAX || (!iov && n) || c->closing) return -EINVAL;
-    int r = send_lock(c);
-    if (r) return r;
-    size_t done = 0;
-    ssize_t err = 0;
-    for (;;) {
-        while (n > 0 && iov->iov_len == 0) {
-            iov++;
-            n--;
-        }
-        if (n == 0) break;
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t m = sendmsg_await(c, &msg);
-        if (m <= 0) {
-            err = m ? m : -EIO;
-            break;
-        }
-        done += (size_t)m;
-        for (size_t left = (size_t)m; left;) {
-            size_t k = left < iov->iov_len ? left : iov->iov_len;
-            iov->iov_base = (char *)iov->iov_base + k;
-            iov->iov_len -= k;
-            left -= k;
-            if (iov->iov_len == 0 && left) {
-                iov++;
-                n--;
-            }
-        }
-    }
-    c->stats.bytes_out += done;
-    send_unlock(c);
-    return err ? err : (ssize_t)done;
-}
-
-ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t len)
-{
-    if (!c || c->closing) return -EINVAL;
-    int r = send_lock(c);
-    if (r) return r;
-    ssize_t n = uco__sendfile(c->fd, c->fixed, file_fd, off, len);
-    if (n > 0) c->stats.bytes_out += (uint64_t)n;
-    send_unlock(c);
-    return n;
-}
-
 int uco_conn_shutdown(uco_conn *c, int how)
 {
     if (!c || c->closing) return -EINVAL;
@@ -664,8 +330,6 @@ int uco_conn_shutdown(uco_conn *c, int how)
 }
 
 /* ---- life ---------------------------------------------------------------------------------- */
-
-static void linger_fire(struct uco__timer *tm);
 
 struct uco_conn *uco__conn_new(struct uco_loop *l, int fd, bool fixed, const uco_conn_opts *o)
 {
@@ -681,8 +345,8 @@ struct uco_conn *uco__conn_new(struct uco_loop *l, int fd, bool fixed, const uco
     struct uco_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->recv_comp.fn = recv_complete;
-    c->send_comp.fn = send_complete;
-    uco__timer_init(&c->linger, linger_fire);
+    c->send_comp.fn = uco__conn_send_complete;
+    uco__timer_init(&c->linger, uco__conn_linger_fire);
     c->loop = l;
     c->pool = pool;
     uco__bufpool_ref(pool);
@@ -735,7 +399,7 @@ int uco_conn_dial(uco_conn **out, const uco_addr *addr, int64_t deadline, const 
 
 /* Closes the socket once no output is queued, and frees the connection once nothing is in
  * flight. */
-static void finish_close(struct uco_conn *c)
+void uco__conn_finish_close(struct uco_conn *c)
 {
     uco__timer_disarm(&c->loop->timers, &c->linger);
     c->fd_closed = true;
@@ -745,10 +409,10 @@ static void finish_close(struct uco_conn *c)
 }
 
 /* Queued output that did not drain in time (a peer that does not read): cancel it. */
-static void linger_fire(struct uco__timer *tm)
+void uco__conn_linger_fire(struct uco__timer *tm)
 {
     struct uco_conn *c = UCO__CONTAINER_OF(tm, struct uco_conn, linger);
-    struct io_uring_sqe *sqe = internal_sqe(c->loop);
+    struct io_uring_sqe *sqe = uco__internal_sqe(c->loop);
     if (!sqe) return;
     io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->send_comp, 0);
     io_uring_sqe_set_data(sqe, &c->loop->ignore_comp);
@@ -779,8 +443,8 @@ void uco_conn_close(uco_conn *c)
     if (c->out_active && (!t || !t->cancel_res) &&
         uco__timer_arm(&c->loop->timers, &c->linger, uco__clock() + UCO_CONN_LINGER) == 0)
         return;
-    if (c->out_active) linger_fire(&c->linger);
-    finish_close(c);
+    if (c->out_active) uco__conn_linger_fire(&c->linger);
+    uco__conn_finish_close(c);
 }
 
 int uco_conn_fd(uco_conn *c)

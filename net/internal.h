@@ -110,6 +110,32 @@ void uco__conn_arm(struct uco_conn *c);
  * Returns NULL when out of memory (the caller closes the socket). */
 struct uco_conn *uco__conn_new(struct uco_loop *l, int fd, bool fixed, const uco_conn_opts *o);
 
+/* Appends buffer bid to a chain (a connection's receive or out queue) linked through
+ * p->next. */
+static inline void uco__chain_push(struct uco_bufpool *p, uint16_t *head, uint16_t *tail,
+                                   uint16_t bid)
+{
+    p->next[bid] = UCO__NOBUF;
+    if (*tail != UCO__NOBUF)
+        p->next[*tail] = bid;
+    else
+        *head = bid;
+    *tail = bid;
+}
+
+/* Shared by the receive (conn.c) and send (conn_send.c) sides of a connection: */
+/* An SQE nobody waits for, counted as the loop's internal work (NULL: none to be had). */
+struct io_uring_sqe *uco__internal_sqe(struct uco_loop *l);
+/* Arms the receive if it is stopped for a reason that no longer holds. */
+void uco__conn_maybe_arm(struct uco_conn *c);
+/* Takes view b's buffer off c's held list; false if b is not a view of c. */
+bool uco__conn_unhold(struct uco_conn *c, const uco_buf *b);
+/* Closes the socket (output has drained) and frees c once nothing is in flight. */
+void uco__conn_finish_close(struct uco_conn *c);
+/* The send completion (send_comp) and the close linger timer. */
+void uco__conn_send_complete(struct uco__comp *comp, int32_t res, uint32_t flags);
+void uco__conn_linger_fire(struct uco__timer *tm);
+
 /* Queues an SQE that closes fd (a fixed slot when fixed) with nobody waiting for it. */
 void uco__close_async(struct uco_loop *l, int fd, bool fixed);
 
