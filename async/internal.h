@@ -182,6 +182,10 @@ struct uco_loop {
     struct uco__comp inbox_comp;
     _Atomic(struct uco__op *) inbox_head; /* completed jobs, LIFO */
     struct uco__comp ignore_comp;         /* completions nobody waits for */
+    /* per-loop state of the layers above async/ (enum uco__layer), released by its fini in
+     * uco_loop_free once no task and no operation is left, before the ring goes */
+    void *layer[2];
+    void (*layer_fini[2])(struct uco_loop *l);
     /* stall detector */
     struct uco__stall *stall;
     _Atomic uint64_t stall_reports;
@@ -304,6 +308,9 @@ void uco__stall_enter(struct uco_loop *l, struct uco_task *t); /* task switched 
 void uco__stall_leave(struct uco_loop *l, struct uco_task *t); /* task switched out */
 
 /* ---- for other layers (fs/, net/) ----------------------------------------------------- */
+
+/* Slots for per-loop state of other layers: l->layer[i], freed by l->layer_fini[i]. */
+enum uco__layer { UCO__LAYER_NET = 0, UCO__LAYER_FS = 1 };
 
 /* An SQE of the current task's loop, or NULL (then return -EBUSY). */
 static inline struct io_uring_sqe *uco__sqe(struct uco_loop *l)

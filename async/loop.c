@@ -143,6 +143,8 @@ int uco_loop_free(uco_loop *l)
         }
     }
     drain_internal(l);
+    for (size_t i = 0; i < sizeof l->layer / sizeof l->layer[0]; i++)
+        if (l->layer_fini[i]) l->layer_fini[i](l);
     uco__task_slots_free(l);
     uco__stacks_fini(&l->stacks);
     uco__timers_free(&l->timers);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <uco/ring.h>
 
@@ -163,4 +164,49 @@ unsigned uco__ring_reap(struct uco__ring *r)
     }
     r->cqes += n;
     return n;
+}
+
+int uco__bufring_init(struct uco__ring *r, struct uco__bufring *b, unsigned entries)
+{
+    memset(b, 0, sizeof *b);
+    if (entries == 0 || entries > 32768 || (entries & (entries - 1))) return -EINVAL;
+    size_t len = (size_t)entries * sizeof(struct io_uring_buf);
+    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) return -ENOMEM;
+    b->br = map;
+    b->map_len = len;
+    b->entries = entries;
+    b->mask = entries - 1;
+    b->bgid = r->next_bgid++;
+    io_uring_buf_ring_init(b->br);
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)map;
+    reg.ring_entries = entries;
+    reg.bgid = b->bgid;
+    int ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
+    if (ret < 0) {
+        munmap(map, len);
+        b->br = NULL;
+        return ret;
+    }
+    return 0;
+}
+
+void uco__bufring_fini(struct uco__ring *r, struct uco__bufring *b)
+{
+    if (!b->br) return;
+    io_uring_unregister_buf_ring(&r->ring, b->bgid);
+    munmap(b->br, b->map_len);
+    b->br = NULL;
+}
+
+int uco__ring_files_init(struct uco__ring *r, unsigned n)
+{
+    if (r->files_registered) return 0;
+    if (n == 0) return -EINVAL;
+    int ret = io_uring_register_files_sparse(&r->ring, n);
+    if (ret < 0) return ret;
+    r->files_registered = n;
+    return 0;
 }

@@ -28,6 +28,8 @@ struct uco__ring {
     unsigned sq_entries, cq_entries;
     bool registered_fd;
     bool buffers_registered;
+    unsigned files_registered; /* slots of the sparse fixed-file table (0: none) */
+    uint16_t next_bgid;        /* next provided-buffer group id to hand out */
     uint64_t enters, sqes, cqes, overflows;
 };
 
@@ -70,6 +72,33 @@ static inline unsigned uco__ring_sq_pending(const struct uco__ring *r)
 {
     return io_uring_sq_ready(&r->ring);
 }
+/* A ring of provided buffers (IORING_REGISTER_PBUF_RING, 5.19+): the kernel takes a buffer from
+ * it for each receive that selects group bgid; the owner gives buffers back with
+ * uco__bufring_put. entries is a power of two. */
+struct uco__bufring {
+    struct io_uring_buf_ring *br;
+    size_t map_len;
+    unsigned entries, mask;
+    uint16_t bgid;
+};
+
+/* Maps and registers a buffer ring of entries (power of two, <= 32768) slots under a fresh
+ * group id. Returns 0 or -errno (-EINVAL on kernels without buffer rings). */
+int uco__bufring_init(struct uco__ring *r, struct uco__bufring *b, unsigned entries);
+/* Unregisters and unmaps it (no receive may be using it any more). */
+void uco__bufring_fini(struct uco__ring *r, struct uco__bufring *b);
+
+/* Hands buffer bid (addr, len) to the kernel. No system call: two stores. */
+static inline void uco__bufring_put(struct uco__bufring *b, void *addr, unsigned len, uint16_t bid)
+{
+    io_uring_buf_ring_add(b->br, addr, len, bid, (int)b->mask, 0);
+    io_uring_buf_ring_advance(b->br, 1);
+}
+
+/* Registers a sparse fixed-file table of n slots, for operations that create direct
+ * descriptors (IORING_FILE_INDEX_ALLOC). Once per ring; later calls return 0 if a table
+ * exists. Returns 0 or -errno (-EMFILE: n above RLIMIT_NOFILE). */
+int uco__ring_files_init(struct uco__ring *r, unsigned n);
 
 /* user_data of SQEs whose completion nobody wants (their CQE is dropped). */
 #define UCO__UDATA_IGNORE ((uint64_t)0)

@@ -1,0 +1,336 @@
+/* Awaitables on socket descriptors: connect, accept, send and receive, messages, zero-copy
+ * send, shutdown, splice from a file; plus the synchronous socket set-up helpers. */
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "net/internal.h"
+
+static inline unsigned clamp_len(size_t len)
+{
+    return len > UCO_IO_MAX ? (unsigned)UCO_IO_MAX : (unsigned)len;
+}
+
+int uco_socket(int family, int type, int protocol)
+{
+    int fd = socket(family, type | SOCK_CLOEXEC, protocol);
+    return fd < 0 ? -errno : fd;
+}
+
+static int set_int(int fd, int level, int name, int v)
+{
+    return setsockopt(fd, level, name, &v, sizeof v) < 0 ? -errno : 0;
+}
+
+int uco_bind_socket(const uco_addr *addr, int type, int backlog, unsigned flags)
+{
+    if (!addr || !addr->len || (type != SOCK_STREAM && type != SOCK_DGRAM)) return -EINVAL;
+    if (flags & ~(UCO_SOCK_REUSEPORT | UCO_SOCK_V6ONLY | UCO_SOCK_NODELAY)) return -EINVAL;
+    int family = addr->u.sa.sa_family;
+    bool ip = family == AF_INET || family == AF_INET6;
+    int fd = uco_socket(family, type, 0);
+    if (fd < 0) return fd;
+    int r = 0;
+    if (ip) r = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (!r && ip && (flags & UCO_SOCK_REUSEPORT)) r = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+    if (!r && family == AF_INET6 && (flags & UCO_SOCK_V6ONLY))
+        r = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    if (!r && ip && type == SOCK_STREAM && (flags & UCO_SOCK_NODELAY))
+        r = set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (!r && bind(fd, &addr->u.sa, addr->len) < 0) r = -errno;
+    if (!r && type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) r = -errno;
+    if (r) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int uco_connect(int fd, const uco_addr *addr)
+{
+    if (!addr || !addr->len) return -EINVAL;
+    UCO__NET_BEGIN("uco_connect");
+    io_uring_prep_connect(sqe, fd, &addr->u.sa, addr->len);
+    return (int)uco__await_sqe(t, sqe, UCO_OP_CONNECT, fd, NULL);
+}
+
+int uco_dial(const uco_addr *addr, int type, int64_t deadline)
+{
+    if (!addr || !addr->len || (type != SOCK_STREAM && type != SOCK_DGRAM)) return -EINVAL;
+    struct uco_task *t = uco__self();
+    if (!t) return uco__not_in_task("uco_dial");
+    int family = addr->u.sa.sa_family;
+    int fd = uco_socket(family, type, 0);
+    if (fd < 0) return fd;
+    if (type == SOCK_STREAM && family != AF_UNIX) set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    bool scoped = deadline > 0 && deadline != UCO_FOREVER;
+    int64_t prev = UCO_FOREVER;
+    if (scoped) {
+        prev = uco_deadline_set(deadline);
+        if (prev < deadline) uco_deadline_set(prev); /* an earlier deadline still rules */
+    }
+    int r = uco_connect(fd, addr);
+    if (scoped) uco_deadline_set(prev);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int uco_accept(int fd, uco_addr *peer)
+{
+    UCO__NET_BEGIN("uco_accept");
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    io_uring_prep_accept(sqe, fd, peer ? (struct sockaddr *)&ss : NULL, peer ? &len : NULL,
+                         SOCK_CLOEXEC);
+    int r = (int)uco__await_sqe(t, sqe, UCO_OP_ACCEPT, fd, NULL);
+    if (r >= 0 && peer && uco_addr_from_sockaddr(peer, (struct sockaddr *)&ss, len) < 0)
+        memset(peer, 0, sizeof *peer);
+    return r;
+}
+
+ssize_t uco_recv(int fd, void *buf, size_t len, int flags)
+{
+    UCO__NET_BEGIN("uco_recv");
+    io_uring_prep_recv(sqe, fd, buf, clamp_len(len), flags);
+    return uco__await_sqe(t, sqe, UCO_OP_RECV, fd, NULL);
+}
+
+ssize_t uco_send(int fd, const void *buf, size_t len, int flags)
+{
+    return uco__send(fd, false, buf, len, flags, false);
+}
+
+ssize_t uco_send_all(int fd, const void *buf, size_t len, int flags)
+{
+    const char *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = uco_send(fd, p + done, len - done, flags);
+        if (n < 0) return n;
+        if (n == 0) return -EIO; /* a stream send never sends nothing of a non-empty buffer */
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+ssize_t uco_recv_exact(int fd, void *buf, size_t len, int flags)
+{
+    char *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = uco_recv(fd, p + done, len - done, flags);
+        if (n < 0) return n;
+        if (n == 0) break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+ssize_t uco_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    if (!msg) return -EINVAL;
+    UCO__NET_BEGIN("uco_recvmsg");
+    io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
+    return uco__await_sqe(t, sqe, UCO_OP_RECVMSG, fd, NULL);
+}
+
+ssize_t uco_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (!msg) return -EINVAL;
+    UCO__NET_BEGIN("uco_sendmsg");
+    io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
+    return uco__await_sqe(t, sqe, UCO_OP_SENDMSG, fd, NULL);
+}
+
+ssize_t uco_recvfrom(int fd, void *buf, size_t len, int flags, uco_addr *from)
+{
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct sockaddr_storage ss;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (from) {
+        msg.msg_name = &ss;
+        msg.msg_namelen = sizeof ss;
+    }
+    ssize_t n = uco_recvmsg(fd, &msg, flags);
+    if (n >= 0 && from && uco_addr_from_sockaddr(from, (struct sockaddr *)&ss, msg.msg_namelen) < 0)
+        memset(from, 0, sizeof *from);
+    return n;
+}
+
+ssize_t uco_sendto(int fd, const void *buf, size_t len, int flags, const uco_addr *to)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (to && to->len) {
+        msg.msg_name = (void *)&to->u;
+        msg.msg_namelen = to->len;
+    }
+    return uco_sendmsg(fd, &msg, flags);
+}
+
+/* ---- send, plain and zero-copy ------------------------------------------------------- */
+
+/* A zero-copy send completes twice: its result (with IORING_CQE_F_MORE), then a notification
+ * (IORING_CQE_F_NOTIF) once the kernel has let go of the buffer. The op is done at the second. */
+struct zc_op {
+    struct uco__op op;
+    int32_t res;
+};
+
+static void zc_complete(struct uco__comp *c, int32_t res, uint32_t flags)
+{
+    struct uco__op *op = UCO__CONTAINER_OF(c, struct uco__op, comp);
+    struct zc_op *z = UCO__CONTAINER_OF(op, struct zc_op, op);
+    if (flags & IORING_CQE_F_NOTIF) {
+        uco__op_complete(c, z->res, flags);
+        return;
+    }
+    z->res = res;
+    if (!(flags & IORING_CQE_F_MORE)) uco__op_complete(c, res, flags); /* no notification */
+}
+
+static int64_t await_zc(struct uco_task *t, struct io_uring_sqe *sqe, int fd)
+{
+    struct zc_op z;
+    z.op.flags = 0;
+    z.op.task = t;
+    z.res = 0;
+    uco__op_arm(t->loop, &z.op, sqe, UCO_OP_SEND_ZC, fd);
+    z.op.comp.fn = zc_complete;
+    struct uco__op *p = &z.op;
+    int r = uco__wait(t, &p, 1, false);
+    int64_t res = z.op.result;
+    if (r < 0 && (res == -ECANCELED || res == -EINTR)) res = r;
+    return res;
+}
+
+ssize_t uco__send(int fd, bool fixed, const void *buf, size_t len, int flags, bool zc)
+{
+    struct uco_loop *l = uco__tls_loop;
+    if (zc && l && !uco__ring_has_op(&l->ring, IORING_OP_SEND_ZC)) return -EOPNOTSUPP;
+    UCO__NET_BEGIN("uco_send");
+    if (zc)
+        io_uring_prep_send_zc(sqe, fd, buf, clamp_len(len), flags | MSG_NOSIGNAL, 0);
+    else
+        io_uring_prep_send(sqe, fd, buf, clamp_len(len), flags | MSG_NOSIGNAL);
+    if (fixed) sqe->flags |= IOSQE_FIXED_FILE;
+    if (zc) return await_zc(t, sqe, fd);
+    return uco__await_sqe(t, sqe, UCO_OP_SEND, fd, NULL);
+}
+
+ssize_t uco_send_zc(int fd, const void *buf, size_t len, int flags)
+{
+    return uco__send(fd, false, buf, len, flags, true);
+}
+
+int uco_shutdown(int fd, int how)
+{
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
+    UCO__NET_BEGIN("uco_shutdown");
+    io_uring_prep_shutdown(sqe, fd, how);
+    return (int)uco__await_sqe(t, sqe, UCO_OP_SHUTDOWN, fd, NULL);
+}
+
+/* ---- splice: file -> pipe -> socket -------------------------------------------------- */
+
+static ssize_t splice_await(int in, int64_t in_off, int out, bool out_fixed, size_t len)
+{
+    UCO__NET_BEGIN("uco_sendfile");
+    io_uring_prep_splice(sqe, in, in_off, out, -1, clamp_len(len), 0);
+    if (out_fixed) sqe->flags |= IOSQE_FIXED_FILE;
+    return uco__await_sqe(t, sqe, UCO_OP_SPLICE, out, NULL);
+}
+
+#define PIPE_BYTES (1u << 20)
+
+static int pipe_get(struct uco__net *n, int p[2])
+{
+    if (n && n->npipes) {
+        n->npipes--;
+        p[0] = n->pipes[n->npipes][0];
+        p[1] = n->pipes[n->npipes][1];
+        return 0;
+    }
+    if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+    fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES); /* best effort: else the default 64 KiB */
+    return 0;
+}
+
+/* An empty pipe goes back to the cache; one with bytes left in it (an error mid-way) is
+ * closed, since its contents belong to no one. */
+static void pipe_put(struct uco__net *n, int p[2], bool empty)
+{
+    if (empty && n && n->npipes < sizeof n->pipes / sizeof n->pipes[0]) {
+        n->pipes[n->npipes][0] = p[0];
+        n->pipes[n->npipes][1] = p[1];
+        n->npipes++;
+        return;
+    }
+    close(p[0]);
+    close(p[1]);
+}
+
+ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len)
+{
+    struct uco_task *t = uco__self();
+    if (!t) return uco__not_in_task("uco_sendfile");
+    if (off < 0) return -EINVAL;
+    int r = uco__await_check(t);
+    if (r) return r;
+    struct uco__net *n = uco__net_get(t->loop);
+    int p[2];
+    r = pipe_get(n, p);
+    if (r) return r;
+    int psize = fcntl(p[1], F_GETPIPE_SZ);
+    size_t chunk_max = psize > 0 ? (size_t)psize : 65536;
+    size_t done = 0;
+    ssize_t err = 0;
+    bool empty = true;
+    while (done < len && !err) {
+        size_t chunk = len - done < chunk_max ? len - done : chunk_max;
+        ssize_t in = splice_await(file_fd, off + (int64_t)done, p[1], false, chunk);
+        if (in <= 0) {
+            err = in;
+            break;
+        }
+        size_t left = (size_t)in;
+        while (left) {
+            ssize_t m = splice_await(p[0], -1, out_fd, fixed, left);
+            if (m <= 0) {
+                err = m ? m : -EIO;
+                empty = false;
+                break;
+            }
+            left -= (size_t)m;
+        }
+        if (!left) done += (size_t)in;
+    }
+    pipe_put(n, p, empty);
+    if (err < 0) return err;
+    return (ssize_t)done;
+}
+
+ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len)
+{
+    return uco__sendfile(out_fd, false, file_fd, off, len);
+}
+
+/* ---- process set-up ------------------------------------------------------------------ */
+
+long uco_nofile_raise(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return -errno;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) return -errno;
+    }
+    return rl.rlim_cur > LONG_MAX ? LONG_MAX : (long)rl.rlim_cur;
+}

@@ -1,0 +1,105 @@
+/* Helpers for the net tests: a checksum that does not care how a stream is cut, child
+ * processes, a pipe to pass a small value between processes. */
+#ifndef UCO_TEST_NET_UTIL_H
+#define UCO_TEST_NET_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+/* Order-sensitive 64-bit checksum over a byte stream, independent of how it is split. */
+struct ck {
+    uint64_t h, n;
+};
+
+static inline void ck_update(struct ck *c, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = c->h;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    c->h = h;
+    c->n += len;
+}
+
+/* Deterministic pseudo-random bytes. */
+static inline void fill_pattern(void *buf, size_t len, uint64_t seed)
+{
+    unsigned char *p = buf;
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (unsigned char)(x >> 24);
+    }
+}
+
+/* Blocking helpers for the plain (non-uco) side of a test. */
+static inline int write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static inline int read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Waits for child pid for at most secs seconds (then kills it); returns its exit status, or
+ * -1 if it had to be killed or died of a signal. */
+static inline int wait_child(pid_t pid, int secs)
+{
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        int r = poll(&p, 1, secs * 1000);
+        close(pfd);
+        if (r == 0) kill(pid, SIGKILL); /* hung: fail instead of hanging the suite */
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Raises RLIMIT_NOFILE to n if the hard limit (or root) allows. Returns the soft limit. */
+static inline long nofile_at_least(rlim_t n)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < n) {
+        struct rlimit want = {.rlim_cur = n, .rlim_max = rl.rlim_max > n ? rl.rlim_max : n};
+        if (setrlimit(RLIMIT_NOFILE, &want) < 0) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return (long)rl.rlim_cur;
+}
+
+#endif
