@@ -174,6 +174,14 @@ static const struct bad corpus[] = {
         413),
 };
 
+/* Inputs the fuzzer found (examples/httpd/fuzz/crashers), each named after what broke. */
+static const struct bad fuzz_regressions[] = {
+    /* The version was judged only once 8 bytes were there: a line whose LF came earlier was
+     * "incomplete" when split at the LF, and then never looked at again. */
+    BAD("LF inside the HTTP version", "POST / HTTP/\n1H\r.1", 0, 400),
+    BAD("LF right after a percent sign", "GET /%\nHost: a\r\n\r\n", 0, 400),
+};
+
 static size_t split_at(void *arg, size_t delivered)
 {
     size_t k = *(size_t *)arg;
@@ -231,6 +239,24 @@ static void malformed_requests_get_the_same_status_at_every_split(void **state)
 
 /* A request line of exactly max_line bytes (CR LF included) passes; one more byte is 414, and
  * is refused as soon as max_line bytes without a line end have arrived. */
+static void fuzz_regressions_get_the_same_status_at_every_split(void **state)
+{
+    for (size_t i = 0; i < sizeof fuzz_regressions / sizeof fuzz_regressions[0]; i++) {
+        const struct bad *c = &fuzz_regressions[i];
+        replay whole, part;
+        for (int l = 0; l < 2; l++) {
+            const httpd_limits *lim = l ? &small : NULL;
+            replay_run(c->req, c->len, lim, NULL, NULL, NULL, &whole);
+            const char *why = judge(c, &whole);
+            if (why) fail_msg("%s", why);
+            for (size_t k = 1; k < c->len; k++) {
+                replay_run(c->req, c->len, lim, split_at, &k, NULL, &part);
+                if (!replay_equal(&whole, &part)) fail_msg("'%s' split at %zu differs", c->name, k);
+            }
+        }
+    }
+}
+
 static void request_line_limit_is_exact(void **state)
 {
     char buf[600];
@@ -528,6 +554,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(malformed_requests_get_their_status),
         cmocka_unit_test(malformed_requests_get_the_same_status_at_every_split),
+        cmocka_unit_test(fuzz_regressions_get_the_same_status_at_every_split),
         cmocka_unit_test(request_line_limit_is_exact),
         cmocka_unit_test(header_section_limit_is_exact),
         cmocka_unit_test(header_count_limit_is_exact),

@@ -442,9 +442,11 @@ static int parse_request_line(const httpd_limits *lim, const char *buf, size_t l
         if (!(k & HTTPD_C_TARGET)) break;
         seen |= k;
         if (b[pos] == '%') {
+            /* Judge each byte as soon as it is here: a complete line never needs more. */
+            NEED_LINE(2);
+            if (!httpd__is(b[pos + 1], HTTPD_C_HEX)) FAIL(400, "bad percent-encoding in target");
             NEED_LINE(3);
-            if (!httpd__is(b[pos + 1], HTTPD_C_HEX) || !httpd__is(b[pos + 2], HTTPD_C_HEX))
-                FAIL(400, "bad percent-encoding in target");
+            if (!httpd__is(b[pos + 2], HTTPD_C_HEX)) FAIL(400, "bad percent-encoding in target");
             pos += 3;
         } else {
             pos++;
@@ -466,10 +468,14 @@ static int parse_request_line(const httpd_limits *lim, const char *buf, size_t l
             NEED_LINE(i + 1);
             if (b[pos + i] != (unsigned char)proto[i]) FAIL(400, "invalid HTTP version");
         }
+        NEED_LINE(6);
+        unsigned char major = b[pos + 5];
+        if (major < '0' || major > '9') FAIL(400, "invalid HTTP version");
+        NEED_LINE(7);
+        if (b[pos + 6] != '.') FAIL(400, "invalid HTTP version");
         NEED_LINE(8);
-        unsigned char major = b[pos + 5], minor = b[pos + 7];
-        if (major < '0' || major > '9' || b[pos + 6] != '.' || minor < '0' || minor > '9')
-            FAIL(400, "invalid HTTP version");
+        unsigned char minor = b[pos + 7];
+        if (minor < '0' || minor > '9') FAIL(400, "invalid HTTP version");
         NEED_LINE(9);
         if (b[pos + 8] != '\r') FAIL(400, b[pos + 8] == '\n' ? "bare LF" : "invalid HTTP version");
         NEED_LINE(10);
