@@ -6,13 +6,14 @@
 
 /* Character classes (httpd__ctype bits). */
 enum {
-    HTTPD_C_TCHAR = 0x01,   /* token character (RFC 9110 5.6.2) */
-    HTTPD_C_TARGET = 0x02,  /* allowed in a request-target (RFC 3986, plus '%' and '[' ']') */
-    HTTPD_C_VALUE = 0x04,   /* field-value character: HTAB, SP, VCHAR, obs-text */
-    HTTPD_C_HEX = 0x08,     /* hex digit */
-    HTTPD_C_BRACKET = 0x10, /* '[' or ']': only inside an absolute-form authority */
-    HTTPD_C_HOST = 0x20,    /* reg-name character: unreserved / sub-delims */
-    HTTPD_C_QDTEXT = 0x40,  /* quoted-string text (RFC 9110 5.6.4) */
+    HTTPD_C_TCHAR = 0x01,        /* token character (RFC 9110 5.6.2) */
+    HTTPD_C_TARGET = 0x02,       /* allowed in a request-target (RFC 3986, plus '%' and '[' ']') */
+    HTTPD_C_VALUE = 0x04,        /* field-value character: HTAB, SP, VCHAR, obs-text */
+    HTTPD_C_HEX = 0x08,          /* hex digit */
+    HTTPD_C_BRACKET = 0x10,      /* '[' or ']': only inside an absolute-form authority */
+    HTTPD_C_HOST = 0x20,         /* reg-name character: unreserved / sub-delims */
+    HTTPD_C_QDTEXT = 0x40,       /* quoted-string text (RFC 9110 5.6.4) */
+    HTTPD_C_TARGET_PLAIN = 0x80, /* HTTPD_C_TARGET but '%', '[' and ']' */
 };
 
 extern const unsigned char httpd__ctype[256];
