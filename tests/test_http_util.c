@@ -282,6 +282,35 @@ static void canned_responses_are_the_benchmark_form(void **state)
     assert_int_equal(httpd_conn_mode_of(&req), HTTPD_CONN_CLOSE);
 }
 
+static void access_log_lines_use_the_common_log_format(void **state)
+{
+    char line[256];
+    static httpd_request req;
+    httpd_parser p;
+    httpd_parser_init(&p, NULL);
+    const char *s = "GET /a?b=1 HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_true(httpd_parse_request(&p, s, strlen(s), &req) > 0);
+    size_t n = httpd_log_line(line, sizeof line, "127.0.0.1", &req, 200, 2326, 784111777);
+    const char *want =
+        "127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a?b=1 HTTP/1.1\" 200 2326\n";
+    assert_int_equal(n, strlen(want));
+    assert_string_equal(line, want);
+    /* Refused before the request line was understood: "-" for the request and for no bytes. */
+    s = "\x16\x03\x01\x02\x00";
+    assert_int_equal(httpd_parse_request(&p, s, strlen(s), &req), -400);
+    n = httpd_log_line(line, sizeof line, "::1", &req, 400, 0, 0);
+    assert_string_equal(line, "::1 - - [01/Jan/1970:00:00:00 +0000] \"-\" 400 -\n");
+    /* An unknown method is logged with its target once the line is complete. */
+    s = "BREW /pot HTTP/1.0\r\n\r\n";
+    assert_int_equal(httpd_parse_request(&p, s, strlen(s), &req), -501);
+    n = httpd_log_line(line, sizeof line, NULL, &req, 501, 0, 0);
+    assert_string_equal(line, "- - - [01/Jan/1970:00:00:00 +0000] \"-\" 501 -\n");
+    /* What could forge a line is escaped. */
+    n = httpd_log_line(line, sizeof line, "a\"b\n", NULL, 200, 1, 0);
+    assert_string_equal(line, "a\\x22b\\x0a - - [01/Jan/1970:00:00:00 +0000] \"-\" 200 1\n");
+    assert_int_equal(httpd_log_line(line, 20, "127.0.0.1", NULL, 200, 1, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +322,7 @@ int main(void)
         cmocka_unit_test(response_heads_carry_every_field),
         cmocka_unit_test(error_responses_close_the_connection),
         cmocka_unit_test(canned_responses_are_the_benchmark_form),
+        cmocka_unit_test(access_log_lines_use_the_common_log_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

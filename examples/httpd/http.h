@@ -175,6 +175,13 @@ void httpd_parser_init(httpd_parser *p, const httpd_limits *lim);
  * itself after every complete or failed head. */
 void httpd_parser_reset(httpd_parser *p);
 
+/* True while part of a head has been seen (the last call returned 0 with bytes): the server then
+ * runs its header timeout instead of its idle timeout (and may answer 408 when it fires). */
+static inline bool httpd_parser_busy(const httpd_parser *p)
+{
+    return p->seen != 0;
+}
+
 /* Parses the head of one request from buf[0..len), which holds every byte received so far for
  * this request, starting with its first byte (later calls pass the same bytes plus more, at the
  * same or another address). Returns:
@@ -363,6 +370,15 @@ size_t httpd_response_head(char *out, size_t cap, const httpd_response *r);
  * server name up to 64 bytes). */
 size_t httpd_error_response(char *out, size_t cap, int status, const char *server, const char *date,
                             bool head_only);
+
+/* One access log line in the Common Log Format, with "\n", NUL terminated, into out[0..cap):
+ *     peer - - [06/Nov/1994:08:49:37 +0000] "GET /x HTTP/1.1" 200 2326
+ * req is the request as httpd_parse_request() just left it (also after an error: its method and
+ * target are logged if the request line got that far, "-" otherwise), or NULL; its slices must
+ * still be valid. bytes 0 is logged as "-". Bytes that could forge a line (controls, '"', '\',
+ * non-ASCII) are written as \xHH. Returns the length, or 0 if it does not fit. */
+size_t httpd_log_line(char *out, size_t cap, const char *peer, const httpd_request *req, int status,
+                      uint64_t bytes, time_t t);
 
 /* The interim response for Expect: 100-continue. */
 extern const char httpd_continue[];

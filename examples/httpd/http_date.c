@@ -35,33 +35,46 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-static void two(char *p, unsigned v)
-{
-    p[0] = (char)('0' + v / 10 % 10);
-    p[1] = (char)('0' + v % 10);
-}
-
-size_t httpd_date_format(time_t t, char out[HTTPD_DATE_LEN + 1])
+void httpd__utc(time_t t, struct httpd__tm *tm)
 {
     const int64_t lo = -62167219200LL, hi = 253402300799LL; /* 0000-01-01, 9999-12-31 */
     int64_t s = (int64_t)t;
     if (s < lo) s = lo;
     if (s > hi) s = hi;
-    int64_t days = (s >= 0 ? s : s - 86399) / 86400;
+    int64_t days = (s >= 0 ? s : s - 86399) / 86400, y;
     unsigned sec = (unsigned)(s - days * 86400);
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    unsigned wd = (unsigned)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
+    civil_from_days(days, &y, &tm->mon, &tm->day);
+    tm->year = (unsigned)y;
+    tm->wday = (unsigned)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
+    tm->hour = sec / 3600;
+    tm->min = sec / 60 % 60;
+    tm->sec = sec % 60;
+}
+
+void httpd__two(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+const char *httpd__month_name(unsigned mon)
+{
+    return month_names[mon - 1];
+}
+
+size_t httpd_date_format(time_t t, char out[HTTPD_DATE_LEN + 1])
+{
+    struct httpd__tm tm;
+    httpd__utc(t, &tm);
     memcpy(out, "Sun, 00 Jan 0000 00:00:00 GMT", HTTPD_DATE_LEN + 1);
-    memcpy(out, day_names[wd], 3);
-    two(out + 5, d);
-    memcpy(out + 8, month_names[m - 1], 3);
-    two(out + 12, (unsigned)(y / 100));
-    two(out + 14, (unsigned)(y % 100));
-    two(out + 17, sec / 3600);
-    two(out + 20, sec / 60 % 60);
-    two(out + 23, sec % 60);
+    memcpy(out, day_names[tm.wday], 3);
+    httpd__two(out + 5, tm.day);
+    memcpy(out + 8, month_names[tm.mon - 1], 3);
+    httpd__two(out + 12, tm.year / 100);
+    httpd__two(out + 14, tm.year % 100);
+    httpd__two(out + 17, tm.hour);
+    httpd__two(out + 20, tm.min);
+    httpd__two(out + 23, tm.sec);
     return HTTPD_DATE_LEN;
 }
 

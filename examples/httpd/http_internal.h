@@ -46,6 +46,16 @@ static inline bool httpd__ieq(const char *s, size_t n, const char *lower, size_t
 
 #define HTTPD__IEQ(s, n, lit) httpd__ieq((s), (n), lit, sizeof(lit) - 1)
 
+/* A UTC time split into fields (years clamped to 0..9999); months and days count from 1. */
+struct httpd__tm {
+    unsigned year, mon, day, hour, min, sec, wday;
+};
+void httpd__utc(time_t t, struct httpd__tm *tm);
+/* Two decimal digits of v at p. */
+void httpd__two(char *p, unsigned v);
+/* "Jan".."Dec" for 1..12. */
+const char *httpd__month_name(unsigned mon);
+
 /* Fills dst from src (NULL: defaults), replacing zero fields with defaults and clamping. */
 void httpd__limits_fill(httpd_limits *dst, const httpd_limits *src);
 

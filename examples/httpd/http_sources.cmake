@@ -8,4 +8,5 @@ set(UCO_HTTP_SOURCES
   ${UCO_HTTP_DIR}/http_fs.c
   ${UCO_HTTP_DIR}/http_range.c
   ${UCO_HTTP_DIR}/http_date.c
-  ${UCO_HTTP_DIR}/http_response.c)
+  ${UCO_HTTP_DIR}/http_response.c
+  ${UCO_HTTP_DIR}/http_log.c)

@@ -121,6 +121,9 @@ static void check_head(const httpd_request *r, const char *buf, size_t len)
         CHECK(n >= 4 && !memcmp(head + n - 4, "\r\n\r\n", 4) &&
               memmem(head, n, "\r\n\r\n", 4) == head + n - 4);
     (void)httpd_mime_type(r->path.p, r->path.len);
+    char line[1024];
+    n = httpd_log_line(line, sizeof line, "peer", r, 200, 1, 0);
+    if (n) CHECK(line[n - 1] == '\n' && !memchr(line, '\n', n - 1) && strlen(line) == n);
 }
 
 struct hashed_split {
