@@ -53,6 +53,8 @@ struct httpd__tm {
 void httpd__utc(time_t t, struct httpd__tm *tm);
 /* Two decimal digits of v at p. */
 void httpd__two(char *p, unsigned v);
+/* The decimal digits of v at out; returns how many. */
+size_t httpd__fmt_u64(char out[20], uint64_t v);
 /* "Jan".."Dec" for 1..12. */
 const char *httpd__month_name(unsigned mon);
 

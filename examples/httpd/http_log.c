@@ -34,12 +34,7 @@ static size_t put_raw(char *out, size_t o, size_t cap, const char *s, size_t n)
 static size_t put_u64(char *out, size_t o, size_t cap, uint64_t v)
 {
     char tmp[20];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return put_raw(out, o, cap, tmp + i, sizeof tmp - i);
+    return put_raw(out, o, cap, tmp, httpd__fmt_u64(tmp, v));
 }
 
 size_t httpd_log_line(char *out, size_t cap, const char *peer, const httpd_request *req, int status,

@@ -82,7 +82,7 @@ static void put(struct out *o, const char *s, size_t n)
 
 #define PUT_LIT(o, lit) put((o), lit, sizeof(lit) - 1)
 
-static void put_u64(struct out *o, uint64_t v)
+size_t httpd__fmt_u64(char out[20], uint64_t v)
 {
     char tmp[20];
     size_t i = sizeof tmp;
@@ -90,7 +90,14 @@ static void put_u64(struct out *o, uint64_t v)
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    put(o, tmp + i, sizeof tmp - i);
+    memcpy(out, tmp + i, sizeof tmp - i);
+    return sizeof tmp - i;
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+    char tmp[20];
+    put(o, tmp, httpd__fmt_u64(tmp, v));
 }
 
 /* "Name: value\r\n"; a value with a control character (header injection) is refused. */
