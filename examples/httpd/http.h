@@ -24,6 +24,17 @@
  *                 httpd_body_done(&b); answer; if !req.keep_alive close; the next pipelined
  *                 request starts right after the body.
  *
+ * With multishot receives over a buffer ring (the net layer's model): parse straight from the ring
+ * buffer while requests are whole inside it (zero copy; pipelined requests one after another).
+ * When a buffer ends inside a head, copy that partial request into the connection's own buffer
+ * (max_line + max_head bytes suffice; the parser never looks further) and append later receives
+ * to it until the call returns non-zero: the parser keeps offsets, not pointers, so the bytes may
+ * move between calls. Body bytes are consumed wherever they are (httpd_body_read never copies).
+ * Answers to a batch of pipelined requests go into one send buffer, in order: the canned
+ * responses are a memcpy each. Timeouts: httpd_parser_busy() says whether a head is in progress
+ * (header timeout, then 408 and close) or the connection is idle between requests (idle timeout,
+ * close silently). Nothing here blocks or allocates except httpd_*open* (file-system calls).
+ *
  * Grammar decisions (strict by design; each is an RFC 9112 "MAY reject" taken):
  *  - Lines end with CR LF. A bare LF or bare CR anywhere in the head or in chunked framing is
  *    400 (RFC 9112 2.2 allows accepting bare LF; refusing it removes a request-smuggling
