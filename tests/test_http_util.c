@@ -139,6 +139,42 @@ static void if_modified_since_compares_seconds(void **state)
     assert_false(httpd_not_modified((httpd_str){NULL, 0}, 0));
 }
 
+static int preconditions_of(const char *fields, time_t mtime)
+{
+    char buf[512];
+    static httpd_request req;
+    httpd_parser p;
+    httpd_parser_init(&p, NULL);
+    int n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", fields);
+    assert_int_equal(httpd_parse_request(&p, buf, (size_t)n, &req), n);
+    return httpd_preconditions(&req, mtime);
+}
+
+static void preconditions_follow_rfc_9110_order(void **state)
+{
+    const time_t m = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+#define D "Sun, 06 Nov 1994 08:49:37 GMT"
+    assert_int_equal(preconditions_of("", m), 0);
+    assert_int_equal(preconditions_of("If-Modified-Since: " D "\r\n", m), 304);
+    assert_int_equal(preconditions_of("If-Modified-Since: " D "\r\n", m + 1), 0);
+    assert_int_equal(preconditions_of("If-Modified-Since: garbage\r\n", m), 0);
+    /* If-None-Match takes precedence over If-Modified-Since. */
+    assert_int_equal(preconditions_of("If-None-Match: \"x\"\r\nIf-Modified-Since: " D "\r\n", m),
+                     0);
+    assert_int_equal(preconditions_of("If-None-Match: *\r\n", m), 304);
+    assert_int_equal(preconditions_of("If-Unmodified-Since: " D "\r\n", m), 0);
+    assert_int_equal(preconditions_of("If-Unmodified-Since: " D "\r\n", m + 1), 412);
+    assert_int_equal(preconditions_of("If-Match: *\r\nIf-Unmodified-Since: " D "\r\n", m + 1), 0);
+    assert_int_equal(preconditions_of("If-Match: \"x\"\r\n", m), 412);
+
+    httpd_str date = {D, HTTPD_DATE_LEN};
+    assert_true(httpd_range_applies((httpd_str){NULL, 0}, m));
+    assert_true(httpd_range_applies(date, m));
+    assert_false(httpd_range_applies(date, m + 1));
+    assert_false(httpd_range_applies((httpd_str){"\"etag\"", 6}, m));
+#undef D
+}
+
 static void date_cache_changes_once_per_second(void **state)
 {
     httpd_date_cache c = {0};
@@ -318,6 +354,7 @@ int main(void)
         cmocka_unit_test(dates_format_as_imf_fixdate),
         cmocka_unit_test(dates_parse_in_all_three_forms),
         cmocka_unit_test(if_modified_since_compares_seconds),
+        cmocka_unit_test(preconditions_follow_rfc_9110_order),
         cmocka_unit_test(date_cache_changes_once_per_second),
         cmocka_unit_test(response_heads_carry_every_field),
         cmocka_unit_test(error_responses_close_the_connection),

@@ -317,6 +317,17 @@ int httpd_range_parse(const char *v, size_t len, uint64_t size, uint64_t *first,
  * Callers must ignore it when the request has If-None-Match (RFC 9110 13.1.3). */
 bool httpd_not_modified(httpd_str ims, time_t mtime);
 
+/* Whether a Range applies given the request's If-Range (may be {NULL, 0}): true without one, or
+ * when it is an HTTP-date equal to mtime (the Last-Modified sent); an entity tag never matches
+ * since none is sent. When false, answer 200 with the whole representation. */
+bool httpd_range_applies(httpd_str if_range, time_t mtime);
+
+/* Evaluates the preconditions of req against a file modified at mtime, in RFC 9110 13.2.2 order
+ * (If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since), for a server that sends
+ * Last-Modified and no entity tags. Returns 0 (go on), 304 (Not Modified, GET and HEAD) or 412
+ * (Precondition Failed). Invalid dates are ignored, as RFC 9110 requires. */
+int httpd_preconditions(const httpd_request *req, time_t mtime);
+
 /* ---------------------------------------------------------------------------------------- */
 /* HTTP-date (RFC 9110 5.6.7)                                                                */
 

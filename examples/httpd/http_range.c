@@ -1,4 +1,5 @@
-/* Range requests (RFC 9110 14.1, 14.2) and If-Modified-Since (RFC 9110 13.1.3). */
+/* Range requests (RFC 9110 14) and conditional requests (RFC 9110 13) for static files, which
+ * have a Last-Modified date and no entity tag. */
 #include "http_internal.h"
 
 /* 1*DIGIT at v[*i], saturating at UINT64_MAX; false if there is no digit. */
@@ -60,4 +61,38 @@ bool httpd_not_modified(httpd_str ims, time_t mtime)
     time_t t;
     if (!ims.p || httpd_date_parse(ims.p, ims.len, &t) < 0) return false;
     return mtime <= t;
+}
+
+bool httpd_range_applies(httpd_str if_range, time_t mtime)
+{
+    time_t t;
+    if (!if_range.p) return true;
+    /* An entity tag never matches (we send none); a date must be exactly Last-Modified. */
+    return httpd_date_parse(if_range.p, if_range.len, &t) == 0 && t == mtime;
+}
+
+static bool is_star(httpd_str v)
+{
+    return v.len == 1 && v.p[0] == '*';
+}
+
+int httpd_preconditions(const httpd_request *req, time_t mtime)
+{
+    time_t t;
+    httpd_str if_match = httpd_request_header(req, "if-match");
+    if (if_match.p) {
+        if (!is_star(if_match)) return 412; /* no entity tag of ours can match */
+    } else if (req->if_unmodified_since.p &&
+               httpd_date_parse(req->if_unmodified_since.p, req->if_unmodified_since.len, &t) ==
+                   0 &&
+               mtime > t) {
+        return 412;
+    }
+    bool get = req->method == HTTPD_GET || req->method == HTTPD_HEAD;
+    if (req->if_none_match.p) {
+        if (!is_star(req->if_none_match)) return 0;
+        return get ? 304 : 412;
+    }
+    if (get && httpd_not_modified(req->if_modified_since, mtime)) return 304;
+    return 0;
 }

@@ -96,6 +96,9 @@ static void check_head(const httpd_request *r, const char *buf, size_t len)
         CHECK(s == 200 || s == 206 || s == 416);
         if (s == 206) CHECK(first <= last && last < sizes[i]);
     }
+    int pre = httpd_preconditions(r, 784111777);
+    CHECK(pre == 0 || pre == 304 || pre == 412);
+    (void)httpd_range_applies(r->if_range, 784111777);
     time_t t;
     if (r->if_modified_since.p &&
         httpd_date_parse(r->if_modified_since.p, r->if_modified_since.len, &t) == 0) {
