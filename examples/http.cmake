@@ -17,4 +17,12 @@ if(UCO_FUZZ)
   target_compile_options(fuzz_http_parser PRIVATE
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   target_link_options(fuzz_http_parser PRIVATE -fsanitize=fuzzer,address,undefined)
+  # With Debian's libhttp-parser-dev the harness also checks that both parsers frame every
+  # message they both accept the same way (a request smuggling check).
+  find_path(UCO_HTTP_PARSER_INCLUDE http_parser.h)
+  find_library(UCO_HTTP_PARSER_LIB http_parser)
+  if(UCO_HTTP_PARSER_INCLUDE AND UCO_HTTP_PARSER_LIB)
+    target_compile_definitions(fuzz_http_parser PRIVATE UCO_HAVE_HTTP_PARSER=1)
+    target_link_libraries(fuzz_http_parser PRIVATE ${UCO_HTTP_PARSER_LIB})
+  endif()
 endif()

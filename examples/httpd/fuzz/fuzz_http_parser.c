@@ -16,6 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef UCO_HAVE_HTTP_PARSER
+#include <http_parser.h>
+#endif
+
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
         if (!(c)) {                                                                                \
@@ -168,6 +172,130 @@ static void check_dates(const char *data, size_t size)
     }
 }
 
+#ifdef UCO_HAVE_HTTP_PARSER
+/* Request smuggling check against an independent parser (nodejs http-parser): where both accept
+ * a message, both must frame it the same way (same end, same body, same method and target).
+ * Their accepted sets differ (ours is stricter), which is fine; disagreeing on framing is not. */
+#define DIFF_MAX 64
+
+struct framed {
+    int n;
+    size_t end[DIFF_MAX];
+    uint64_t body[DIFF_MAX], target[DIFF_MAX];
+    int method[DIFF_MAX];
+};
+
+struct hp_state {
+    uint64_t body, target;
+};
+
+static int hp_url(http_parser *p, const char *at, size_t len)
+{
+    struct hp_state *st = p->data;
+    st->target = replay_hash(st->target, at, len);
+    return 0;
+}
+
+static int hp_body(http_parser *p, const char *at, size_t len)
+{
+    struct hp_state *st = p->data;
+    st->body = replay_hash(st->body, at, len);
+    return 0;
+}
+
+static int hp_begin(http_parser *p)
+{
+    struct hp_state *st = p->data;
+    st->body = st->target = 0xcbf29ce484222325ULL;
+    return 0;
+}
+
+static int hp_done(http_parser *p)
+{
+    http_parser_pause(p, 1); /* so that execute() returns right at the message's end */
+    return 0;
+}
+
+static void frame_baseline(const char *data, size_t size, struct framed *f)
+{
+    static http_parser_settings s;
+    http_parser_settings_init(&s);
+    s.on_message_begin = hp_begin;
+    s.on_url = hp_url;
+    s.on_body = hp_body;
+    s.on_message_complete = hp_done;
+    http_parser p;
+    http_parser_init(&p, HTTP_REQUEST);
+    struct hp_state st = {0, 0};
+    p.data = &st;
+    size_t off = 0;
+    f->n = 0;
+    while (off < size && f->n < DIFF_MAX) {
+        size_t n = http_parser_execute(&p, &s, data + off, size - off);
+        off += n;
+        if (HTTP_PARSER_ERRNO(&p) != HPE_PAUSED) break;
+        f->end[f->n] = off;
+        f->body[f->n] = st.body;
+        f->target[f->n] = st.target;
+        f->method[f->n] = (int)p.method;
+        f->n++;
+        http_parser_pause(&p, 0);
+    }
+}
+
+static void frame_uco(const char *data, size_t size, struct framed *f)
+{
+    static httpd_request req;
+    httpd_parser p;
+    httpd_parser_init(&p, NULL);
+    size_t off = 0;
+    f->n = 0;
+    while (off < size && f->n < DIFF_MAX) {
+        int r = httpd_parse_request(&p, data + off, size - off, &req);
+        if (r <= 0) return;
+        httpd_body b;
+        httpd_body_init(&b, &req, NULL);
+        uint64_t body = 0xcbf29ce484222325ULL;
+        size_t o = off + (size_t)r;
+        while (!httpd_body_done(&b) && o < size) {
+            httpd_str d;
+            ssize_t n = httpd_body_read(&b, data + o, size - o, &d);
+            if (n < 0) return;
+            body = replay_hash(body, d.p, d.len);
+            o += (size_t)n;
+        }
+        if (!httpd_body_done(&b)) return;
+        f->end[f->n] = o;
+        f->body[f->n] = body;
+        f->target[f->n] = replay_hash(0xcbf29ce484222325ULL, req.target.p, req.target.len);
+        f->method[f->n] = (int)req.method;
+        f->n++;
+        off = o;
+        if (!req.keep_alive) return;
+    }
+}
+
+static void check_against_baseline(const char *data, size_t size)
+{
+    static const int methods[] = {
+        [HTTPD_GET] = HTTP_GET,     [HTTPD_HEAD] = HTTP_HEAD,     [HTTPD_POST] = HTTP_POST,
+        [HTTPD_PUT] = HTTP_PUT,     [HTTPD_DELETE] = HTTP_DELETE, [HTTPD_OPTIONS] = HTTP_OPTIONS,
+        [HTTPD_TRACE] = HTTP_TRACE, [HTTPD_PATCH] = HTTP_PATCH};
+    static struct framed ours, theirs;
+    frame_uco(data, size, &ours);
+    frame_baseline(data, size, &theirs);
+    int n = ours.n < theirs.n ? ours.n : theirs.n;
+    for (int i = 0; i < n; i++) {
+        if (ours.end[i] != theirs.end[i] || ours.body[i] != theirs.body[i] ||
+            ours.target[i] != theirs.target[i] || methods[ours.method[i]] != theirs.method[i]) {
+            fprintf(stderr, "framing differs from http-parser at message %d: end %zu vs %zu\n", i,
+                    ours.end[i], theirs.end[i]);
+            __builtin_trap();
+        }
+    }
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 1 << 16) return 0;
@@ -176,6 +304,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_replays((const char *)data, size, NULL);
     check_replays((const char *)data, size, &tiny);
     check_dates((const char *)data, size);
+#ifdef UCO_HAVE_HTTP_PARSER
+    check_against_baseline((const char *)data, size);
+#endif
     char out[64];
     (void)httpd_path_decode((const char *)data, size, out, sizeof out);
     return 0;
