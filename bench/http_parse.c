@@ -3,6 +3,8 @@
  *
  *   http_parse [rounds]        (default 9 rounds of ~0.1 s per contender and case)
  *
+ * A last case feeds one request in 16-byte pieces (a slow client): the uco parser is handed
+ * everything received so far each time, the baseline each new piece.
  * Both parsers do the work a server needs: method, target, version, every header as a slice
  * (the baseline's callbacks store them), keep-alive. The contenders alternate round by round
  * and the medians are compared; the ratio is baseline time / uco time (> 1: uco is faster).
@@ -10,6 +12,7 @@
  *   valgrind --tool=callgrind --toggle-collect='parse_uco*' build/bench/http_parse 1 */
 #include "http.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +68,19 @@ __attribute__((noinline)) static int parse_uco(const char *buf, size_t len)
     return n;
 }
 
+/* The same request arriving in 16-byte pieces: each call sees everything so far. */
+__attribute__((noinline)) static int parse_uco_pieces(const char *buf, size_t len)
+{
+    static httpd_request req;
+    httpd_parser p;
+    httpd_parser_init(&p, NULL);
+    for (size_t have = 16;; have += 16) {
+        int r = httpd_parse_request(&p, buf, have < len ? have : len, &req);
+        if (r > 0) return 1;
+        if (r < 0 || have >= len) exit(1);
+    }
+}
+
 #ifdef UCO_HAVE_HTTP_PARSER
 struct hp_ctx {
     const char *url;
@@ -118,6 +134,20 @@ __attribute__((noinline)) static int parse_baseline(const char *buf, size_t len)
     }
     return ctx.done;
 }
+
+__attribute__((noinline)) static int parse_baseline_pieces(const char *buf, size_t len)
+{
+    static struct hp_ctx ctx;
+    http_parser p;
+    http_parser_init(&p, HTTP_REQUEST);
+    p.data = &ctx;
+    ctx.done = 0;
+    for (size_t off = 0; off < len; off += 16) {
+        size_t n = len - off < 16 ? len - off : 16;
+        if (http_parser_execute(&p, &hp_settings, buf + off, n) != n) exit(1);
+    }
+    return ctx.done;
+}
 #endif
 
 typedef int parse_fn(const char *buf, size_t len);
@@ -143,23 +173,26 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void run_case(const char *name, const char *req, int depth, int rounds)
+static void run_case(const char *name, const char *req, int depth, int rounds, bool pieces)
 {
+    parse_fn *uco = pieces ? parse_uco_pieces : parse_uco;
+#ifdef UCO_HAVE_HTTP_PARSER
+    parse_fn *base = pieces ? parse_baseline_pieces : parse_baseline;
+#endif
     size_t one = strlen(req), len = one * (size_t)depth;
     char *buf = malloc(len);
     for (int i = 0; i < depth; i++)
         memcpy(buf + one * (size_t)i, req, one);
     /* Calibrate to ~0.1 s per round on uco. */
     long iters = 1000;
-    while (round_ns(parse_uco, buf, len, iters, depth) * (double)iters * depth < 1e8 &&
-           iters < 1L << 30)
+    while (round_ns(uco, buf, len, iters, depth) * (double)iters * depth < 1e8 && iters < 1L << 30)
         iters *= 2;
     double u[64], b[64];
     if (rounds > 64) rounds = 64;
     for (int r = 0; r < rounds; r++) {
-        u[r] = round_ns(parse_uco, buf, len, iters, depth);
+        u[r] = round_ns(uco, buf, len, iters, depth);
 #ifdef UCO_HAVE_HTTP_PARSER
-        b[r] = round_ns(parse_baseline, buf, len, iters, depth);
+        b[r] = round_ns(base, buf, len, iters, depth);
 #endif
     }
     double mu = median(u, rounds);
@@ -190,9 +223,10 @@ int main(int argc, char **argv)
     printf("request parse throughput, median of %d alternating rounds (ratio: http-parser time / "
            "uco time)\n",
            rounds);
-    run_case("wrk (Host only)", wrk_plain, 1, rounds);
-    run_case("wrk (Host only) pipelined", wrk_plain, 16, rounds);
-    run_case("TechEmpower headers", wrk_techempower, 1, rounds);
-    run_case("TechEmpower pipelined", wrk_techempower, 16, rounds);
+    run_case("wrk (Host only)", wrk_plain, 1, rounds, false);
+    run_case("wrk (Host only) pipelined", wrk_plain, 16, rounds, false);
+    run_case("TechEmpower headers", wrk_techempower, 1, rounds, false);
+    run_case("TechEmpower pipelined", wrk_techempower, 16, rounds, false);
+    run_case("TechEmpower in 16 B pieces", wrk_techempower, 1, rounds, true);
     return 0;
 }
