@@ -115,6 +115,13 @@ static const struct bad corpus[] = {
         H11 "Transfer-Encoding: \x0b"
             "chunked\r\n\r\n0\r\n\r\n",
         0, 400),
+    BAD("obfuscated coding name", H11 "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 0, 501),
+    BAD("chunked then identity", H11 "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 0,
+        400),
+    BAD("LF inside Transfer-Encoding name", H11 "Transfer-Encoding\n: chunked\r\n\r\n0\r\n\r\n", 0,
+        400),
+    BAD("second Transfer-Encoding hides chunked",
+        H11 "Transfer-Encoding: chunked\r\nTransfer-encoding: cow\r\n\r\n0\r\n\r\n", 0, 400),
     /* field lines */
     BAD("obs-fold", H11 "X-A: a\r\n b\r\n\r\n", 0, 400),
     BAD("obs-fold with tab", H11 "X-A: a\r\n\tb\r\n\r\n", 0, 400),
