@@ -51,6 +51,7 @@ static void chunked_bodies_decode_at_every_split(void **state)
         {"a;name\r\n0123456789\r\n0;last=1\r\n\r\n", "0123456789"},
         {"3 ; a = b ; c=\"q \\\" ;\" ;d\r\nabc\r\n0\r\n\r\n", "abc"},
         {"2\r\nhi\r\n0\r\nX-Trailer: 1\r\nX-Other:\r\n\r\n", "hi"},
+        {"2;a ;b =c\t; d=\"\" ;e\r\nhi\r\n0\r\n\r\n", "hi"},
         {"0000000000000002\r\nok\r\n0\r\n\r\n", "ok"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -76,30 +77,35 @@ static void malformed_chunked_bodies_are_refused(void **state)
         size_t len;
         long status;
     } cases[] = {
-        M("\r\n", -400),                      /* no size */
-        M("g\r\n", -400),                     /* not hex */
-        M("-1\r\n", -400),                    /* sign */
-        M("0x5\r\nhello\r\n0\r\n\r\n", -400), /* C prefix */
-        M("5\r\nhelloX", -400),               /* data longer than announced */
-        M("5\r\nhello\n0\r\n\r\n", -400),     /* bare LF after data */
-        M("5\rxhello", -400),                 /* bare CR after size */
-        M("5\nhello", -400),                  /* bare LF after size */
-        M("5 \r\nhello\r\n", -400),           /* trailing space without extension */
-        M("5;\r\nhello\r\n", -400),           /* ';' without a name */
-        M("5;a=\r\nhello\r\n", -400),         /* '=' without a value */
-        M("5;a=\"x\r\nhello\r\n", -400),      /* unterminated quoted value */
-        M("5;a=b c\r\nhello\r\n", -400),      /* two tokens */
-        M("5;a\x01\r\nhello\r\n", -400),      /* control in extension */
-        M("5;a=\"\x7f\"\r\nhello\r\n", -400), /* DEL in quoted value */
-        M("0\r\n \r\n\r\n", -400),            /* trailer starting with space */
-        M("0\r\nX-A: a\r\n b\r\n\r\n", -400), /* obs-fold in trailer */
-        M("0\r\nX-A\r\n\r\n", -400),          /* trailer without colon */
-        M("0\r\nX-A: \0\r\n\r\n", -400),      /* NUL in trailer value */
-        M("0\r\n\n", -400),                   /* bare LF at the end */
-        M("0\r\n\rx", -400),                  /* bare CR at the end */
-        M("00000000000000001\r\n", -400),     /* 17 digits */
-        M("ffffffffffffffff\r\n", -413),      /* larger than max_body */
-        M("100001\r\n", -413),                /* max_body (1 MiB) + 1 */
+        M("\r\n", -400),                        /* no size */
+        M("g\r\n", -400),                       /* not hex */
+        M("-1\r\n", -400),                      /* sign */
+        M("0x5\r\nhello\r\n0\r\n\r\n", -400),   /* C prefix */
+        M("5\r\nhelloX", -400),                 /* data longer than announced */
+        M("5\r\nhello\n0\r\n\r\n", -400),       /* bare LF after data */
+        M("5\rxhello", -400),                   /* bare CR after size */
+        M("5\nhello", -400),                    /* bare LF after size */
+        M("5 \r\nhello\r\n", -400),             /* trailing space without extension */
+        M("5;\r\nhello\r\n", -400),             /* ';' without a name */
+        M("5;a=\r\nhello\r\n", -400),           /* '=' without a value */
+        M("5;a=\"x\r\nhello\r\n", -400),        /* unterminated quoted value */
+        M("5;a=b c\r\nhello\r\n", -400),        /* two tokens */
+        M("5;a \x01\r\nhello\r\n", -400),       /* control after a name */
+        M("5;a=\"x\" y\r\nhello\r\n", -400),    /* token after a quoted value */
+        M("5;a=\"x\"y\r\nhello\r\n", -400),     /* no separator after a quoted value */
+        M("5;a=\"\\\x01\"\r\nhello\r\n", -400), /* escaped control */
+        M("5 x\r\nhello\r\n", -400),            /* junk after whitespace */
+        M("5;a\x01\r\nhello\r\n", -400),        /* control in extension */
+        M("5;a=\"\x7f\"\r\nhello\r\n", -400),   /* DEL in quoted value */
+        M("0\r\n \r\n\r\n", -400),              /* trailer starting with space */
+        M("0\r\nX-A: a\r\n b\r\n\r\n", -400),   /* obs-fold in trailer */
+        M("0\r\nX-A\r\n\r\n", -400),            /* trailer without colon */
+        M("0\r\nX-A: \0\r\n\r\n", -400),        /* NUL in trailer value */
+        M("0\r\n\n", -400),                     /* bare LF at the end */
+        M("0\r\n\rx", -400),                    /* bare CR at the end */
+        M("00000000000000001\r\n", -400),       /* 17 digits */
+        M("ffffffffffffffff\r\n", -413),        /* larger than max_body */
+        M("100001\r\n", -413),                  /* max_body (1 MiB) + 1 */
     };
 #undef M
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -80,6 +80,10 @@ static const struct bad corpus[] = {
     BAD("letters in Host port", "GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 0, 400),
     BAD("unclosed IPv6 Host", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 0, 400),
     BAD("list in Host", "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", 0, 400),
+    BAD("bad escape in Host", "GET / HTTP/1.1\r\nHost: a%4g\r\n\r\n", 0, 400),
+    BAD("short escape in Host", "GET / HTTP/1.1\r\nHost: a%4\r\n\r\n", 0, 400),
+    BAD("port too long", "GET / HTTP/1.1\r\nHost: a:123456\r\n\r\n", 0, 400),
+    BAD("port without host", "GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 0, 400),
     /* Content-Length */
     BAD("negative Content-Length", H11 "Content-Length: -1\r\n\r\n", 0, 400),
     BAD("plus sign in Content-Length", H11 "Content-Length: +5\r\n\r\nhello", 0, 400),
@@ -115,6 +119,16 @@ static const struct bad corpus[] = {
         H11 "Transfer-Encoding: \x0b"
             "chunked\r\n\r\n0\r\n\r\n",
         0, 400),
+    BAD("coding with quoted parameter before chunked",
+        H11 "Transfer-Encoding: gzip;level=\"9\\\"x\", chunked\r\n\r\n0\r\n\r\n", 0, 501),
+    BAD("unterminated quoted parameter",
+        H11 "Transfer-Encoding: gzip;level=\"9, chunked\r\n\r\n0\r\n\r\n", 0, 400),
+    BAD("control char in quoted parameter",
+        H11 "Transfer-Encoding: gzip;l=\"\\\x01\", chunked\r\n\r\n0\r\n\r\n", 0, 400),
+    BAD("parameter without name", H11 "Transfer-Encoding: gzip;=9, chunked\r\n\r\n0\r\n\r\n", 0,
+        400),
+    BAD("parameter without value", H11 "Transfer-Encoding: gzip;l, chunked\r\n\r\n0\r\n\r\n", 0,
+        400),
     BAD("obfuscated coding name", H11 "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 0, 501),
     BAD("chunked then identity", H11 "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 0,
         400),
@@ -468,6 +482,7 @@ static const char *const valid[] = {
     "PUT /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked\r\nExpect: 100-continue\r\n\r\n"
     "3\r\nabc\r\n0\r\n\r\n",
     "GET http://h/x HTTP/1.1\r\nHost: h\r\nX-A: \t\r\nX-B: v1 v2\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: ex%41mple.com:\r\n\r\n",
     "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
 };
 
