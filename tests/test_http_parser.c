@@ -465,9 +465,15 @@ static void keep_alive_follows_the_version_rules(void **state)
     };
     static httpd_request req;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_true(parse_all(cases[i].req, &req) > 0);
+        int r = parse_all(cases[i].req, &req);
+        assert_true(r > 0);
         if (req.keep_alive != cases[i].keep_alive) fail_msg("case %zu: %s", i, cases[i].req);
+        assert_int_equal(httpd_close_after(r, &req), !cases[i].keep_alive);
     }
+    /* Every error closes. */
+    int r = parse_all("GET / HTTP/1.1\r\n\r\n", &req);
+    assert_int_equal(r, -400);
+    assert_true(httpd_close_after(r, &req));
 }
 
 /* Valid streams, each parsed as a whole, at every split and byte by byte. */

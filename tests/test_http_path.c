@@ -271,6 +271,50 @@ static void encoded_traversal_in_a_target_never_reaches_a_file(void **state)
     close(rootfd);
 }
 
+/* Whole requests, as the server sees them: parse, decode the path, open beneath the root.
+ * Absolute-form targets carry their path like origin-form ones and get the same treatment. */
+static void traversal_in_whole_requests_is_refused(void **state)
+{
+    static const char *const requests[] = {
+        "GET http://h/../outside/secret HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET http://h/%2e%2e/outside/secret HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET https://h/d/..%2f..%2foutside/secret HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET http://h/abs HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /../outside/secret HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /d/updir/secret HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /..\\outside\\secret HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /%00/../outside/secret HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET //../outside/secret HTTP/1.1\r\nHost: h\r\n\r\n",
+    };
+    int rootfd = httpd_root_open(root);
+    assert_true(rootfd >= 0);
+    static httpd_request req;
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
+        httpd_parser p;
+        httpd_parser_init(&p, NULL);
+        int r = httpd_parse_request(&p, requests[i], strlen(requests[i]), &req);
+        if (r < 0) continue; /* refused by the parser */
+        assert_true(r > 0);
+        char path[256];
+        struct stat st;
+        ssize_t n = httpd_path_decode(req.path.p, req.path.len, path, sizeof path);
+        int fd = n < 0 ? (int)n : httpd_file_open(rootfd, path, &st);
+        if (fd >= 0) fail_msg("request %zu opened '%s'", i, path);
+    }
+    /* And the same way a file inside is served. */
+    const char *ok = "GET http://h/d/f.txt HTTP/1.1\r\nHost: h\r\n\r\n";
+    httpd_parser p;
+    httpd_parser_init(&p, NULL);
+    assert_true(httpd_parse_request(&p, ok, strlen(ok), &req) > 0);
+    char path[256];
+    struct stat st;
+    assert_true(httpd_path_decode(req.path.p, req.path.len, path, sizeof path) > 0);
+    int fd = httpd_file_open(rootfd, path, &st);
+    assert_true(fd >= 0);
+    close(fd);
+    close(rootfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +327,8 @@ int main(void)
                                         remove_tree),
         cmocka_unit_test_setup_teardown(encoded_traversal_in_a_target_never_reaches_a_file,
                                         make_tree, remove_tree),
+        cmocka_unit_test_setup_teardown(traversal_in_whole_requests_is_refused, make_tree,
+                                        remove_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

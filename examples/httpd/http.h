@@ -202,6 +202,13 @@ static inline bool httpd_parser_busy(const httpd_parser *p)
  * Pipelined requests: call again with the bytes after the head and its body. */
 int httpd_parse_request(httpd_parser *p, const char *buf, size_t len, httpd_request *req);
 
+/* Whether the server closes the connection after answering: after every error result (rc < 0)
+ * and after a request without keep-alive. */
+static inline bool httpd_close_after(int rc, const httpd_request *req)
+{
+    return rc < 0 || !req->keep_alive;
+}
+
 /* The first header named `name` (case-insensitive), or {NULL, 0}. */
 httpd_str httpd_request_header(const httpd_request *req, const char *name);
 
