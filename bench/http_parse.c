@@ -1,15 +1,18 @@
 /* Request parse throughput of uco-httpd's parser against the nodejs http-parser (Debian's
  * libhttp-parser-dev), on the requests wrk sends: alone, and pipelined 16 deep in one buffer.
  *
- *   http_parse [rounds]        (default 9 rounds of ~0.1 s per contender and case)
+ *   http_parse [rounds]             (default 9 rounds of ~0.1 s per contender and case)
+ *   http_parse --iters N [case]     N parses per contender, one round (case: 0..4, default all)
  *
  * A last case feeds one request in 16-byte pieces (a slow client): the uco parser is handed
  * everything received so far each time, the baseline each new piece.
  * Both parsers do the work a server needs: method, target, version, every header as a slice
  * (the baseline's callbacks store them), keep-alive. The contenders alternate round by round
  * and the medians are compared; the ratio is baseline time / uco time (> 1: uco is faster).
- * Instruction counts, which do not depend on a quiet machine:
- *   valgrind --tool=callgrind --toggle-collect='parse_uco*' build/bench/http_parse 1 */
+ * Instruction counts, which do not depend on a quiet machine (inclusive cost of parse_uco and
+ * parse_baseline divided by N times the depth is instructions per request):
+ *   valgrind --tool=callgrind --callgrind-out-file=cg.out build/bench/http_parse --iters 10000 0
+ *   callgrind_annotate --inclusive=yes cg.out | grep -E 'parse_(uco|baseline)' */
 #include "http.h"
 
 #include <stdbool.h>
@@ -173,6 +176,9 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* With --iters N: exactly N parses per contender and one round (for callgrind). */
+static long fixed_iters;
+
 static void run_case(const char *name, const char *req, int depth, int rounds, bool pieces)
 {
     parse_fn *uco = pieces ? parse_uco_pieces : parse_uco;
@@ -184,8 +190,9 @@ static void run_case(const char *name, const char *req, int depth, int rounds, b
     for (int i = 0; i < depth; i++)
         memcpy(buf + one * (size_t)i, req, one);
     /* Calibrate to ~0.1 s per round on uco. */
-    long iters = 1000;
-    while (round_ns(uco, buf, len, iters, depth) * (double)iters * depth < 1e8 && iters < 1L << 30)
+    long iters = fixed_iters ? fixed_iters : 1000;
+    while (!fixed_iters && round_ns(uco, buf, len, iters, depth) * (double)iters * depth < 1e8 &&
+           iters < 1L << 30)
         iters *= 2;
     double u[64], b[64];
     if (rounds > 64) rounds = 64;
@@ -211,7 +218,12 @@ static void run_case(const char *name, const char *req, int depth, int rounds, b
 
 int main(int argc, char **argv)
 {
-    int rounds = argc > 1 ? atoi(argv[1]) : 9;
+    int rounds = argc > 1 ? atoi(argv[1]) : 9, only = -1;
+    if (argc > 2 && !strcmp(argv[1], "--iters")) {
+        fixed_iters = atol(argv[2]);
+        rounds = 1;
+        only = argc > 3 ? atoi(argv[3]) : -1;
+    }
     if (rounds < 1) rounds = 1;
 #ifdef UCO_HAVE_HTTP_PARSER
     http_parser_settings_init(&hp_settings);
@@ -223,10 +235,19 @@ int main(int argc, char **argv)
     printf("request parse throughput, median of %d alternating rounds (ratio: http-parser time / "
            "uco time)\n",
            rounds);
-    run_case("wrk (Host only)", wrk_plain, 1, rounds, false);
-    run_case("wrk (Host only) pipelined", wrk_plain, 16, rounds, false);
-    run_case("TechEmpower headers", wrk_techempower, 1, rounds, false);
-    run_case("TechEmpower pipelined", wrk_techempower, 16, rounds, false);
-    run_case("TechEmpower in 16 B pieces", wrk_techempower, 1, rounds, true);
+    static const struct {
+        const char *name, *req;
+        int depth;
+        bool pieces;
+    } cases[] = {
+        {"wrk (Host only)", wrk_plain, 1, false},
+        {"wrk (Host only) pipelined", wrk_plain, 16, false},
+        {"TechEmpower headers", wrk_techempower, 1, false},
+        {"TechEmpower pipelined", wrk_techempower, 16, false},
+        {"TechEmpower in 16 B pieces", wrk_techempower, 1, true},
+    };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+        if (only < 0 || only == i)
+            run_case(cases[i].name, cases[i].req, cases[i].depth, rounds, cases[i].pieces);
     return 0;
 }
