@@ -19,10 +19,5 @@ if(UCO_FUZZ)
   target_link_options(fuzz_http_parser PRIVATE -fsanitize=fuzzer,address,undefined)
   # With Debian's libhttp-parser-dev the harness also checks that both parsers frame every
   # message they both accept the same way (a request smuggling check).
-  find_path(UCO_HTTP_PARSER_INCLUDE http_parser.h)
-  find_library(UCO_HTTP_PARSER_LIB http_parser)
-  if(UCO_HTTP_PARSER_INCLUDE AND UCO_HTTP_PARSER_LIB)
-    target_compile_definitions(fuzz_http_parser PRIVATE UCO_HAVE_HTTP_PARSER=1)
-    target_link_libraries(fuzz_http_parser PRIVATE ${UCO_HTTP_PARSER_LIB})
-  endif()
+  uco_http_use_http_parser(fuzz_http_parser)
 endif()

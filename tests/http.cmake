@@ -9,9 +9,4 @@ uco_add_test(test_http_fuzz_corpus SOURCES ${UCO_HTTP_SOURCES} ${UCO_HTTP_DIR}/f
 target_include_directories(test_http_fuzz_corpus PRIVATE ${UCO_HTTP_DIR})
 target_compile_definitions(test_http_fuzz_corpus PRIVATE
   HTTPD_FUZZ_DIRS="${UCO_HTTP_DIR}/fuzz/corpus:${UCO_HTTP_DIR}/fuzz/crashers")
-find_path(UCO_HTTP_PARSER_INCLUDE http_parser.h)
-find_library(UCO_HTTP_PARSER_LIB http_parser)
-if(UCO_HTTP_PARSER_INCLUDE AND UCO_HTTP_PARSER_LIB)
-  target_compile_definitions(test_http_fuzz_corpus PRIVATE UCO_HAVE_HTTP_PARSER=1)
-  target_link_libraries(test_http_fuzz_corpus PRIVATE ${UCO_HTTP_PARSER_LIB})
-endif()
+uco_http_use_http_parser(test_http_fuzz_corpus)
