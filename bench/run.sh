@@ -37,8 +37,8 @@ die() {
 all_sections() {
     local f
     for f in "$SRC"/bench/*.sh; do
-        [ "$(basename "$f")" = run.sh ] && continue
-        basename "$f" .sh
+        # a section file defines bench_section_<its name>; other scripts are helpers
+        grep -q "^bench_section_$(basename "$f" .sh)()" "$f" && basename "$f" .sh
     done
 }
 

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Network benchmark runner: servers on CPU 0, load on CPU 1, paired alternating runs, the
+# median of the per-round ratios. Prints one table per mode.
+#
+#   bench/net-bench.sh [--build DIR] [--secs S] [--rounds N] [--quick]
+#                [--conns "50 500"] [--sizes "64 4096"]
+#                [--server NAME=CMD]... [--http] [--http-server NAME=CMD]... [--no-echo]
+#
+# Echo mode (default): uco-echo against the raw-liburing and epoll echo baselines, driven by
+# bench/echo-load (closed loop, every byte checked). HTTP mode (--http): nginx with one worker
+# (bench/nginx-plaintext.conf) and any --http-server given (e.g. uco-httpd), driven by wrk on
+# GET /plaintext. In CMD, {port} is replaced by the port to use. The first server of a mode is
+# the one compared with the others.
+#
+# Per server the table gives req/s, the server core's busy time per request ("core us", from
+# /proc/stat of CPU 0 over the measured window: with one load core on this 2-core machine the
+# client saturates before a good server does, and CPU per request still ranks servers then),
+# the server process's own CPU time per request ("proc us", less disturbed by other work on
+# CPU 0) and p99 latency. Ratios against the first server: eff = row's core time per request /
+# first's (> 1: the first does more requests per CPU-second), eff-p the same with process
+# time, thr = first's req/s / row's; each the median of the per-round ratios.
+#
+# bench/net.sh runs it as the `net` section of bench/run.sh.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${UCO_BUILD:-$here/../build}
+secs=5
+rounds=5
+conns="50 500"
+sizes="64 4096"
+echo_mode=1
+http_mode=0
+declare -a servers=() http_servers=()
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build) build=$2; shift 2 ;;
+    --secs) secs=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --conns) conns=$2; shift 2 ;;
+    --sizes) sizes=$2; shift 2 ;;
+    --quick) secs=1; rounds=2; shift ;;
+    --server) servers+=("$2"); shift 2 ;;
+    --http) http_mode=1; shift ;;
+    --http-server) http_servers+=("$2"); http_mode=1; shift 2 ;;
+    --no-echo) echo_mode=0; shift ;;
+    -h | --help) sed -n '2,/^set -e/p' "$0" | grep -v '^set -e' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "net.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+build=$(cd "$build" && pwd)
+if [ ${#servers[@]} -eq 0 ]; then
+    servers=("uco=$build/examples/uco-echo --port {port}"
+             "raw-uring=$build/bench/echo-uring --port {port}"
+             "epoll=$build/bench/echo-epoll --port {port}")
+fi
+load=$build/bench/echo-load
+for f in "$load"; do
+    [ -x "$f" ] || { echo "net.sh: $f is not built (cmake --build $build)" >&2; exit 1; }
+done
+if [ "$(nproc)" -lt 2 ]; then
+    echo "net.sh: needs 2 CPUs (server on CPU 0, load on CPU 1)" >&2
+    exit 1
+fi
+
+tmp=$(mktemp -d /tmp/uco-net-bench.XXXXXX)
+server_pid=
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# below the ephemeral range (32768+), where client sockets could hold the port
+port=$((20000 + RANDOM % 10000))
+
+# Waits until something accepts connections on $1 (at most 10 s).
+wait_port() {
+    for _ in $(seq 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# Starts server command $1 on CPU 0 with a fresh port (in $port); sets server_pid.
+start_server() {
+    port=$((port + 1))
+    local cmd=${1//\{port\}/$port}
+    # shellcheck disable=SC2086
+    taskset -c 0 $cmd >"$tmp/server.out" 2>"$tmp/server.err" &
+    server_pid=$!
+    if ! wait_port "$port"; then
+        echo "net.sh: '$cmd' did not start:" >&2
+        cat "$tmp/server.err" >&2
+        exit 1
+    fi
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+
+# Busy and total jiffies of CPU 0.
+cpu0() { awk '$1 == "cpu0" { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
+
+# One echo run: prints "rps core_ns_per_req p99_us proc_ns_per_req".
+run_echo() { # server-cmd conns size
+    start_server "$1"
+    local out
+    out=$(taskset -c 1 "$load" --addr "127.0.0.1:$port" -c "$2" -s "$3" -d "$secs" --warmup 0.5 \
+        --server-cpu 0 --server-pid "$server_pid") || { echo "net.sh: load failed: $out" >&2; exit 1; }
+    stop_server
+    echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+        END { print v["rps"], v["server_ns_per_req"], v["p99_us"], v["server_proc_ns_per_req"] }'
+}
+
+# CPU ticks (user + system) of process $1.
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# One HTTP run with wrk: prints "rps core_ns_per_req p99_us proc_ns_per_req".
+run_http() { # server-cmd conns
+    start_server "$1"
+    local b0 t0 b1 t1 p0 p1 out
+    read -r b0 t0 < <(cpu0)
+    p0=$(proc_ticks "$server_pid")
+    out=$(taskset -c 1 wrk -t1 -c "$2" -d "${secs}s" --latency "http://127.0.0.1:$port/plaintext") ||
+        { echo "net.sh: wrk failed: $out" >&2; exit 1; }
+    read -r b1 t1 < <(cpu0)
+    p1=$(proc_ticks "$server_pid")
+    stop_server
+    local hz
+    hz=$(getconf CLK_TCK)
+    echo "$out" | awk -v busy=$((b1 - b0)) -v proc=$((p1 - p0)) -v hz="$hz" '
+        function us(x) { if (x ~ /us$/) return x + 0; if (x ~ /ms$/) return x * 1000; if (x ~ /s$/) return x * 1e6; return x }
+        /Requests\/sec:/ { rps = $2 } /^ +Requests\/sec/ { rps = $2 }
+        $1 == "99%" { p99 = us($2) }
+        /requests in/ { n = $1 }
+        /Non-2xx/ { bad = 1 }
+        END { if (bad) { print "nan nan nan nan"; exit }
+              printf "%s %.0f %s %.0f\n", rps, (n > 0 ? busy / hz * 1e9 / n : 0), p99, (n > 0 ? proc / hz * 1e9 / n : 0) }'
+}
+
+# Runs every server of list $1 (name=cmd) for one config, alternating the order each round;
+# prints the table rows.
+bench_config() { # mode label conns size server...
+    local mode=$1 label=$2 c=$3 s=$4
+    shift 4
+    local -a names=() cmds=()
+    local spec
+    for spec in "$@"; do names+=("${spec%%=*}"); cmds+=("${spec#*=}"); done
+    local n=${#names[@]} r i k
+    for r in $(seq "$rounds"); do
+        for k in $(seq 0 $((n - 1))); do
+            # forward on odd rounds, backward on even ones: drift hits everyone alike
+            if [ $((r % 2)) -eq 1 ]; then i=$k; else i=$((n - 1 - k)); fi
+            if [ "$mode" = echo ]; then
+                run_echo "${cmds[$i]}" "$c" "$s" >"$tmp/r.$r.$i"
+            else
+                run_http "${cmds[$i]}" "$c" >"$tmp/r.$r.$i"
+            fi
+        done
+    done
+    col() { for r in $(seq "$rounds"); do awk -v c="$2" '{print $c}' "$tmp/r.$r.$1"; done | median; }
+    # median over rounds of (baseline column a / first server's column b)
+    ratio() {
+        for r in $(seq "$rounds"); do paste "$tmp/r.$r.0" "$tmp/r.$r.$1" |
+            awk -v a="$2" -v b="$3" '{ if ($b > 0) printf "%.4f\n", $a / $b }'; done | median
+    }
+    for i in $(seq 0 $((n - 1))); do
+        local eff effp thr
+        if [ "$i" -eq 0 ]; then
+            eff="-" effp="-" thr="-"
+        else
+            eff=$(printf '%.2f' "$(ratio "$i" 6 2)")  # baseline core ns / first's
+            effp=$(printf '%.2f' "$(ratio "$i" 8 4)") # baseline process ns / first's
+            thr=$(printf '%.2f' "$(ratio "$i" 1 5)")  # first's req/s / baseline's
+        fi
+        printf '| %-12s | %-10s | %8.0f | %9.2f | %9.2f | %8.0f | %8s | %9s | %8s |\n' "$label" \
+            "${names[$i]}" "$(col "$i" 1)" "$(col "$i" 2 | awk '{print $1/1000}')" \
+            "$(col "$i" 4 | awk '{print $1/1000}')" "$(col "$i" 3)" "$eff" "$effp" "$thr"
+    done
+}
+
+header() {
+    local first=${2:0:8}
+    echo
+    echo "$1 (server on CPU 0, load on CPU 1; $rounds alternating rounds of ${secs}s; medians)"
+    echo "core/proc us/req: busy time of CPU 0 / CPU time of the server process, per request."
+    echo "eff = the row's core time per request / ${2}'s, i.e. ${2}'s requests per server-CPU-second"
+    echo "relative to the row (eff-p: the same with process time); thr = ${2}'s req/s / the row's."
+    echo "Ratios are medians of the per-round ratios."
+    echo
+    printf '| %-12s | %-10s | %8s | %9s | %9s | %8s | %8s | %9s | %8s |\n' config server req/s \
+        "core us" "proc us" "p99 us" "eff" "eff-p" "thr"
+    echo "|--------------|------------|----------|-----------|-----------|----------|----------|-----------|----------|"
+}
+
+echo "uco network benchmark: $(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
+if [ "$echo_mode" -eq 1 ]; then
+    header "Echo" "${servers[0]%%=*}"
+    for c in $conns; do
+        for s in $sizes; do
+            bench_config echo "${c}c x ${s}B" "$c" "$s" "${servers[@]}"
+        done
+    done
+fi
+
+if [ "$http_mode" -eq 1 ]; then
+    command -v wrk >/dev/null || { echo "net.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+    command -v nginx >/dev/null || { echo "net.sh: nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
+    mkdir -p "$tmp/nginx"
+    # nginx's config names its port: one config per run is written by the command below.
+    cat >"$tmp/nginx-run" <<EOF
+#!/bin/sh
+sed -e "s|@PORT@|\$1|" -e "s|@DIR@|$tmp/nginx|" "$here/nginx-plaintext.conf" >"$tmp/nginx/nginx-\$1.conf"
+exec nginx -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx-\$1.conf"
+EOF
+    chmod +x "$tmp/nginx-run"
+    hs=("${http_servers[@]}" "nginx=$tmp/nginx-run {port}")
+    header "HTTP GET /plaintext (wrk -t1)" "${hs[0]%%=*}"
+    for c in $conns; do
+        bench_config http "${c}c" "$c" 0 "${hs[@]}"
+    done
+fi
