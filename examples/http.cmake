@@ -21,3 +21,8 @@ if(UCO_FUZZ)
   # message they both accept the same way (a request smuggling check).
   uco_http_use_http_parser(fuzz_http_parser)
 endif()
+
+# The server program.
+uco_add_example(uco-httpd INSTALL
+  SOURCES httpd/server_main.c httpd/server_conn.c httpd/server_static.c httpd/server_log.c
+  LIBS uco_http m)

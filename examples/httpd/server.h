@@ -1,0 +1,131 @@
+/* uco-httpd, the program: what its files share.
+ *
+ *   server_main.c    options, the listener and its accept task, the sweeper (idle timeouts),
+ *                    signals and the graceful shutdown
+ *   server_conn.c    one connection: receive views, parse, answer, bodies, closing
+ *   server_static.c  static files under --root
+ *   server_log.c     the access log and the rate-limited error log
+ *
+ * Model. One loop. A connection with no input holds no task: its session waits in the idle
+ * list with uco_conn_recv_spawn() armed, costing the session and the uco_conn (well under
+ * 1 KiB). Input starts a task that answers every request it finds, queues the answers out
+ * in one send, arms the spawn again and ends. A task waits inside a request only when its
+ * bytes are incomplete (head split across receives, body still coming) or when it sends a
+ * file; each such wait has a deadline (header timeout, body timeout, send timeout). Idle
+ * sessions are timed out by the sweeper, which shuts their socket down so that their own
+ * task (spawned by the end of stream) closes them: a session is only ever freed by its own
+ * task, never under the feet of one about to start.
+ */
+#ifndef UCO_HTTPD_SERVER_H
+#define UCO_HTTPD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uco.h>
+
+#include "http.h"
+
+#define SERVER_NAME "uco-httpd"
+
+/* Settings from the command line. */
+struct config {
+    const char *bind;
+    long port;
+    const char *root; /* NULL: no static files */
+    const char *access_log;
+    int64_t header_timeout; /* ns: a request head must be complete within it */
+    int64_t body_timeout;   /* ns: longest wait for the next bytes of a body */
+    int64_t idle_timeout;   /* ns: keep-alive connection with no request; also each send */
+    int64_t drain_timeout;  /* ns: how long a graceful shutdown waits for in-flight requests */
+    httpd_limits limits;
+};
+
+enum session_state {
+    SESSION_IDLE,   /* no task: waiting for input (uco_conn_recv_spawn armed) */
+    SESSION_ACTIVE, /* its task runs (or is about to) */
+};
+
+/* One connection. Kept small: an idle keep-alive connection is this plus its uco_conn. */
+struct session {
+    uco_conn *conn;
+    struct session *prev, *next; /* in the idle or the active list */
+    int64_t idle_since;          /* uco_now() when it went idle */
+    uint64_t id;
+    char *head;        /* a request head split across receives (NULL: none) */
+    uint32_t head_len; /* bytes in head */
+    uint16_t refs;     /* the sweeper's hold while it shuts the socket down */
+    uint8_t state;     /* enum session_state */
+    bool swept;        /* already shut down by the sweeper or the drain */
+    bool dead;         /* closed: freed once refs is 0 */
+    char *peer;        /* "addr:port" for the access log, or NULL */
+    httpd_parser parser;
+};
+
+/* The server's state (one loop, so plain globals). */
+struct server {
+    struct config cfg;
+    int rootfd;      /* -1: no static files */
+    bool draining;   /* graceful shutdown: finish what is in flight, keep nothing alive */
+    bool want_peers; /* the access log needs peer addresses */
+    uint64_t next_id;
+    unsigned nsessions;
+    struct session *idle_head, *idle_tail; /* oldest idle first */
+    struct session *active;
+    httpd_date_cache date;
+    httpd_canned canned;
+    uco_task_opts task_opts;
+};
+
+extern struct server srv;
+
+/* server_conn.c */
+/* Takes an accepted connection: makes its session and waits for its input. Returns 0 or
+ * -errno (the caller closes c). */
+int conn_start(uco_conn *c);
+/* List handling shared with the sweeper. */
+void session_unlink(struct session *s);
+void session_release(struct session *s);
+/* Shuts s's socket down so that its task sees the end of the stream and closes it. Awaits. */
+void session_shutdown(struct session *s);
+/* Shuts down every idle session that went idle before idle_before (uco_now() clock). Awaits. */
+void sessions_shutdown_idle(int64_t idle_before);
+/* Shuts down every session still active (the end of a graceful shutdown that ran out of time);
+ * returns how many. Awaits. */
+unsigned sessions_shutdown_all(void);
+
+/* The output of one task: responses are formatted here, then sent in one piece. */
+#define OUT_CAP 8192
+struct out {
+    size_t n;
+    char buf[OUT_CAP];
+};
+
+/* server_static.c */
+/* Answers a GET or HEAD for decoded path `path` under the root: formats the head into o
+ * (and, for a body, sends o and then the file), setting *written. Returns the status (with
+ * *body_bytes), or -errno when the connection failed and must be closed. Statuses it does not
+ * write (*written false) are for the caller to answer: 301 (a directory: redirect to path +
+ * "/"), 403, 404, 414, 500, 503. Awaits. */
+int static_serve(struct session *s, struct out *o, const httpd_request *req, const char *path,
+                 bool *written, uint64_t *body_bytes);
+/* Sends o's bytes now (awaits, with the send deadline): 0 or -errno. */
+int out_send(struct session *s, struct out *o);
+/* Sets the calling task's deadline to now + ns; returns the previous one. */
+int64_t deadline_in(int64_t ns);
+
+/* server_log.c */
+/* Opens the access log (path "-" is stdout). 0 or -errno. */
+int access_log_open(const char *path);
+bool access_log_on(void);
+/* Adds one line for a request answered with status (req may be NULL: nothing parsed). */
+void access_log(const struct session *s, const httpd_request *req, int status, uint64_t bytes);
+/* Writes what is buffered. Awaits. */
+void access_log_flush(void);
+/* Writes what is buffered with blocking writes (at exit, outside the loop). */
+void access_log_close(void);
+/* One line on stderr about connection s (rate-limited: at most 10 a second, then a count). */
+void conn_log(const struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,316 @@
+/* uco-httpd: an HTTP/1.1 server on uco (io_uring), one loop.
+ *
+ *   uco-httpd [--bind ADDR] [--port N] [--root DIR] [--access-log FILE] [options]
+ *
+ * Serves GET/HEAD /plaintext and /json (the usual benchmark answers), POST/PUT /echo (the
+ * request body comes back), and with --root the files under DIR. Keep-alive and pipelining;
+ * the strict parser of http.h (400, 413, 414, 431, 501, 505 as they apply); timeouts for
+ * heads, bodies, sends and idle connections; SIGINT/SIGTERM stop accepting, let the requests
+ * in flight finish and exit 0 (a second signal exits at once). Prints "uco-httpd: listening
+ * on ADDR" on stdout once it accepts connections. See server.h for the design. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+
+struct server srv;
+static uco_loop *loop;
+static uco_listener *listener;
+static uco_task *accept_handle, *sweeper_handle;
+static volatile sig_atomic_t signals;
+static char listen_name[UCO_ADDR_STRLEN];
+
+/* ---- tasks ------------------------------------------------------------------------------- */
+
+/* Takes connections until cancelled. Running out of descriptors is said once per episode (the
+ * listener pauses and retries by itself); the connections already open are served as usual. */
+static intptr_t accept_task(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        uco_conn *c;
+        int r = uco_listener_accept(listener, &c);
+        if (r == -ECANCELED || r == -EBADF) break;
+        if (r < 0) {
+            fprintf(stderr,
+                    "%s: accept on %s: %s; pausing new connections, serving the open ones\n",
+                    SERVER_NAME, listen_name, strerror(-r));
+            continue;
+        }
+        r = conn_start(c);
+        if (r < 0) {
+            fprintf(stderr, "%s: starting a connection: %s; closed it\n", SERVER_NAME,
+                    strerror(-r));
+            uco_conn_close(c);
+        }
+    }
+    uco_listener_close(listener); /* stop accepting: the port is free from here on */
+    listener = NULL;
+    return 0;
+}
+
+/* Times out idle connections and writes the access log, a few times per idle timeout. */
+static intptr_t sweeper_task(void *arg)
+{
+    (void)arg;
+    int64_t tick = srv.cfg.idle_timeout / 4;
+    if (tick > UCO_SEC) tick = UCO_SEC;
+    if (tick < 10 * UCO_MSEC) tick = 10 * UCO_MSEC;
+    int64_t last_flush = uco_now();
+    while (uco_sleep(tick) == 0) {
+        int64_t now = uco_now();
+        sessions_shutdown_idle(now - srv.cfg.idle_timeout);
+        if (now - last_flush >= UCO_SEC) {
+            access_log_flush();
+            last_flush = now;
+        }
+    }
+    return 0;
+}
+
+/* The graceful shutdown: no new connections (the accept task is cancelled), idle ones closed,
+ * requests in flight answered (with "Connection: close"), for at most the drain timeout. */
+static intptr_t drain_task(void *arg)
+{
+    (void)arg;
+    srv.draining = true;
+    sessions_shutdown_idle(INT64_MAX);
+    int64_t until = uco_now() + srv.cfg.drain_timeout;
+    while (srv.nsessions && uco_now() < until)
+        uco_sleep(5 * UCO_MSEC);
+    if (srv.nsessions) {
+        fprintf(stderr, "%s: %u connections still busy after the drain timeout; closing them\n",
+                SERVER_NAME, srv.nsessions);
+        sessions_shutdown_all();
+        until = uco_now() + UCO_SEC;
+        while (srv.nsessions && uco_now() < until)
+            uco_sleep(5 * UCO_MSEC);
+    }
+    access_log_flush();
+    if (srv.nsessions) uco_loop_stop(loop); /* give up on them: the process ends anyway */
+    return 0;
+}
+
+struct start_args {
+    uco_addr addr;
+    int status;
+};
+
+/* Opens the listener, says where, and becomes the accept task. */
+static intptr_t start_task(void *arg)
+{
+    struct start_args *sa = arg;
+    uco_addr_format(&sa->addr, listen_name, sizeof listen_name);
+    uco_listen_opts lo = {.backlog = 0};
+    /* The access log names peers: regular descriptors have an address to ask for. */
+    if (srv.want_peers) lo.flags |= UCO_LISTEN_FDS;
+    int r = uco_listener_open(&listener, &sa->addr, &lo);
+    if (r < 0) {
+        fprintf(stderr, "%s: listen on %s: %s\n", SERVER_NAME, listen_name, strerror(-r));
+        sa->status = 1;
+        return r;
+    }
+    uco_addr bound;
+    uco_listener_addr(listener, &bound);
+    uco_addr_format(&bound, listen_name, sizeof listen_name);
+    printf("%s: listening on %s\n", SERVER_NAME, listen_name);
+    fflush(stdout);
+    uco_task_opts so = {.name = "sweeper"};
+    r = uco_spawn_opts(&sweeper_handle, sweeper_task, NULL, &so);
+    if (r < 0) {
+        fprintf(stderr, "%s: starting the sweeper: %s\n", SERVER_NAME, strerror(-r));
+        uco_listener_close(listener);
+        sa->status = 1;
+        return r;
+    }
+    return accept_task(NULL);
+}
+
+/* ---- the command line ---------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [--bind ADDR] [--port N] [--root DIR] [--access-log FILE] [options]\n"
+            "An HTTP/1.1 server on uco (io_uring): keep-alive, pipelining, static files.\n"
+            "  --bind ADDR           address to listen on: 127.0.0.1, ::1, [::1]:8080,\n"
+            "                        unix:/path (default 127.0.0.1)\n"
+            "  --port N              port, 0 for any free one (default 8080; a port in ADDR wins)\n"
+            "  --root DIR            serve the files under DIR (default: none)\n"
+            "  --access-log FILE     one line per request (Common Log Format); '-' is stdout\n"
+            "  --header-timeout S    a request head must arrive within S seconds (default 10)\n"
+            "  --body-timeout S      longest wait for more of a request body (default 30)\n"
+            "  --idle-timeout S      keep-alive connections idle this long are closed; also the\n"
+            "                        longest a send may wait for the client to read (default 60)\n"
+            "  --drain-timeout S     on SIGINT/SIGTERM, how long requests in flight may take to\n"
+            "                        finish (default 10)\n"
+            "  --max-body BYTES      largest request body (default 1048576): above it, 413\n"
+            "  --help                this text\n"
+            "Endpoints: GET/HEAD /plaintext and /json; POST/PUT /echo answers with the request\n"
+            "body; other paths are files under --root (404 without one).\n",
+            SERVER_NAME);
+}
+
+/* Seconds (a decimal, e.g. 0.25) into nanoseconds; false if malformed or out of range. */
+static bool parse_secs(const char *s, int64_t *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v <= 0 || v > 86400 * 365) return false;
+    *out = (int64_t)(v * 1e9);
+    return *out > 0;
+}
+
+/* Returns 0 to go on, or an exit status. */
+static int parse_args(int argc, char **argv, struct config *cfg)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t *secs = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return -1;
+        }
+        if (!v) {
+            fprintf(stderr, "%s: unknown or incomplete option '%s'\n", SERVER_NAME, a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--bind") == 0) {
+            cfg->bind = v;
+        } else if (strcmp(a, "--port") == 0) {
+            char *end;
+            cfg->port = strtol(v, &end, 10);
+            if (!*v || *end || cfg->port < 0 || cfg->port > 65535) {
+                fprintf(stderr, "%s: bad port '%s': expected 0..65535\n", SERVER_NAME, v);
+                return 2;
+            }
+        } else if (strcmp(a, "--root") == 0) {
+            cfg->root = v;
+        } else if (strcmp(a, "--access-log") == 0) {
+            cfg->access_log = v;
+        } else if (strcmp(a, "--max-body") == 0) {
+            char *end;
+            unsigned long long n = strtoull(v, &end, 10);
+            if (!*v || *end || *v == '-') {
+                fprintf(stderr, "%s: bad --max-body '%s': expected a byte count\n", SERVER_NAME, v);
+                return 2;
+            }
+            cfg->limits.max_body = n ? n : 1;
+        } else if (strcmp(a, "--header-timeout") == 0) {
+            secs = &cfg->header_timeout;
+        } else if (strcmp(a, "--body-timeout") == 0) {
+            secs = &cfg->body_timeout;
+        } else if (strcmp(a, "--idle-timeout") == 0) {
+            secs = &cfg->idle_timeout;
+        } else if (strcmp(a, "--drain-timeout") == 0) {
+            secs = &cfg->drain_timeout;
+        } else {
+            fprintf(stderr, "%s: unknown option '%s'\n", SERVER_NAME, a);
+            usage(stderr);
+            return 2;
+        }
+        if (secs && !parse_secs(v, secs)) {
+            fprintf(stderr, "%s: bad %s '%s': expected seconds, e.g. 10 or 0.5\n", SERVER_NAME, a,
+                    v);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    signals++;
+    uco_loop_stop(loop);
+}
+
+int main(int argc, char **argv)
+{
+    struct config *cfg = &srv.cfg;
+    cfg->bind = "127.0.0.1";
+    cfg->port = 8080;
+    cfg->header_timeout = 10 * UCO_SEC;
+    cfg->body_timeout = 30 * UCO_SEC;
+    cfg->idle_timeout = 60 * UCO_SEC;
+    cfg->drain_timeout = 10 * UCO_SEC;
+    httpd_limits_default(&cfg->limits);
+    int r = parse_args(argc, argv, cfg);
+    if (r) return r < 0 ? 0 : r;
+
+    struct start_args sa = {.status = 0};
+    if (uco_addr_parse(&sa.addr, cfg->bind, (uint16_t)cfg->port) < 0) {
+        fprintf(stderr, "%s: bad address '%s': expected IPv4, [IPv6]:port or unix:/path\n",
+                SERVER_NAME, cfg->bind);
+        return 2;
+    }
+    srv.rootfd = -1;
+    if (cfg->root) {
+        srv.rootfd = httpd_root_open(cfg->root);
+        if (srv.rootfd < 0) {
+            fprintf(stderr, "%s: root '%s': %s\n", SERVER_NAME, cfg->root, strerror(-srv.rootfd));
+            return 1;
+        }
+    }
+    if (cfg->access_log) {
+        r = access_log_open(cfg->access_log);
+        if (r < 0) {
+            fprintf(stderr, "%s: access log '%s': %s\n", SERVER_NAME, cfg->access_log,
+                    strerror(-r));
+            return 1;
+        }
+        srv.want_peers = true;
+    }
+    /* Connection tasks run only while there is input; their stacks are pooled. */
+    srv.task_opts = (uco_task_opts){.name = "http"};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    httpd_date_cache_set(&srv.date, ts.tv_sec);
+    httpd_canned_init(&srv.canned, SERVER_NAME, srv.date.text);
+
+    long lim = uco_nofile_raise();
+    if (lim < 0)
+        fprintf(stderr, "%s: raising RLIMIT_NOFILE: %s\n", SERVER_NAME, strerror((int)-lim));
+    signal(SIGPIPE, SIG_IGN);
+    r = uco_loop_new(&loop, NULL);
+    if (r < 0) {
+        char why[512];
+        fprintf(stderr, "%s: cannot start io_uring: %s\n", SERVER_NAME,
+                uco_diagnose(r, why, sizeof why));
+        return 1;
+    }
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_signal;
+    sigaction(SIGINT, &act, NULL);
+    sigaction(SIGTERM, &act, NULL);
+    r = uco_loop_spawn(loop, &accept_handle, start_task, &sa, &(uco_task_opts){.name = "accept"});
+    if (r < 0) {
+        fprintf(stderr, "%s: starting: %s\n", SERVER_NAME, strerror(-r));
+        return 1;
+    }
+    r = uco_loop_run(loop);
+    if (r == 1 && signals == 1) {
+        uco_task_cancel(accept_handle);
+        if (sweeper_handle) uco_task_cancel(sweeper_handle);
+        r = uco_loop_spawn(loop, NULL, drain_task, NULL, &(uco_task_opts){.name = "drain"});
+        if (r == 0) r = uco_loop_run(loop);
+    }
+    if (signals > 1) fprintf(stderr, "%s: second signal: stopping now\n", SERVER_NAME);
+    if (r < 0) fprintf(stderr, "%s: loop: %s\n", SERVER_NAME, strerror(-r));
+    access_log_close();
+    if (srv.nsessions == 0) {
+        uco_task_detach(accept_handle);
+        if (sweeper_handle) uco_task_detach(sweeper_handle);
+        uco_loop_free(loop);
+    }
+    return sa.status ? sa.status : signals > 1 ? 1 : 0;
+}

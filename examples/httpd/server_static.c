@@ -1,0 +1,125 @@
+/* uco-httpd: static files under --root. The file is opened on the worker pool (path
+ * resolution may block on a cold disk; openat2(RESOLVE_BENEATH) keeps it inside the root, see
+ * http_fs.c), checked against the request's preconditions and Range, and its bytes go to the
+ * socket with splice (uco_conn_sendfile): they never pass through user space. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server.h"
+
+struct open_job {
+    const char *rel;
+    struct stat st;
+    int fd;
+};
+
+static intptr_t open_run(void *arg)
+{
+    struct open_job *j = arg;
+    j->fd = httpd_file_open(srv.rootfd, j->rel, &j->st);
+    return 0;
+}
+
+/* Opens rel (decoded, under the root) on the worker pool: fd or -errno. */
+static int open_file(const char *rel, struct stat *st)
+{
+    struct open_job j = {.rel = rel, .fd = -EIO};
+    intptr_t r = uco_work(open_run, &j);
+    if (r < 0) return (int)r; /* cancelled: the job did not run, or its fd is ours to close */
+    *st = j.st;
+    return j.fd;
+}
+
+static int status_for_open_error(int err)
+{
+    if (err == -EMFILE || err == -ENFILE || err == -ENOMEM) return 503;
+    return httpd_status_for_errno(err);
+}
+
+/* Sends len bytes of fd from off, a chunk at a time, each within the send timeout. */
+static int send_file(struct session *s, int fd, uint64_t off, uint64_t len)
+{
+    const uint64_t chunk = 4u << 20;
+    while (len) {
+        size_t n = (size_t)(len < chunk ? len : chunk);
+        int64_t old = deadline_in(srv.cfg.idle_timeout);
+        ssize_t w = uco_conn_sendfile(s->conn, fd, (int64_t)off, n);
+        uco_deadline_set(old);
+        if (w < 0) return (int)w;
+        if ((size_t)w < n) return -EIO; /* the file shrank under us: Content-Length was a lie */
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int static_serve(struct session *s, struct out *o, const httpd_request *req, const char *path,
+                 bool *written, uint64_t *body_bytes)
+{
+    *written = false;
+    *body_bytes = 0;
+    char rel[4096 + 16];
+    size_t plen = strlen(path);
+    if (plen >= sizeof rel - 16) return 414;
+    memcpy(rel, path, plen + 1);
+    struct stat st;
+    int fd = open_file(rel, &st);
+    if (fd == -EISDIR) {
+        if (rel[plen - 1] != '/') return 301; /* the caller redirects to path + "/" */
+        memcpy(rel + plen, "index.html", sizeof "index.html");
+        fd = open_file(rel, &st);
+        if (fd == -EISDIR) fd = -ENOENT;
+    }
+    if (fd == -ECANCELED || fd == -ETIMEDOUT) return fd;
+    if (fd < 0) return status_for_open_error(fd);
+
+    httpd_response r = {
+        .status = 200,
+        .version = req->version,
+        .keep_alive = req->keep_alive && !srv.draining,
+        .server = SERVER_NAME,
+        .date = srv.date.text,
+        .content_type = httpd_mime_type(rel, strlen(rel)),
+        .content_length = st.st_size,
+        .last_modified = st.st_mtime,
+        .accept_ranges = true,
+    };
+    uint64_t size = (uint64_t)st.st_size, first = 0, last = size ? size - 1 : 0;
+    int pre = httpd_preconditions(req, st.st_mtime);
+    if (pre) {
+        r.status = pre;
+        r.content_length = pre == 304 ? -1 : 0;
+        r.content_type = pre == 304 ? NULL : r.content_type;
+    } else if (req->range.p && httpd_range_applies(req->if_range, st.st_mtime)) {
+        int rs = httpd_range_parse(req->range.p, req->range.len, size, &first, &last);
+        if (rs == 200) { /* ignored: the whole file */
+            first = 0;
+        } else {
+            r.status = rs;
+            r.content_range = true;
+            r.range_first = first;
+            r.range_last = last;
+            r.range_size = size;
+            r.content_length = rs == 206 ? (int64_t)(last - first + 1) : 0;
+        }
+    }
+    bool body = r.status != 304 && r.content_length > 0 && req->method != HTTPD_HEAD &&
+                (r.status == 200 || r.status == 206);
+    int e = 0;
+    if (OUT_CAP - o->n < 1024) e = out_send(s, o);
+    size_t n = e ? 0 : httpd_response_head(o->buf + o->n, OUT_CAP - o->n, &r);
+    if (!e && !n) e = -EINVAL;
+    if (!e) {
+        o->n += n;
+        *written = true;
+        if (body) {
+            e = out_send(s, o);
+            if (!e) e = send_file(s, fd, first, (uint64_t)r.content_length);
+            if (!e) *body_bytes = (uint64_t)r.content_length;
+        }
+    }
+    close(fd);
+    return e < 0 ? e : r.status;
+}
