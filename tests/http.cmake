@@ -10,3 +10,14 @@ target_include_directories(test_http_fuzz_corpus PRIVATE ${UCO_HTTP_DIR})
 target_compile_definitions(test_http_fuzz_corpus PRIVATE
   HTTPD_FUZZ_DIRS="${UCO_HTTP_DIR}/fuzz/corpus:${UCO_HTTP_DIR}/fuzz/crashers")
 uco_http_use_http_parser(test_http_fuzz_corpus)
+
+# uco-httpd as a real process on loopback (skips when examples are not built). It links the
+# HTTP core too: the parser says what the server must answer to each file of the fuzz corpus.
+uco_add_test(test_httpd TIMEOUT 120 SOURCES ${UCO_HTTP_SOURCES})
+target_include_directories(test_httpd PRIVATE ${UCO_HTTP_DIR})
+target_compile_definitions(test_httpd PRIVATE
+  HTTPD_CORPUS_DIRS="${UCO_HTTP_DIR}/fuzz/corpus:${UCO_HTTP_DIR}/fuzz/crashers")
+if(UCO_BUILD_EXAMPLES)
+  target_compile_definitions(test_httpd PRIVATE UCO_HTTPD_PATH="$<TARGET_FILE:uco-httpd>")
+  add_dependencies(test_httpd uco-httpd)
+endif()

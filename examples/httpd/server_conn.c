@@ -544,7 +544,7 @@ static int serve(struct ctx *x)
     for (;;) {
         int r = next_head(x);
         if (r == 0) return 0;
-        if (r < 0 && r > -100) { /* -errno */
+        if (r < 0 && r > -400) { /* -errno (statuses are 400 and up) */
             conn_error(x, r);
             return CLOSE;
         }
