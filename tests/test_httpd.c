@@ -593,7 +593,7 @@ static void parser_corpus_through_the_server(void **state)
 
 /* ---- static files ------------------------------------------------------------------------- */
 
-static char tmp_root[64], tmp_top[64];
+static char tmp_root[96], tmp_top[64];
 
 static void write_file(const char *path, const void *data, size_t len)
 {
