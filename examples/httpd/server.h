@@ -51,7 +51,7 @@ enum session_state {
 struct session {
     uco_conn *conn;
     struct session *prev, *next; /* in the idle or the active list */
-    int64_t idle_since;          /* uco_now() when it went idle */
+    int64_t idle_since;          /* coarse_now() when it went idle */
     uint64_t id;
     char *head;        /* a request head split across receives (NULL: none) */
     uint32_t head_len; /* bytes in head */
@@ -89,7 +89,9 @@ void session_unlink(struct session *s);
 void session_release(struct session *s);
 /* Shuts s's socket down so that its task sees the end of the stream and closes it. Awaits. */
 void session_shutdown(struct session *s);
-/* Shuts down every idle session that went idle before idle_before (uco_now() clock). Awaits. */
+/* CLOCK_MONOTONIC at the kernel tick's resolution (a few ms), cheaper than uco_now(). */
+int64_t coarse_now(void);
+/* Shuts down every idle session that went idle before idle_before (coarse_now()). Awaits. */
 void sessions_shutdown_idle(int64_t idle_before);
 /* Shuts down every session still active (the end of a graceful shutdown that ran out of time);
  * returns how many. Awaits. */

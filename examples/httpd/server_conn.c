@@ -56,12 +56,19 @@ void session_unlink(struct session *s)
     s->prev = s->next = NULL;
 }
 
+int64_t coarse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO, no clock read: enough for timeouts */
+    return (int64_t)ts.tv_sec * UCO_SEC + ts.tv_nsec;
+}
+
 static void session_set_state(struct session *s, enum session_state st)
 {
     session_unlink(s);
     s->state = (uint8_t)st;
     if (st == SESSION_IDLE) {
-        s->idle_since = uco_now();
+        s->idle_since = coarse_now();
         list_push(&srv.idle_head, &srv.idle_tail, s);
     } else {
         /* the active list is not ordered: push at its head */

@@ -65,7 +65,7 @@ static intptr_t sweeper_task(void *arg)
     int64_t last_flush = uco_now();
     while (uco_sleep(tick) == 0) {
         int64_t now = uco_now();
-        sessions_shutdown_idle(now - srv.cfg.idle_timeout);
+        sessions_shutdown_idle(coarse_now() - srv.cfg.idle_timeout);
         if (now - last_flush >= UCO_SEC) {
             access_log_flush();
             last_flush = now;
@@ -269,8 +269,9 @@ int main(int argc, char **argv)
         }
         srv.want_peers = true;
     }
-    /* Connection tasks run only while there is input; their stacks are pooled. */
-    srv.task_opts = (uco_task_opts){.name = "http"};
+    /* Connection tasks run only while there is input; their stacks are pooled. (No name: it
+     * would be copied at every task start.) */
+    srv.task_opts = (uco_task_opts){.stack_size = 0};
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     httpd_date_cache_set(&srv.date, ts.tv_sec);
