@@ -1,14 +1,16 @@
 /* idle-conns: how much memory a server needs to hold many idle connections.
  *
- *   idle-conns [-n CONNS] [--sources K] [--echo] [--limit-mib M] -- SERVER-CMD... {port} ...
+ *   idle-conns [-n CONNS] [--sources K] [--echo | --http] [--limit-mib M] -- SERVER-CMD... {port}
+ * ...
  *
  * Raises RLIMIT_NOFILE (hard and soft; needs root beyond the hard limit) for itself and the
  * server it starts (which inherits it), starts the server on a free port on CPU 0, opens CONNS
  * connections from this process over K loopback source addresses 127.0.0.2.. (each has its
  * own ephemeral ports, so 100,000 connections fit), optionally checks that each one echoes a
- * byte (--echo), then reads the server's resident memory (VmRSS) and prints it in total and
- * per connection, with the RSS before the connections for reference. Exits 1 if the RSS is
- * above --limit-mib (default 1024) or any connection failed. */
+ * byte (--echo) or answers GET /plaintext (--http: an HTTP server's idle keep-alive
+ * connections, each having served one request), then reads the server's resident memory (VmRSS) and
+ * prints it in total and per connection, with the RSS before the connections for reference. Exits 1
+ * if the RSS is above --limit-mib (default 1024) or any connection failed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -62,7 +64,7 @@ static int port_open(uint16_t port)
 int main(int argc, char **argv)
 {
     long n = 100000, sources = 8, limit_mib = 1024;
-    int echo = 0, i;
+    int echo = 0, http = 0, i;
     for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc)
             n = strtol(argv[++i], NULL, 10);
@@ -72,9 +74,11 @@ int main(int argc, char **argv)
             limit_mib = strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--echo"))
             echo = 1;
+        else if (!strcmp(argv[i], "--http"))
+            echo = http = 1;
         else {
             fprintf(stderr, "usage: idle-conns [-n CONNS] [--sources K] [--echo] "
-                            "[--limit-mib M] -- SERVER-CMD... {port} ...\n");
+                            "[--http] [--limit-mib M] -- SERVER-CMD... {port} ...\n");
             return 2;
         }
     }
@@ -188,11 +192,14 @@ int main(int argc, char **argv)
     double t_conn = now_s() - t0;
     long bad_echo = 0;
     if (echo) {
-        /* Every connection is really served: one byte there and back, 1000 at a time. */
+        /* Every connection is really served: one byte there and back (or one HTTP request and
+         * its answer), 1000 at a time. */
+        const char *msg = http ? "GET /plaintext HTTP/1.1\r\nHost: idle\r\n\r\n" : "x";
+        size_t msg_len = strlen(msg);
         for (long a = 0; a < done; a += 1000) {
             long b = a + 1000 < done ? a + 1000 : done;
             for (long j = a; j < b; j++)
-                if (send(fds[j], "x", 1, MSG_NOSIGNAL) != 1) bad_echo++;
+                if (send(fds[j], msg, msg_len, MSG_NOSIGNAL) != (ssize_t)msg_len) bad_echo++;
             for (long j = a; j < b; j++) {
                 struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)j};
                 epoll_ctl(ep, EPOLL_CTL_ADD, fds[j], &ev);
@@ -202,9 +209,18 @@ int main(int argc, char **argv)
                 int k = epoll_wait(ep, evs, 512, 5000);
                 if (k <= 0) break;
                 for (int j = 0; j < k; j++) {
-                    char c;
+                    char c[1024];
                     int fd = fds[evs[j].data.u64];
-                    if (recv(fd, &c, 1, 0) != 1 || c != 'x') bad_echo++;
+                    ssize_t r = recv(fd, c, http ? sizeof c - 1 : 1, 0);
+                    if (r <= 0) {
+                        bad_echo++;
+                    } else if (http) { /* a small answer comes in one piece on loopback */
+                        c[r] = 0;
+                        if (strncmp(c, "HTTP/1.1 200 ", 13) || !strstr(c, "\r\n\r\nHello, World!"))
+                            bad_echo++;
+                    } else if (c[0] != 'x') {
+                        bad_echo++;
+                    }
                     epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
                     got++;
                 }
@@ -217,7 +233,10 @@ int main(int argc, char **argv)
     double at_target = ((double)rss0 + per * (double)target) / 1024; /* MiB */
     printf("idle-conns: %ld connections (%ld failed) in %.1f s%s; server RSS %.1f MiB before, "
            "%.1f MiB with them: %.2f KiB per connection\n",
-           done, failed, t_conn, echo ? (bad_echo ? ", ECHO FAILED" : ", all echo") : "",
+           done, failed, t_conn,
+           echo ? (bad_echo ? (http ? ", HTTP FAILED" : ", ECHO FAILED")
+                            : (http ? ", all answer HTTP" : ", all echo"))
+                : "",
            (double)rss0 / 1024, (double)rss1 / 1024, per);
     if (n != target)
         printf("idle-conns: scaled to %ld connections: %.1f MiB (measured %ld)\n", target,
