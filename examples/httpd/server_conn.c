@@ -544,7 +544,9 @@ static int serve(struct ctx *x)
 {
     ssize_t n = uco_conn_recv_buf(x->c, &x->b); /* input is there: no wait */
     if (n <= 0) {
-        if (n < 0) conn_log(x->s, "receive: %s; closed", strerror((int)-n));
+        /* Between requests a client may go away as it likes, even with a reset (load
+         * generators do): only other errors are worth a line. */
+        if (n < 0 && n != -ECONNRESET) conn_log(x->s, "receive: %s; closed", strerror((int)-n));
         return CLOSE;
     }
     x->pos = 0;
