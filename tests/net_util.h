@@ -102,4 +102,50 @@ static inline long nofile_at_least(rlim_t n)
     return (long)rl.rlim_cur;
 }
 
+/* Starts the server program `path` (argv as for execv) as a child with its stdout on a pipe and
+ * its stderr in a new file (its name written to errpath), under RLIMIT_NOFILE nofile if not 0,
+ * and waits (20 s at most) for the line "...listening on ADDR" it prints once it accepts
+ * connections. Returns the child's pid with *addr parsed from ADDR, or -1. */
+static inline pid_t server_spawn(const char *path, const char *const argv[], rlim_t nofile,
+                                 char errpath[64], uco_addr *addr)
+{
+    int out[2];
+    if (pipe(out) < 0) return -1;
+    snprintf(errpath, 64, "/tmp/uco-server-err-XXXXXX");
+    int errfd = mkstemp(errpath);
+    if (errfd < 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(errfd, 2);
+        if (nofile) {
+            struct rlimit rl = {.rlim_cur = nofile, .rlim_max = nofile};
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(errfd);
+    char line[256];
+    size_t n = 0;
+    struct pollfd p = {.fd = out[0], .events = POLLIN};
+    while (n < sizeof line - 1 && (n == 0 || line[n - 1] != '\n')) {
+        if (poll(&p, 1, 20000) != 1) break;
+        ssize_t r = read(out[0], line + n, sizeof line - 1 - n);
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    close(out[0]);
+    line[n] = 0;
+    const char *at = strstr(line, "listening on ");
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    if (!at || uco_addr_parse(addr, at + strlen("listening on "), 0) < 0) {
+        wait_child(pid, 5);
+        return -1;
+    }
+    return pid;
+}
+
 #endif

@@ -32,48 +32,13 @@ struct server {
  * optional RLIMIT_NOFILE for the child (0: inherited). 0, or -1. */
 static int server_start_lim(struct server *s, const char *const *extra, rlim_t nofile)
 {
-    int out[2];
-    if (pipe(out) < 0) return -1;
-    snprintf(s->errpath, sizeof s->errpath, "/tmp/uco-httpd-err-XXXXXX");
-    int errfd = mkstemp(s->errpath);
-    if (errfd < 0) return -1;
     const char *argv[32] = {"uco-httpd", "--bind", "127.0.0.1", "--port", "0"};
     int n = 5;
     for (int i = 0; extra && extra[i] && n < 31; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    s->pid = fork();
-    if (s->pid == 0) {
-        dup2(out[1], 1);
-        dup2(errfd, 2);
-        if (nofile) {
-            struct rlimit rl = {.rlim_cur = nofile, .rlim_max = nofile};
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
-        execv(UCO_HTTPD_PATH, (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(errfd);
-    char line[256];
-    size_t len = 0;
-    struct pollfd p = {.fd = out[0], .events = POLLIN};
-    while (len < sizeof line - 1 && (len == 0 || line[len - 1] != '\n')) {
-        if (poll(&p, 1, 20000) != 1) break;
-        ssize_t r = read(out[0], line + len, sizeof line - 1 - len);
-        if (r <= 0) break;
-        len += (size_t)r;
-    }
-    close(out[0]);
-    line[len] = 0;
-    const char *at = strstr(line, "listening on ");
-    if (!at) {
-        wait_child(s->pid, 5);
-        return -1;
-    }
-    char *nl = strchr(line, '\n');
-    if (nl) *nl = 0;
-    return uco_addr_parse(&s->addr, at + strlen("listening on "), 0) == 0 ? 0 : -1;
+    s->pid = server_spawn(UCO_HTTPD_PATH, argv, nofile, s->errpath, &s->addr);
+    return s->pid > 0 ? 0 : -1;
 }
 
 static int server_start(struct server *s, const char *const *extra)

@@ -15,42 +15,12 @@ struct server {
     char errpath[64];
 };
 
-/* Starts uco-echo on bind (port 0) and reads the address it prints. 0, or -1 with a reason. */
+/* Starts uco-echo on bind (port 0) and reads the address it prints. 0, or -1. */
 static int server_start_args(struct server *s, const char *bind, const char *extra)
 {
-    int out[2];
-    if (pipe(out) < 0) return -1;
-    snprintf(s->errpath, sizeof s->errpath, "/tmp/uco-echo-err-XXXXXX");
-    int errfd = mkstemp(s->errpath);
-    if (errfd < 0) return -1;
-    s->pid = fork();
-    if (s->pid == 0) {
-        dup2(out[1], 1);
-        dup2(errfd, 2);
-        execl(UCO_ECHO_PATH, "uco-echo", "--bind", bind, "--port", "0", extra, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    close(errfd);
-    char line[256];
-    size_t n = 0;
-    struct pollfd p = {.fd = out[0], .events = POLLIN};
-    while (n < sizeof line - 1 && (n == 0 || line[n - 1] != '\n')) {
-        if (poll(&p, 1, 20000) != 1) break;
-        ssize_t r = read(out[0], line + n, sizeof line - 1 - n);
-        if (r <= 0) break;
-        n += (size_t)r;
-    }
-    close(out[0]);
-    line[n] = 0;
-    const char *at = strstr(line, "listening on ");
-    if (!at) {
-        wait_child(s->pid, 5);
-        return -1;
-    }
-    char *nl = strchr(line, '\n');
-    if (nl) *nl = 0;
-    return uco_addr_parse(&s->addr, at + strlen("listening on "), 0) == 0 ? 0 : -1;
+    const char *argv[] = {"uco-echo", "--bind", bind, "--port", "0", extra, NULL};
+    s->pid = server_spawn(UCO_ECHO_PATH, argv, 0, s->errpath, &s->addr);
+    return s->pid > 0 ? 0 : -1;
 }
 
 static int server_start(struct server *s, const char *bind)
