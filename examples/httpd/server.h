@@ -40,6 +40,7 @@ struct config {
     int64_t idle_timeout;   /* ns: keep-alive connection with no request; also each send */
     int64_t drain_timeout;  /* ns: how long a graceful shutdown waits for in-flight requests */
     httpd_limits limits;
+    bool stats; /* print the loop's counters at exit */
 };
 
 enum session_state {

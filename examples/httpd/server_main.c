@@ -161,6 +161,7 @@ static void usage(FILE *f)
             "  --drain-timeout S     on SIGINT/SIGTERM, how long requests in flight may take to\n"
             "                        finish (default 10)\n"
             "  --max-body BYTES      largest request body (default 1048576): above it, 413\n"
+            "  --stats               print the loop's counters on stderr at exit\n"
             "  --help                this text\n"
             "Endpoints: GET/HEAD /plaintext and /json; POST/PUT /echo answers with the request\n"
             "body; other paths are files under --root (404 without one).\n",
@@ -186,6 +187,10 @@ static int parse_args(int argc, char **argv, struct config *cfg)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return -1;
+        }
+        if (strcmp(a, "--stats") == 0) {
+            cfg->stats = true;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "%s: unknown or incomplete option '%s'\n", SERVER_NAME, a);
@@ -234,6 +239,19 @@ static int parse_args(int argc, char **argv, struct config *cfg)
         }
     }
     return 0;
+}
+
+static void print_stats(void)
+{
+    uco_loop_stats st;
+    if (uco_loop_stats_get(loop, &st) < 0) return;
+    fprintf(stderr,
+            "%s: loop (%s): %llu turns, %llu io_uring_enter, %llu SQEs, %llu CQEs, %llu task "
+            "switches, %llu tasks started, %llu CQ overflows; %llu connections\n",
+            SERVER_NAME, uco_ring_mode_name(st.ring_mode), (unsigned long long)st.turns,
+            (unsigned long long)st.enters, (unsigned long long)st.sqes, (unsigned long long)st.cqes,
+            (unsigned long long)st.switches, (unsigned long long)st.tasks_spawned,
+            (unsigned long long)st.cq_overflows, (unsigned long long)srv.next_id);
 }
 
 static void on_signal(int sig)
@@ -317,6 +335,7 @@ int main(int argc, char **argv)
     }
     if (signals > 1) fprintf(stderr, "%s: second signal: stopping now\n", SERVER_NAME);
     if (r < 0) fprintf(stderr, "%s: loop: %s\n", SERVER_NAME, strerror(-r));
+    if (cfg->stats) print_stats();
     access_log_close();
     if (srv.nsessions == 0) {
         uco_task_detach(accept_handle);
