@@ -395,6 +395,45 @@ static void keep_alive_and_pipelined_requests_are_answered_in_order(void **state
     server_done(&s);
 }
 
+/* More connections asking at once than the server has receive buffers (1024): the ones that
+ * find the pool empty wait for buffers to come back, and every request is answered. */
+static void more_clients_than_receive_buffers_are_all_served(void **state)
+{
+    (void)state;
+    enum { N = 2500 };
+    if (nofile_at_least(N + 100) < N + 50) {
+        printf("SKIP: RLIMIT_NOFILE cannot reach %d here\n", N + 50);
+        skip();
+    }
+    struct server s;
+    assert_int_equal(server_start(&s, NULL), 0);
+    struct reader **rs = calloc(N, sizeof *rs);
+    for (int i = 0; i < N; i++) {
+        int fd = dial(&s.addr);
+        if (fd < 0) fail_msg("connect %d: %s", i, strerror(errno));
+        rs[i] = reader_new(fd);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) /* two pipelined requests each, all sent before any read */
+            assert_int_equal(send_str(rs[i]->fd, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"
+                                                 "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"),
+                             0);
+        struct resp p = {0};
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(read_resp(rs[i], &p, false), 0);
+            assert_string_equal(p.body, "{\"message\":\"Hello, World!\"}");
+            assert_int_equal(read_resp(rs[i], &p, false), 0);
+            assert_string_equal(p.body, "Hello, World!");
+        }
+        free(p.body);
+    }
+    for (int i = 0; i < N; i++)
+        reader_free(rs[i]);
+    free(rs);
+    assert_serving(&s.addr);
+    server_done(&s);
+}
+
 /* ---- malformed requests --------------------------------------------------------------------- */
 
 struct bad {
@@ -1169,6 +1208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(benchmark_endpoints_answer_exactly),
         cmocka_unit_test(keep_alive_and_pipelined_requests_are_answered_in_order),
+        cmocka_unit_test(more_clients_than_receive_buffers_are_all_served),
         cmocka_unit_test(malformed_requests_get_their_status_and_the_server_stays_up),
         cmocka_unit_test(parser_corpus_through_the_server),
         cmocka_unit_test(path_traversal_is_refused_in_every_spelling),

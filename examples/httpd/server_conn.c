@@ -259,7 +259,9 @@ static int put_simple(struct ctx *x, int status, bool keep_alive, const char *al
  * turn into a reset that could destroy the answer before the client has read it. */
 static void linger_close(struct ctx *x)
 {
-    if (flush(x) < 0) return;
+    /* Sent and waited for (not queued): the shutdown must not overtake the answer. */
+    if (x->b.data && x->pos == x->b.len) uco_conn_buf_release(x->c, &x->b);
+    if (out_send(x->s, &x->o) < 0) return;
     if (uco_conn_shutdown(x->c, SHUT_WR) < 0) return;
     int64_t until =
         uco_now() + (srv.cfg.header_timeout < 2 * UCO_SEC ? srv.cfg.header_timeout : 2 * UCO_SEC);
@@ -272,6 +274,7 @@ static void linger_close(struct ctx *x)
         if (n <= 0) break;
         drained += (size_t)n;
     }
+    if (x->b.data) uco_conn_buf_release(x->c, &x->b);
 }
 
 /* Answers status (a parse or body error, or a timeout) and closes. req: for the log. */
