@@ -1161,6 +1161,52 @@ static void running_out_of_descriptors_backs_off_and_keeps_serving(void **state)
     server_done(&s);
 }
 
+static void threads_share_the_port_and_each_serves_its_connections(void **state)
+{
+    (void)state;
+    char logpath[] = "/tmp/uco-httpd-access-XXXXXX";
+    close(mkstemp(logpath));
+    const char *const args[] = {"--threads", "2", "--stats", "--access-log", logpath, NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    enum { N = 200 };
+    struct reader *rs[N];
+    for (int i = 0; i < N; i++) {
+        rs[i] = reader_new(dial(&s.addr));
+        assert_true(rs[i]->fd >= 0);
+    }
+    struct resp p = {0};
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++)
+            assert_int_equal(send_str(rs[i]->fd, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(read_resp(rs[i], &p, false), 0);
+            assert_int_equal(p.status, 200);
+        }
+    }
+    free(p.body);
+    for (int i = 0; i < N; i++)
+        reader_free(rs[i]);
+    assert_int_equal(server_stop(&s), 0);
+    /* Both loops took connections (SO_REUSEPORT spreads them), and every answer was logged. */
+    const char *log = server_log(&s);
+    const char *t0 = strstr(log, "thread 0 loop"), *t1 = strstr(log, "thread 1 loop");
+    assert_non_null(t0);
+    assert_non_null(t1);
+    unsigned long long c0 = 0, c1 = 0;
+    assert_int_equal(sscanf(strstr(t0, "; ") + 2, "%llu connections", &c0), 1);
+    assert_int_equal(sscanf(strstr(t1, "; ") + 2, "%llu connections", &c1), 1);
+    assert_true(c0 > 0 && c1 > 0 && c0 + c1 == N);
+    int f = open(logpath, O_RDONLY | O_CLOEXEC);
+    static char alog[64 << 10];
+    ssize_t n = read(f, alog, sizeof alog - 1);
+    close(f);
+    alog[n > 0 ? n : 0] = 0;
+    assert_int_equal(count(alog, "\"GET /json HTTP/1.1\" 200 27\n"), 3 * N);
+    unlink(logpath);
+    unlink(s.errpath);
+}
+
 /* ---- the command line --------------------------------------------------------------------- */
 
 static int run_status(const char *const argv[], char *out, size_t outlen)
@@ -1197,6 +1243,9 @@ static void command_line_help_and_errors(void **state)
     const char *bad_secs[] = {"uco-httpd", "--idle-timeout", "-1", NULL};
     assert_int_equal(run_status(bad_secs, out, sizeof out), 2);
     assert_non_null(strstr(out, "bad --idle-timeout '-1'"));
+    const char *bad_threads[] = {"uco-httpd", "--threads", "0", NULL};
+    assert_int_equal(run_status(bad_threads, out, sizeof out), 2);
+    assert_non_null(strstr(out, "bad --threads '0'"));
     const char *bad_root[] = {"uco-httpd", "--root", "/nonexistent/dir", NULL};
     assert_int_equal(run_status(bad_root, out, sizeof out), 1);
     assert_non_null(strstr(out, "root '/nonexistent/dir': No such file or directory"));
@@ -1220,6 +1269,7 @@ int main(void)
         cmocka_unit_test(client_that_never_reads_is_closed_after_the_timeout),
         cmocka_unit_test(sigterm_lets_the_request_in_flight_finish_and_exits_0),
         cmocka_unit_test(running_out_of_descriptors_backs_off_and_keeps_serving),
+        cmocka_unit_test(threads_share_the_port_and_each_serves_its_connections),
         cmocka_unit_test(command_line_help_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -1,20 +1,21 @@
 /* uco-httpd, the program: what its files share.
  *
- *   server_main.c    options, the listener and its accept task, the sweeper (idle timeouts),
- *                    signals and the graceful shutdown
+ *   server_main.c    options, threads (one loop each), the listener and its accept task, the
+ *                    sweeper (idle timeouts), signals and the graceful shutdown
  *   server_conn.c    one connection: receive views, parse, answer, bodies, closing
  *   server_static.c  static files under --root
  *   server_log.c     the access log and the rate-limited error log
  *
- * Model. One loop. A connection with no input holds no task: its session waits in the idle
- * list with uco_conn_recv_spawn() armed, costing the session and the uco_conn (well under
- * 1 KiB). Input starts a task that answers every request it finds, queues the answers out
- * in one send, arms the spawn again and ends. A task waits inside a request only when its
- * bytes are incomplete (head split across receives, body still coming) or when it sends a
- * file; each such wait has a deadline (header timeout, body timeout, send timeout). Idle
- * sessions are timed out by the sweeper, which shuts their socket down so that their own
- * task (spawned by the end of stream) closes them: a session is only ever freed by its own
- * task, never under the feet of one about to start.
+ * Model. One loop per thread (--threads, default 1); a connection lives on the loop that
+ * accepted it, so nothing below is shared between threads but the settings. A connection with no
+ * input holds no task: its session waits in the idle list with uco_conn_recv_spawn() armed, costing
+ * the session and the uco_conn (well under 1 KiB). Input starts a task that answers every request
+ * it finds, queues the answers out in one send, arms the spawn again and ends. A task waits inside
+ * a request only when its bytes are incomplete (head split across receives, body still coming) or
+ * when it sends a file; each such wait has a deadline (header timeout, body timeout, send timeout).
+ * Idle sessions are timed out by the sweeper, which shuts their socket down so that their own task
+ * (spawned by the end of stream) closes them: a session is only ever freed by its own task, never
+ * under the feet of one about to start.
  */
 #ifndef UCO_HTTPD_SERVER_H
 #define UCO_HTTPD_SERVER_H
@@ -35,6 +36,7 @@ struct config {
     long port;
     const char *root; /* NULL: no static files */
     const char *access_log;
+    unsigned threads;
     int64_t header_timeout; /* ns: a request head must be complete within it */
     int64_t body_timeout;   /* ns: longest wait for the next bytes of a body */
     int64_t idle_timeout;   /* ns: keep-alive connection with no request; also each send */
@@ -64,13 +66,14 @@ struct session {
     httpd_parser parser;
 };
 
-/* The server's state (one loop, so plain globals). */
+/* One loop's server state: each thread has its own (srv is thread-local), copied at its start
+ * from the settings main() prepared. */
 struct server {
     struct config cfg;
-    int rootfd;      /* -1: no static files */
-    bool draining;   /* graceful shutdown: finish what is in flight, keep nothing alive */
-    bool want_peers; /* the access log needs peer addresses */
-    uint64_t next_id;
+    int rootfd;        /* -1: no static files */
+    bool draining;     /* graceful shutdown: finish what is in flight, keep nothing alive */
+    bool want_peers;   /* the access log needs peer addresses */
+    uint64_t accepted; /* connections this loop took */
     unsigned nsessions;
     struct session *idle_head, *idle_tail; /* oldest idle first */
     struct session *active;
@@ -79,9 +82,14 @@ struct server {
     uco_task_opts task_opts;
 };
 
-extern struct server srv;
+extern _Thread_local struct server srv;
+
+/* A connection number unique in the process (for log lines). */
+uint64_t next_conn_id(void);
 
 /* server_conn.c */
+/* Frees what the calling thread cached (at its end). */
+void conn_thread_end(void);
 /* Takes an accepted connection: makes its session and waits for its input. Returns 0 or
  * -errno (the caller closes c). */
 int conn_start(uco_conn *c);
@@ -126,7 +134,10 @@ bool access_log_on(void);
 void access_log(const struct session *s, const httpd_request *req, int status, uint64_t bytes);
 /* Writes what is buffered. Awaits. */
 void access_log_flush(void);
-/* Writes what is buffered with blocking writes (at exit, outside the loop). */
+/* Writes what the calling thread has buffered with blocking writes (at its end, outside the
+ * loop) and frees its buffers. */
+void access_log_thread_end(void);
+/* Closes the access log (at exit, after every thread ended). */
 void access_log_close(void);
 /* One line on stderr about connection s (rate-limited: at most 10 a second, then a count). */
 void conn_log(const struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -81,8 +81,8 @@ static void session_set_state(struct session *s, enum session_state st)
 
 /* Head buffers (a head split across receives) are recycled: no allocation per request
  * in steady state even for clients whose heads always straddle receives. */
-static char *head_cache[64];
-static unsigned head_cached;
+static _Thread_local char *head_cache[64];
+static _Thread_local unsigned head_cached;
 
 static size_t head_cap(void)
 {
@@ -103,6 +103,12 @@ static void head_drop(struct session *s)
         free(s->head);
     s->head = NULL;
     s->head_len = 0;
+}
+
+void conn_thread_end(void)
+{
+    while (head_cached)
+        free(head_cache[--head_cached]);
 }
 
 void session_release(struct session *s)
@@ -618,7 +624,8 @@ int conn_start(uco_conn *c)
     struct session *s = calloc(1, sizeof *s);
     if (!s) return -ENOMEM;
     s->conn = c;
-    s->id = ++srv.next_id;
+    s->id = next_conn_id();
+    srv.accepted++;
     httpd_parser_init(&s->parser, &srv.cfg.limits);
     if (srv.want_peers) { /* the client's address, as the Common Log Format has it */
         uco_addr a;

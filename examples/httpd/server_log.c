@@ -4,7 +4,8 @@
  * Access log lines go into one of two buffers; a writer task writes a full one with
  * uco_write_all (the loop never blocks on the disk) while the other fills, and the sweeper
  * writes what is there once a second. If both are full (a disk slower than the requests),
- * lines are dropped and counted, and the count is logged: memory stays bounded. */
+ * lines are dropped and counted, and the count is logged: memory stays bounded. Each thread
+ * has its own buffers; they share the file, whose O_APPEND keeps every write whole. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -18,26 +19,33 @@
 #define LOG_FLUSH (64u << 10) /* start writing at this fill */
 #define LOG_LINE  (40u << 10) /* room kept for the longest line (an 8 KiB target, escaped) */
 
-static int log_fd = -1;
-static char *bufs[2];
-static size_t fill; /* bytes in bufs[cur] */
-static int cur;
-static bool writing;
-static uint64_t dropped;
+static int log_fd = -1; /* shared by the threads: O_APPEND keeps their writes whole */
+static _Thread_local char *bufs[2];
+static _Thread_local size_t fill; /* bytes in bufs[cur] */
+static _Thread_local int cur;
+static _Thread_local bool writing;
+static _Thread_local uint64_t dropped;
 
 int access_log_open(const char *path)
 {
     int fd = strcmp(path, "-") == 0 ? dup(1)
                                     : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
-    bufs[0] = malloc(LOG_BUF);
-    bufs[1] = malloc(LOG_BUF);
-    if (!bufs[0] || !bufs[1]) {
-        close(fd);
-        return -ENOMEM;
-    }
     log_fd = fd;
     return 0;
+}
+
+/* The calling thread's buffers, made on first use: false when out of memory. */
+static bool bufs_ready(void)
+{
+    if (bufs[0]) return true;
+    bufs[0] = malloc(LOG_BUF);
+    bufs[1] = malloc(LOG_BUF);
+    if (bufs[0] && bufs[1]) return true;
+    free(bufs[0]);
+    free(bufs[1]);
+    bufs[0] = bufs[1] = NULL;
+    return false;
 }
 
 bool access_log_on(void)
@@ -74,7 +82,7 @@ static intptr_t writer_task(void *arg)
 void access_log(const struct session *s, const httpd_request *req, int status, uint64_t bytes)
 {
     if (log_fd < 0) return;
-    if (LOG_BUF - fill < LOG_LINE) {
+    if (!bufs_ready() || LOG_BUF - fill < LOG_LINE) {
         dropped++;
         return;
     }
@@ -100,9 +108,9 @@ void access_log_flush(void)
     write_out();
 }
 
-void access_log_close(void)
+void access_log_thread_end(void)
 {
-    if (log_fd < 0) return;
+    if (log_fd < 0 || !bufs[0]) return;
     /* Outside the loop now: plain blocking writes. A buffer being written when the loop was
      * left was written to its end (the writer is not cancelled mid-way). */
     for (const char *p = bufs[cur]; fill;) {
@@ -111,10 +119,16 @@ void access_log_close(void)
         p += n;
         fill -= (size_t)n;
     }
-    close(log_fd);
-    log_fd = -1;
     free(bufs[0]);
     free(bufs[1]);
+    bufs[0] = bufs[1] = NULL;
+}
+
+void access_log_close(void)
+{
+    if (log_fd < 0) return;
+    close(log_fd);
+    log_fd = -1;
 }
 
 /* At most this many connection lines a second, so a flood of bad clients cannot flood the
@@ -123,8 +137,8 @@ void access_log_close(void)
 
 void conn_log(const struct session *s, const char *fmt, ...)
 {
-    static int64_t window;
-    static unsigned lines, held_back;
+    static _Thread_local int64_t window;
+    static _Thread_local unsigned lines, held_back;
     int64_t now = uco_now();
     if (now - window >= UCO_SEC) {
         if (held_back)

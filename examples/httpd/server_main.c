@@ -1,4 +1,6 @@
-/* uco-httpd: an HTTP/1.1 server on uco (io_uring), one loop.
+/* uco-httpd: an HTTP/1.1 server on uco (io_uring), one loop per thread (--threads N, default
+ * 1: each thread has its own loop and its own SO_REUSEPORT listener on the same address, and
+ * the kernel spreads new connections over them; a connection stays on its thread).
  *
  *   uco-httpd [--bind ADDR] [--port N] [--root DIR] [--access-log FILE] [options]
  *
@@ -10,7 +12,9 @@
  * on ADDR" on stdout once it accepts connections. See server.h for the design. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +26,33 @@
 #define RECV_BUFS     1024u
 #define RECV_BUF_SIZE 4096u
 
-struct server srv;
-static uco_loop *loop;
-static uco_listener *listener;
-static uco_task *accept_handle, *sweeper_handle;
+#define MAX_THREADS 64
+
+/* One thread's loop. */
+struct worker {
+    unsigned index;
+    pthread_t thread;
+    uco_addr addr;            /* where to listen (thread 0 learns the port for the others) */
+    _Atomic(uco_loop *) loop; /* for the signal handler */
+    int status;               /* exit status: 0, or 1 if it could not start */
+};
+
+_Thread_local struct server srv;
+static struct server proto; /* what every thread's srv starts from */
+static struct worker workers[MAX_THREADS];
+static unsigned nthreads = 1; /* asked for */
+static unsigned nstarted = 1; /* started (threads 1.. are joined at exit) */
+static _Atomic uint64_t conn_ids;
 static volatile sig_atomic_t signals;
+static _Thread_local struct worker *self;
+static _Thread_local uco_listener *listener;
+static _Thread_local uco_task *accept_handle, *sweeper_handle;
 static char listen_name[UCO_ADDR_STRLEN];
+
+uint64_t next_conn_id(void)
+{
+    return atomic_fetch_add_explicit(&conn_ids, 1, memory_order_relaxed) + 1;
+}
 
 /* ---- tasks ------------------------------------------------------------------------------- */
 
@@ -96,21 +121,43 @@ static intptr_t drain_task(void *arg)
             uco_sleep(5 * UCO_MSEC);
     }
     access_log_flush();
-    if (srv.nsessions) uco_loop_stop(loop); /* give up on them: the process ends anyway */
+    if (srv.nsessions) uco_loop_stop(atomic_load(&self->loop)); /* give up: the process ends */
     return 0;
 }
 
-struct start_args {
-    uco_addr addr;
-    int status;
-};
+static void *thread_main(void *arg);
+
+/* Starts threads 1.. once thread 0 knows the port, with SIGINT and SIGTERM blocked in them
+ * (the handler runs on thread 0 and stops every loop). Returns how many could start. */
+static unsigned start_threads(const uco_addr *bound)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    unsigned n = 1;
+    for (; n < nthreads; n++) {
+        workers[n].addr = *bound;
+        int r = pthread_create(&workers[n].thread, NULL, thread_main, &workers[n]);
+        if (r) {
+            fprintf(stderr, "%s: starting thread %u: %s; going on with %u\n", SERVER_NAME, n,
+                    strerror(r), n);
+            break;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return n;
+}
 
 /* Opens the listener, says where, and becomes the accept task. */
 static intptr_t start_task(void *arg)
 {
-    struct start_args *sa = arg;
-    uco_addr_format(&sa->addr, listen_name, sizeof listen_name);
+    struct worker *w = arg;
+    char name[UCO_ADDR_STRLEN];
+    uco_addr_format(&w->addr, name, sizeof name);
     uco_listen_opts lo = {.backlog = 0};
+    if (nthreads > 1) lo.flags |= UCO_LISTEN_REUSEPORT;
     /* The access log names peers: regular descriptors have an address to ask for. */
     if (srv.want_peers) lo.flags |= UCO_LISTEN_FDS;
     /* Receive buffers: requests are small, and the ring hands its buffers out in turn, so the
@@ -119,25 +166,28 @@ static intptr_t start_task(void *arg)
      * at 500 connections). Larger heads and bodies span several buffers. */
     if (uco_bufpool_new(&lo.conn.pool, NULL, RECV_BUFS, RECV_BUF_SIZE) < 0)
         lo.conn.pool = NULL; /* the loop's default pool then */
-    int r = uco_listener_open(&listener, &sa->addr, &lo);
+    int r = uco_listener_open(&listener, &w->addr, &lo);
     uco_bufpool_free(lo.conn.pool); /* the listener and its connections hold it from here */
     if (r < 0) {
-        fprintf(stderr, "%s: listen on %s: %s\n", SERVER_NAME, listen_name, strerror(-r));
-        sa->status = 1;
+        fprintf(stderr, "%s: listen on %s: %s\n", SERVER_NAME, name, strerror(-r));
+        w->status = 1;
         return r;
     }
-    uco_addr bound;
-    uco_listener_addr(listener, &bound);
-    uco_addr_format(&bound, listen_name, sizeof listen_name);
-    printf("%s: listening on %s\n", SERVER_NAME, listen_name);
-    fflush(stdout);
     uco_task_opts so = {.name = "sweeper"};
     r = uco_spawn_opts(&sweeper_handle, sweeper_task, NULL, &so);
     if (r < 0) {
         fprintf(stderr, "%s: starting the sweeper: %s\n", SERVER_NAME, strerror(-r));
         uco_listener_close(listener);
-        sa->status = 1;
+        w->status = 1;
         return r;
+    }
+    if (w->index == 0) {
+        uco_addr bound;
+        uco_listener_addr(listener, &bound);
+        uco_addr_format(&bound, listen_name, sizeof listen_name);
+        nstarted = start_threads(&bound);
+        printf("%s: listening on %s\n", SERVER_NAME, listen_name);
+        fflush(stdout);
     }
     return accept_task(NULL);
 }
@@ -154,6 +204,8 @@ static void usage(FILE *f)
             "  --port N              port, 0 for any free one (default 8080; a port in ADDR wins)\n"
             "  --root DIR            serve the files under DIR (default: none)\n"
             "  --access-log FILE     one line per request (Common Log Format); '-' is stdout\n"
+            "  --threads N           N threads, each with its own loop and SO_REUSEPORT\n"
+            "                        listener on ADDR (an IP address; default 1)\n"
             "  --header-timeout S    a request head must arrive within S seconds (default 10)\n"
             "  --body-timeout S      longest wait for more of a request body (default 30)\n"
             "  --idle-timeout S      keep-alive connections idle this long are closed; also the\n"
@@ -209,6 +261,15 @@ static int parse_args(int argc, char **argv, struct config *cfg)
             }
         } else if (strcmp(a, "--root") == 0) {
             cfg->root = v;
+        } else if (strcmp(a, "--threads") == 0) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > MAX_THREADS) {
+                fprintf(stderr, "%s: bad --threads '%s': expected 1..%d\n", SERVER_NAME, v,
+                        MAX_THREADS);
+                return 2;
+            }
+            cfg->threads = (unsigned)n;
         } else if (strcmp(a, "--access-log") == 0) {
             cfg->access_log = v;
         } else if (strcmp(a, "--max-body") == 0) {
@@ -241,31 +302,81 @@ static int parse_args(int argc, char **argv, struct config *cfg)
     return 0;
 }
 
-static void print_stats(void)
+static void print_stats(uco_loop *loop)
 {
     uco_loop_stats st;
     if (uco_loop_stats_get(loop, &st) < 0) return;
+    char who[32] = "";
+    if (nthreads > 1) snprintf(who, sizeof who, " thread %u", self->index);
     fprintf(stderr,
-            "%s: loop (%s): %llu turns, %llu io_uring_enter, %llu SQEs, %llu CQEs, %llu task "
+            "%s:%s loop (%s): %llu turns, %llu io_uring_enter, %llu SQEs, %llu CQEs, %llu task "
             "switches, %llu tasks started, %llu CQ overflows; %llu connections\n",
-            SERVER_NAME, uco_ring_mode_name(st.ring_mode), (unsigned long long)st.turns,
+            SERVER_NAME, who, uco_ring_mode_name(st.ring_mode), (unsigned long long)st.turns,
             (unsigned long long)st.enters, (unsigned long long)st.sqes, (unsigned long long)st.cqes,
             (unsigned long long)st.switches, (unsigned long long)st.tasks_spawned,
-            (unsigned long long)st.cq_overflows, (unsigned long long)srv.next_id);
+            (unsigned long long)st.cq_overflows, (unsigned long long)srv.accepted);
 }
 
 static void on_signal(int sig)
 {
     (void)sig;
     signals++;
-    uco_loop_stop(loop);
+    for (unsigned i = 0; i < MAX_THREADS; i++) /* a loop not made yet sees `signals` itself */
+        uco_loop_stop(atomic_load(&workers[i].loop));
+}
+
+/* Runs one thread's loop: serve until a signal, then the graceful shutdown. */
+static void run_worker(struct worker *w)
+{
+    self = w;
+    srv = proto;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    httpd_date_cache_set(&srv.date, ts.tv_sec);
+    httpd_canned_init(&srv.canned, SERVER_NAME, srv.date.text);
+    uco_loop *loop;
+    int r = uco_loop_new(&loop, NULL);
+    if (r < 0) {
+        char why[512];
+        fprintf(stderr, "%s: cannot start io_uring: %s\n", SERVER_NAME,
+                uco_diagnose(r, why, sizeof why));
+        w->status = 1;
+        return;
+    }
+    atomic_store(&w->loop, loop);
+    r = uco_loop_spawn(loop, &accept_handle, start_task, w, &(uco_task_opts){.name = "accept"});
+    if (r == 0 && signals) uco_loop_stop(loop); /* a signal came before the loop was known */
+    if (r == 0) r = uco_loop_run(loop);
+    if (r == 1 && signals == 1) {
+        uco_task_cancel(accept_handle);
+        if (sweeper_handle) uco_task_cancel(sweeper_handle);
+        r = uco_loop_spawn(loop, NULL, drain_task, NULL, &(uco_task_opts){.name = "drain"});
+        if (r == 0) r = uco_loop_run(loop);
+    }
+    if (r < 0) fprintf(stderr, "%s: loop: %s\n", SERVER_NAME, strerror(-r));
+    if (srv.cfg.stats) print_stats(loop);
+    access_log_thread_end();
+    if (srv.nsessions == 0) {
+        atomic_store(&w->loop, NULL);
+        uco_task_detach(accept_handle);
+        if (sweeper_handle) uco_task_detach(sweeper_handle);
+        uco_loop_free(loop);
+        conn_thread_end();
+    } /* else: connections that would not end (a second signal); the process exits anyway */
+}
+
+static void *thread_main(void *arg)
+{
+    run_worker(arg);
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    struct config *cfg = &srv.cfg;
+    struct config *cfg = &proto.cfg;
     cfg->bind = "127.0.0.1";
     cfg->port = 8080;
+    cfg->threads = 1;
     cfg->header_timeout = 10 * UCO_SEC;
     cfg->body_timeout = 30 * UCO_SEC;
     cfg->idle_timeout = 60 * UCO_SEC;
@@ -273,18 +384,20 @@ int main(int argc, char **argv)
     httpd_limits_default(&cfg->limits);
     int r = parse_args(argc, argv, cfg);
     if (r) return r < 0 ? 0 : r;
+    nthreads = cfg->threads;
 
-    struct start_args sa = {.status = 0};
-    if (uco_addr_parse(&sa.addr, cfg->bind, (uint16_t)cfg->port) < 0) {
+    if (uco_addr_parse(&workers[0].addr, cfg->bind, (uint16_t)cfg->port) < 0) {
         fprintf(stderr, "%s: bad address '%s': expected IPv4, [IPv6]:port or unix:/path\n",
                 SERVER_NAME, cfg->bind);
         return 2;
     }
-    srv.rootfd = -1;
+    for (unsigned i = 0; i < MAX_THREADS; i++)
+        workers[i].index = i;
+    proto.rootfd = -1;
     if (cfg->root) {
-        srv.rootfd = httpd_root_open(cfg->root);
-        if (srv.rootfd < 0) {
-            fprintf(stderr, "%s: root '%s': %s\n", SERVER_NAME, cfg->root, strerror(-srv.rootfd));
+        proto.rootfd = httpd_root_open(cfg->root);
+        if (proto.rootfd < 0) {
+            fprintf(stderr, "%s: root '%s': %s\n", SERVER_NAME, cfg->root, strerror(-proto.rootfd));
             return 1;
         }
     }
@@ -295,52 +408,29 @@ int main(int argc, char **argv)
                     strerror(-r));
             return 1;
         }
-        srv.want_peers = true;
+        proto.want_peers = true;
     }
     /* Connection tasks run only while there is input; their stacks are pooled. (No name: it
      * would be copied at every task start.) */
-    srv.task_opts = (uco_task_opts){.stack_size = 0};
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    httpd_date_cache_set(&srv.date, ts.tv_sec);
-    httpd_canned_init(&srv.canned, SERVER_NAME, srv.date.text);
+    proto.task_opts = (uco_task_opts){.stack_size = 0};
 
     long lim = uco_nofile_raise();
     if (lim < 0)
         fprintf(stderr, "%s: raising RLIMIT_NOFILE: %s\n", SERVER_NAME, strerror((int)-lim));
     signal(SIGPIPE, SIG_IGN);
-    r = uco_loop_new(&loop, NULL);
-    if (r < 0) {
-        char why[512];
-        fprintf(stderr, "%s: cannot start io_uring: %s\n", SERVER_NAME,
-                uco_diagnose(r, why, sizeof why));
-        return 1;
-    }
     struct sigaction act;
     memset(&act, 0, sizeof act);
     act.sa_handler = on_signal;
     sigaction(SIGINT, &act, NULL);
     sigaction(SIGTERM, &act, NULL);
-    r = uco_loop_spawn(loop, &accept_handle, start_task, &sa, &(uco_task_opts){.name = "accept"});
-    if (r < 0) {
-        fprintf(stderr, "%s: starting: %s\n", SERVER_NAME, strerror(-r));
-        return 1;
-    }
-    r = uco_loop_run(loop);
-    if (r == 1 && signals == 1) {
-        uco_task_cancel(accept_handle);
-        if (sweeper_handle) uco_task_cancel(sweeper_handle);
-        r = uco_loop_spawn(loop, NULL, drain_task, NULL, &(uco_task_opts){.name = "drain"});
-        if (r == 0) r = uco_loop_run(loop);
+
+    run_worker(&workers[0]); /* starts the other threads once it listens */
+    int status = workers[0].status;
+    for (unsigned i = 1; i < nstarted; i++) {
+        pthread_join(workers[i].thread, NULL);
+        if (workers[i].status) status = workers[i].status;
     }
     if (signals > 1) fprintf(stderr, "%s: second signal: stopping now\n", SERVER_NAME);
-    if (r < 0) fprintf(stderr, "%s: loop: %s\n", SERVER_NAME, strerror(-r));
-    if (cfg->stats) print_stats();
     access_log_close();
-    if (srv.nsessions == 0) {
-        uco_task_detach(accept_handle);
-        if (sweeper_handle) uco_task_detach(sweeper_handle);
-        uco_loop_free(loop);
-    }
-    return sa.status ? sa.status : signals > 1 ? 1 : 0;
+    return status ? status : signals > 1 ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 #include "server.h"
 
 struct open_job {
+    int rootfd; /* srv is the loop thread's: the worker gets what it needs here */
     const char *rel;
     struct stat st;
     int fd;
@@ -18,14 +19,14 @@ struct open_job {
 static intptr_t open_run(void *arg)
 {
     struct open_job *j = arg;
-    j->fd = httpd_file_open(srv.rootfd, j->rel, &j->st);
+    j->fd = httpd_file_open(j->rootfd, j->rel, &j->st);
     return 0;
 }
 
 /* Opens rel (decoded, under the root) on the worker pool: fd or -errno. */
 static int open_file(const char *rel, struct stat *st)
 {
-    struct open_job j = {.rel = rel, .fd = -EIO};
+    struct open_job j = {.rootfd = srv.rootfd, .rel = rel, .fd = -EIO};
     intptr_t r = uco_work(open_run, &j);
     if (r < 0) return (int)r; /* cancelled: the job did not run, or its fd is ours to close */
     *st = j.st;
