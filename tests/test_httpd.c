@@ -773,7 +773,7 @@ static void large_file_goes_through_splice_whole(void **state)
 {
     (void)state;
     make_tree();
-    enum { SIZE = 12 << 20 }; /* three splice chunks of 4 MiB, each several pipe loads */
+    enum { SIZE = 12 << 20 }; /* twelve 1 MiB sends, each spliced through a pipe */
     char *data = malloc(SIZE);
     fill_pattern(data, SIZE, 7);
     char path[256];
