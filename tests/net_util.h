@@ -148,4 +148,28 @@ static inline pid_t server_spawn(const char *path, const char *const argv[], rli
     return pid;
 }
 
+/* Runs program `path` (argv as for execv) to its end with stdout and stderr into out (NUL
+ * terminated, at most outlen - 1 bytes kept). Returns its exit status (-1: killed after 10 s,
+ * or died of a signal). */
+static inline int run_capture(const char *path, const char *const argv[], char *out, size_t outlen)
+{
+    int pp[2];
+    if (pipe(pp) < 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pp[1], 1);
+        dup2(pp[1], 2);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    close(pp[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < outlen - 1 && (r = read(pp[0], out + n, outlen - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(pp[0]);
+    return wait_child(pid, 10);
+}
+
 #endif

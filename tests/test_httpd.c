@@ -1211,23 +1211,7 @@ static void threads_share_the_port_and_each_serves_its_connections(void **state)
 
 static int run_status(const char *const argv[], char *out, size_t outlen)
 {
-    int pp[2];
-    if (pipe(pp) < 0) return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pp[1], 1);
-        dup2(pp[1], 2);
-        execv(UCO_HTTPD_PATH, (char *const *)argv);
-        _exit(127);
-    }
-    close(pp[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < outlen - 1 && (r = read(pp[0], out + n, outlen - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(pp[0]);
-    return wait_child(pid, 10);
+    return run_capture(UCO_HTTPD_PATH, argv, out, outlen);
 }
 
 static void command_line_help_and_errors(void **state)

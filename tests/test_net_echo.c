@@ -247,23 +247,7 @@ static void lean_mode_serves_many_and_survives_resets(void **state)
 
 static int run_status(const char *const argv[], char *out, size_t outlen)
 {
-    int pp[2];
-    if (pipe(pp) < 0) return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pp[1], 1);
-        dup2(pp[1], 2);
-        execv(UCO_ECHO_PATH, (char *const *)argv);
-        _exit(127);
-    }
-    close(pp[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < outlen - 1 && (r = read(pp[0], out + n, outlen - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(pp[0]);
-    return wait_child(pid, 10);
+    return run_capture(UCO_ECHO_PATH, argv, out, outlen);
 }
 
 static void command_line_help_and_errors(void **state)
