@@ -25,4 +25,4 @@ endif()
 # The server program.
 uco_add_example(uco-httpd INSTALL
   SOURCES httpd/server_main.c httpd/server_conn.c httpd/server_static.c httpd/server_log.c
-  LIBS uco_http m)
+  LIBS uco_http)
