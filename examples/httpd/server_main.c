@@ -43,6 +43,7 @@ static struct worker workers[MAX_THREADS];
 static unsigned nthreads = 1; /* asked for */
 static unsigned nstarted = 1; /* started (threads 1.. are joined at exit) */
 static _Atomic uint64_t conn_ids;
+static _Atomic unsigned listeners_ready; /* threads whose listener is open (or failed) */
 static volatile sig_atomic_t signals;
 static _Thread_local struct worker *self;
 static _Thread_local uco_listener *listener;
@@ -170,22 +171,26 @@ static intptr_t start_task(void *arg)
     uco_bufpool_free(lo.conn.pool); /* the listener and its connections hold it from here */
     if (r < 0) {
         fprintf(stderr, "%s: listen on %s: %s\n", SERVER_NAME, name, strerror(-r));
-        w->status = 1;
-        return r;
+    } else {
+        uco_task_opts so = {.name = "sweeper"};
+        r = uco_spawn_opts(&sweeper_handle, sweeper_task, NULL, &so);
+        if (r < 0) {
+            fprintf(stderr, "%s: starting the sweeper: %s\n", SERVER_NAME, strerror(-r));
+            uco_listener_close(listener);
+        }
     }
-    uco_task_opts so = {.name = "sweeper"};
-    r = uco_spawn_opts(&sweeper_handle, sweeper_task, NULL, &so);
-    if (r < 0) {
-        fprintf(stderr, "%s: starting the sweeper: %s\n", SERVER_NAME, strerror(-r));
-        uco_listener_close(listener);
-        w->status = 1;
-        return r;
-    }
+    if (r < 0) w->status = 1;
+    atomic_fetch_add(&listeners_ready, 1);
+    if (r < 0) return r;
     if (w->index == 0) {
         uco_addr bound;
         uco_listener_addr(listener, &bound);
         uco_addr_format(&bound, listen_name, sizeof listen_name);
         nstarted = start_threads(&bound);
+        /* "listening" once every thread listens (or gave up): a client that connects then may
+         * be given to any of them. */
+        for (int i = 0; i < 5000 && atomic_load(&listeners_ready) < nstarted; i++)
+            uco_sleep(UCO_MSEC);
         printf("%s: listening on %s\n", SERVER_NAME, listen_name);
         fflush(stdout);
     }
