@@ -172,4 +172,20 @@ static inline int run_capture(const char *path, const char *const argv[], char *
     return wait_child(pid, 10);
 }
 
+/* A blocking TCP (or Unix) connection to a, with receive and send timeouts of secs seconds so
+ * that a test never hangs on a silent server. The descriptor, or -1. */
+static inline int dial_timeout(const uco_addr *a, int secs)
+{
+    int fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct timeval tv = {.tv_sec = secs};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, &a->u.sa, a->len) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 #endif

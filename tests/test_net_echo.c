@@ -56,16 +56,7 @@ static int count_lines(const char *log, const char *needle)
 
 static int connect_to(const uco_addr *a)
 {
-    int fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct timeval tv = {.tv_sec = 20};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, &a->u.sa, a->len) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return dial_timeout(a, 20);
 }
 
 static int echo_once(int fd, const void *msg, size_t len)

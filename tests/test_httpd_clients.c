@@ -1,0 +1,381 @@
+/* uco-httpd as a real process on loopback, its clients and its life: slowloris and idle
+ * timeouts, resets mid-request, a client that never reads, graceful shutdown with a request in
+ * flight, the access log, running out of descriptors, threads, the command line. Timeouts are
+ * set short on the command line so that it all takes seconds. */
+#include "httpd_util.h"
+
+/* ---- slow and bad clients ----------------------------------------------------------------- */
+
+static void slowloris_gets_408_and_idle_connections_are_closed(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--header-timeout", "0.4", "--idle-timeout", "0.4", NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    /* Slowloris: a head a byte every 50 ms, never finished. */
+    int fd = dial(&s.addr);
+    struct reader *r = reader_new(fd);
+    const char *head = "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa";
+    double t0 = now_s();
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    size_t i = 0;
+    while (head[i] && poll(&pfd, 1, 50) == 0) /* the slow client's pace is the test's subject */
+        assert_int_equal(write_full(fd, head + i++, 1), 0);
+    struct resp p = {0};
+    assert_int_equal(read_resp(r, &p, false), 0);
+    double took = now_s() - t0;
+    assert_int_equal(p.status, 408);
+    assert_true(rd_closed(r));
+    assert_true(took >= 0.35 && took < 5);
+    reader_free(r);
+    /* Meanwhile and after, others are served. */
+    assert_serving(&s.addr);
+    /* An idle keep-alive connection is closed after the idle timeout, silently. */
+    fd = dial(&s.addr);
+    r = reader_new(fd);
+    assert_int_equal(send_str(fd, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(read_resp(r, &p, false), 0);
+    t0 = now_s();
+    assert_true(rd_closed(r));
+    took = now_s() - t0;
+    assert_true(took >= 0.3 && took < 5);
+    reader_free(r);
+    /* A connection that sends nothing at all is idle too. */
+    fd = dial(&s.addr);
+    r = reader_new(fd);
+    assert_true(rd_closed(r));
+    reader_free(r);
+    free(p.body);
+    const char *log = server_log(&s);
+    assert_int_equal(count(log, "408 Request Timeout"), 1);
+    server_done(&s);
+}
+
+static void peer_reset_mid_request_closes_that_connection_only(void **state)
+{
+    (void)state;
+    struct server s;
+    assert_int_equal(server_start(&s, NULL), 0);
+    int keep = dial(&s.addr);
+    struct reader *kr = reader_new(keep);
+    struct resp p = {0};
+    assert_int_equal(send_str(keep, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(read_resp(kr, &p, false), 0);
+    /* Half a head then a reset; half a body then a reset. */
+    const char *halves[] = {"GET /plaintext HTTP/1.1\r\nHo",
+                            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc"};
+    for (int i = 0; i < 2; i++) {
+        int fd = dial(&s.addr);
+        assert_int_equal(send_str(fd, halves[i]), 0);
+        if (i == 1) { /* the echo's head and first bytes show the server is inside the body */
+            struct reader *r = reader_new(fd);
+            assert_true(rd_until(r, "abc") > 0);
+            r->fd = -1;
+            reader_free(r);
+        }
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(fd);
+    }
+    /* The other connection and new ones go on. */
+    assert_int_equal(send_str(keep, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(read_resp(kr, &p, false), 0);
+    assert_int_equal(p.status, 200);
+    assert_serving(&s.addr);
+    reader_free(kr);
+    free(p.body);
+    assert_int_equal(server_stop(&s), 0);
+    /* One line for each of the two. */
+    const char *log = server_log(&s);
+    assert_int_equal(count(log, "\n"), 2);
+    assert_int_equal(count(log, "Connection reset by peer; closed\n"), 2);
+    unlink(s.errpath);
+}
+
+/* Resident memory of process pid, in KiB. */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &v) == 1) break;
+    if (f) fclose(f);
+    return v;
+}
+
+/* CPU time (user + system) of process pid, in clock ticks. */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    const char *p = strrchr(buf, ')');
+    long ut = 0, st = 0;
+    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st);
+    return ut + st;
+}
+
+static void client_that_never_reads_is_closed_after_the_timeout(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--idle-timeout", "0.5", NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    assert_serving(&s.addr);
+    long rss0 = rss_kib(s.pid);
+    int fd = dial(&s.addr);
+    int rcv = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    /* Pipelined requests, never reading, until neither side has room left. */
+    static char reqs[64 * 1024];
+    size_t len = 0;
+    while (len + 64 < sizeof reqs)
+        len += (size_t)snprintf(reqs + len, sizeof reqs - len,
+                                "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    size_t sent = 0;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    double t0 = now_s();
+    while (now_s() - t0 < 10) {
+        ssize_t n = send(fd, reqs, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN) break; /* closed by the server already */
+        if (poll(&p, 1, 200) == 0) break;    /* no room for 200 ms: the client is stuck */
+    }
+    assert_true(sent > 0);
+    /* The server is not spinning on it (little CPU while it waits) nor buffering for it (the
+     * client's pipelined requests stay in the socket: its receive stops at a few buffers). */
+    long c0 = cpu_ticks(s.pid);
+    assert_true(rss_kib(s.pid) - rss0 < 32 * 1024);
+    assert_serving(&s.addr);
+    /* ... and it closes the connection after the timeout: reading now finds the end. */
+    fcntl(fd, F_SETFL, 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static char sink[1 << 16];
+    ssize_t n;
+    size_t got = 0;
+    while ((n = read(fd, sink, sizeof sink)) > 0)
+        got += (size_t)n;
+    assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
+    long used = cpu_ticks(s.pid) - c0;
+    assert_true(used < sysconf(_SC_CLK_TCK) / 2); /* < 0.5 s of CPU over the whole wait */
+    close(fd);
+    assert_serving(&s.addr);
+    server_done(&s);
+}
+
+/* ---- shutdown, access log, descriptors --------------------------------------------------- */
+
+static void sigterm_lets_the_request_in_flight_finish_and_exits_0(void **state)
+{
+    (void)state;
+    char logpath[] = "/tmp/uco-httpd-access-XXXXXX";
+    int lfd = mkstemp(logpath);
+    close(lfd);
+    const char *const args[] = {"--access-log", logpath, NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    assert_serving(&s.addr);
+    assert_int_equal(get_status(&s.addr, "/nope"), 404);
+    int idle = dial(&s.addr);
+    struct reader *ir = reader_new(idle);
+    struct resp p = {0};
+    assert_int_equal(send_str(idle, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(read_resp(ir, &p, false), 0);
+    /* A request in flight: the echo has started answering, half of its body is still due. */
+    int fd = dial(&s.addr);
+    struct reader *r = reader_new(fd);
+    assert_int_equal(send_str(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n"
+                                  "01234"),
+                     0);
+    assert_true(rd_until(r, "01234") > 0);
+    kill(s.pid, SIGTERM);
+    /* New connections are refused once the listener is closed; the idle one is closed. */
+    assert_true(rd_closed(ir));
+    int tries = 0, c;
+    while ((c = dial(&s.addr)) >= 0 && tries++ < 1000) {
+        close(c);
+        struct pollfd none = {.fd = -1};
+        poll(&none, 1, 5); /* until the server has stopped accepting */
+    }
+    assert_true(c < 0);
+    /* The request in flight completes, then the connection is closed and the server exits 0. */
+    assert_int_equal(send_str(fd, "56789"), 0);
+    assert_int_equal(read_resp(r, &p, false), 0);
+    assert_int_equal(p.status, 200);
+    assert_string_equal(p.body, "0123456789");
+    assert_true(rd_closed(r));
+    assert_int_equal(wait_child(s.pid, 20), 0);
+    reader_free(r);
+    reader_free(ir);
+    free(p.body);
+    /* The access log has a line per answer, in the Common Log Format. */
+    int f = open(logpath, O_RDONLY | O_CLOEXEC);
+    static char log[8192];
+    ssize_t n = read(f, log, sizeof log - 1);
+    close(f);
+    log[n > 0 ? n : 0] = 0;
+    assert_int_equal(count(log, "\n"), 4);
+    assert_int_equal(count(log, "127.0.0.1 - - ["), 4);
+    assert_int_equal(count(log, "] \"GET /plaintext HTTP/1.1\" 200 13\n"), 1);
+    assert_int_equal(count(log, "] \"GET /nope HTTP/1.1\" 404 14\n"), 1);
+    assert_int_equal(count(log, "] \"GET /json HTTP/1.1\" 200 27\n"), 1);
+    assert_int_equal(count(log, "] \"POST /echo HTTP/1.1\" 200 10\n"), 1);
+    unlink(logpath);
+    unlink(s.errpath);
+}
+
+static void running_out_of_descriptors_backs_off_and_keeps_serving(void **state)
+{
+    (void)state;
+    struct server s;
+    assert_int_equal(server_start_lim(&s, NULL, 48), 0);
+    enum { N = 80 };
+    int fds[N];
+    struct reader *rs[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = dial(&s.addr);
+        assert_true(fds[i] >= 0);
+        rs[i] = reader_new(fds[i]);
+    }
+    /* Each asks; the ones the server could take are answered, the others were closed by the
+     * kernel or wait in the backlog. Wait for all answers together, for at most 1.5 s. */
+    struct resp p = {0};
+    struct pollfd pf[N];
+    for (int i = 0; i < N; i++) {
+        pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+        if (send_str(fds[i], "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n") < 0) pf[i].fd = -1;
+    }
+    int served = 0, refused = 0;
+    double t0 = now_s();
+    while (served + refused < N && now_s() - t0 < 1.5) {
+        if (poll(pf, N, 100) <= 0) continue;
+        for (int i = 0; i < N; i++) {
+            if (pf[i].fd < 0 || !pf[i].revents) continue;
+            if (read_resp(rs[i], &p, false) == 0 && p.status == 200)
+                served++;
+            else
+                refused++;
+            pf[i].fd = -1;
+        }
+    }
+    refused = N - served;
+    assert_true(served >= 20 && refused >= 10);
+    for (int i = 0; i < N; i++)
+        reader_free(rs[i]);
+    /* Descriptors are back: new clients are served again (after the listener's pause). */
+    int fd = -1;
+    for (int i = 0; i < 50; i++) {
+        fd = dial(&s.addr);
+        struct reader *r = reader_new(fd);
+        int ok = send_str(fd, "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n") == 0 &&
+                 read_resp(r, &p, false) == 0 && p.status == 200;
+        reader_free(r);
+        if (ok) break;
+        fd = -1;
+    }
+    assert_true(fd != -1);
+    free(p.body);
+    const char *log = server_log(&s);
+    assert_int_equal(count(log, "accept on"), 1);
+    assert_non_null(strstr(log, "pausing new connections, serving the open ones"));
+    server_done(&s);
+}
+
+static void threads_share_the_port_and_each_serves_its_connections(void **state)
+{
+    (void)state;
+    char logpath[] = "/tmp/uco-httpd-access-XXXXXX";
+    close(mkstemp(logpath));
+    const char *const args[] = {"--threads", "2", "--stats", "--access-log", logpath, NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    enum { N = 200 };
+    struct reader *rs[N];
+    for (int i = 0; i < N; i++) {
+        rs[i] = reader_new(dial(&s.addr));
+        assert_true(rs[i]->fd >= 0);
+    }
+    struct resp p = {0};
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++)
+            assert_int_equal(send_str(rs[i]->fd, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(read_resp(rs[i], &p, false), 0);
+            assert_int_equal(p.status, 200);
+        }
+    }
+    free(p.body);
+    for (int i = 0; i < N; i++)
+        reader_free(rs[i]);
+    assert_int_equal(server_stop(&s), 0);
+    /* Both loops took connections (SO_REUSEPORT spreads them), and every answer was logged. */
+    const char *log = server_log(&s);
+    const char *t0 = strstr(log, "thread 0 loop"), *t1 = strstr(log, "thread 1 loop");
+    assert_non_null(t0);
+    assert_non_null(t1);
+    unsigned long long c0 = 0, c1 = 0;
+    assert_int_equal(sscanf(strstr(t0, "; ") + 2, "%llu connections", &c0), 1);
+    assert_int_equal(sscanf(strstr(t1, "; ") + 2, "%llu connections", &c1), 1);
+    assert_true(c0 > 0 && c1 > 0 && c0 + c1 == N);
+    int f = open(logpath, O_RDONLY | O_CLOEXEC);
+    static char alog[64 << 10];
+    ssize_t n = read(f, alog, sizeof alog - 1);
+    close(f);
+    alog[n > 0 ? n : 0] = 0;
+    assert_int_equal(count(alog, "\"GET /json HTTP/1.1\" 200 27\n"), 3 * N);
+    unlink(logpath);
+    unlink(s.errpath);
+}
+
+/* ---- the command line --------------------------------------------------------------------- */
+
+static int run_status(const char *const argv[], char *out, size_t outlen)
+{
+    return run_capture(UCO_HTTPD_PATH, argv, out, outlen);
+}
+
+static void command_line_help_and_errors(void **state)
+{
+    (void)state;
+    char out[4096];
+    const char *help[] = {"uco-httpd", "--help", NULL};
+    assert_int_equal(run_status(help, out, sizeof out), 0);
+    assert_non_null(strstr(out, "usage: uco-httpd [--bind ADDR] [--port N] [--root DIR]"));
+    const char *bad_port[] = {"uco-httpd", "--port", "x", NULL};
+    assert_int_equal(run_status(bad_port, out, sizeof out), 2);
+    assert_non_null(strstr(out, "bad port 'x'"));
+    const char *bad_secs[] = {"uco-httpd", "--idle-timeout", "-1", NULL};
+    assert_int_equal(run_status(bad_secs, out, sizeof out), 2);
+    assert_non_null(strstr(out, "bad --idle-timeout '-1'"));
+    const char *bad_threads[] = {"uco-httpd", "--threads", "0", NULL};
+    assert_int_equal(run_status(bad_threads, out, sizeof out), 2);
+    assert_non_null(strstr(out, "bad --threads '0'"));
+    const char *bad_root[] = {"uco-httpd", "--root", "/nonexistent/dir", NULL};
+    assert_int_equal(run_status(bad_root, out, sizeof out), 1);
+    assert_non_null(strstr(out, "root '/nonexistent/dir': No such file or directory"));
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(slowloris_gets_408_and_idle_connections_are_closed),
+        cmocka_unit_test(peer_reset_mid_request_closes_that_connection_only),
+        cmocka_unit_test(client_that_never_reads_is_closed_after_the_timeout),
+        cmocka_unit_test(sigterm_lets_the_request_in_flight_finish_and_exits_0),
+        cmocka_unit_test(running_out_of_descriptors_backs_off_and_keeps_serving),
+        cmocka_unit_test(threads_share_the_port_and_each_serves_its_connections),
+        cmocka_unit_test(command_line_help_and_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
