@@ -97,6 +97,8 @@ enum {
     UCO__OF_FORCED = 1u << 2,      /* fault injection: result forced */
     UCO__OF_CANCEL_SENT = 1u << 3, /* an ASYNC_CANCEL (or equivalent) was issued */
     UCO__OF_QUEUED = 1u << 4,      /* worker job sitting in the pool's queue */
+    UCO__OF_FAULT_MEM = 1u << 5,   /* fault injection: fault_mem to free at completion */
+    UCO__OF_ETIME = 1u << 6,       /* a kernel timeout: -ETIME is its success */
 };
 
 /* The caller's record of one operation in flight: the memory behind a uco_op, or a local of
