@@ -27,6 +27,10 @@ BUILD_PKGS=(gcc libc6-dev make cmake ninja-build pkg-config liburing-dev libcmoc
 # the installed headers are compiled as C++.
 TEST_PKGS=(gcc-aarch64-linux-gnu qemu-user g++)
 
+# What bench/run.sh needs on top: the baselines and the tools that drive and measure them.
+BENCH_PKGS=(libboost-context-dev libuv1-dev libhttp-parser-dev nginx-light wrk rsync gnuplot-nox
+            util-linux time)
+
 # configure_build DIR [cmake args...]: configures (once) and builds the project into DIR.
 configure_build() {
   local dir=$1; shift
