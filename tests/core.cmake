@@ -1,2 +1,3 @@
 # Core runtime tests (uring/, async/), one line each.
 uco_add_test(test_task)
+uco_add_test(test_ring)
