@@ -1,3 +1,4 @@
 # Core runtime tests (uring/, async/), one line each.
 uco_add_test(test_task)
 uco_add_test(test_ring)
+uco_add_test(test_fault)
