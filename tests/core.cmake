@@ -2,3 +2,4 @@
 uco_add_test(test_task)
 uco_add_test(test_ring)
 uco_add_test(test_fault)
+uco_add_test(test_io)

@@ -141,7 +141,7 @@ static intptr_t matching_body(void *arg)
     T_CHECK_EQ(uco_poll(p[1], POLLOUT), -EBADMSG);
     int other = dup(p[1]);
     T_CHECK_EQ(uco_write(other, "x", 1, -1), -EDQUOT); /* another fd: the catch-all */
-    T_CHECK_EQ(uco_nop(), 0); /* matches nothing */
+    T_CHECK_EQ(uco_nop(), 0);                          /* matches nothing */
     T_CHECK_EQ(pipe_bytes(p[0]), 0);
     T_CHECK_EQ(pipe_bytes(q[0]), 0);
     uco_fault_clear(l);
