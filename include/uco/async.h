@@ -111,7 +111,10 @@ UCO_API int uco_interrupted(void);
  *   - the op and the buffers it uses must stay valid until a wait has reported it done;
  *   - a starter that fails returns -errno and leaves nothing in flight (no wait needed);
  *   - a task that ends with started ops not yet waited for cancels them and waits for their
- *     completions before its stack is released, so forgetting one is safe, not a leak.
+ *     completions before its stack is released, so forgetting one is safe, not a leak: ops
+ *     and buffers in the task function's own frame stay untouched until then (the end of a
+ *     task runs in stack its function never used). An op in the frame of another function
+ *     must be waited for before that function returns, like any buffer lent to the kernel.
  */
 typedef struct uco_op {
     union {
