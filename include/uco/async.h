@@ -180,16 +180,18 @@ UCO_API int64_t uco_op_wait(uco_op *op);
 
 /* Awaits every op of ops[0..n-1]; each op's own result is then read with uco_op_result().
  * Returns 0, or -ECANCELED / -ETIMEDOUT when the caller was interrupted: the ops still
- * pending were cancelled and all of them have completed. -EINVAL for a bad array. */
+ * pending were cancelled and all of them have completed. -EINVAL for a bad array (an op
+ * never started or already taken), -EPERM if one of them is another task's. */
 UCO_API int uco_op_wait_all(uco_op *const ops[], size_t n);
 
 /* Awaits the first of ops[0..n-1] to complete and returns its index; the others keep
  * running (wait for them, cancel them or let the task's end drain them). On interruption:
- * cancels and drains all of them and returns -ECANCELED / -ETIMEDOUT. */
+ * cancels and drains all of them and returns -ECANCELED / -ETIMEDOUT. -EINVAL / -EPERM as
+ * uco_op_wait_all. */
 UCO_API int64_t uco_op_wait_any(uco_op *const ops[], size_t n);
 
 /* The result of an op that a wait_all / wait_any reported done, and releases it like
- * uco_op_wait. -EINVAL if it is not done. */
+ * uco_op_wait. -EINVAL if it is not done, -EPERM if it is another task's. */
 UCO_API int64_t uco_op_result(uco_op *op);
 
 /* Whether a started op has completed (its result can be taken without suspending). */
@@ -197,7 +199,8 @@ UCO_API bool uco_op_done(const uco_op *op);
 
 /* Asks the kernel to cancel a started op (IORING_OP_ASYNC_CANCEL) and awaits the answer:
  * 0 cancelled, -ENOENT not found (already done), -EALREADY (running; it will end soon).
- * The op itself must still be waited for. Works for worker jobs not yet started, too. */
+ * The op itself must still be waited for. Works for worker jobs not yet started, too.
+ * -EINVAL for an op never started or already taken, -EPERM for another task's. */
 UCO_API int uco_op_cancel(uco_op *op);
 
 /* Starters of ops with no file descriptor: */
