@@ -313,7 +313,7 @@ void uco_loop_dump(uco_loop *l, FILE *out)
             switch (t->park) {
             case UCO__PK_OPS: {
                 struct uco__waitset *ws = t->park_obj;
-                fprintf(out, " on %s", ws->any ? "any of" : "");
+                fprintf(out, " on%s", ws->any ? " any of" : "");
                 for (size_t i = 0; i < ws->n && i < 8; i++) {
                     struct uco__op *op = ws->ops[i];
                     if (op->state != UCO__OS_INFLIGHT) continue;
