@@ -44,7 +44,7 @@ UCO_API int uco_spawn(uco_task **out, uco_task_fn *fn, void *arg);
 /* As uco_spawn, with options (opts may be NULL). */
 UCO_API int uco_spawn_opts(uco_task **out, uco_task_fn *fn, void *arg, const uco_task_opts *opts);
 /* As uco_spawn_opts, on a given loop: the way to start the first tasks before uco_loop_run().
- * Must be called on the loop's thread. */
+ * Must be called on the loop's thread (-EXDEV otherwise). */
 UCO_API int uco_loop_spawn(uco_loop *loop, uco_task **out, uco_task_fn *fn, void *arg,
                            const uco_task_opts *opts);
 
@@ -62,12 +62,14 @@ UCO_API int uco_task_detach(uco_task *t);
 /* Requests cancellation of t: its current await (if any) is interrupted and returns
  * -ECANCELED, as does every later await of t. Does not wait; join to wait for the end.
  * Returns 0; -ESRCH if t has already finished (harmless: there was nothing to cancel);
- * -EINVAL for NULL or a released handle. Works outside a task too (on the loop's thread). */
+ * -EINVAL for NULL or a released handle; -EXDEV from a thread other than the loop's. Works
+ * outside a task too (on the loop's thread). */
 UCO_API int uco_task_cancel(uco_task *t);
 
 /* Sets an absolute deadline for the whole of task t (UCO_FOREVER or 0 clears it): when it
  * passes, t's current await is interrupted and every await from then on returns -ETIMEDOUT,
- * as if the task had been cancelled for being late. Returns 0, -ESRCH (finished), -EINVAL. */
+ * as if the task had been cancelled for being late. Returns 0, -ESRCH (finished), -EINVAL
+ * (NULL or a released handle), -EXDEV (called from a thread other than the loop's). */
 UCO_API int uco_task_set_deadline(uco_task *t, int64_t deadline);
 
 /* The calling task, or NULL outside a task. */
