@@ -156,15 +156,19 @@ int uco_loop_free(uco_loop *l)
 static void sanitizer_begin(struct uco_loop *l)
 {
 #ifdef UCO_ASAN
-    pthread_attr_t attr;
-    void *addr = NULL;
-    size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &addr, &size);
-        pthread_attr_destroy(&attr);
+    /* A loop always runs on the same thread: find its stack once (pthread_getattr_np parses
+     * /proc/self/maps for the main thread, far too slow for every run). */
+    if (!l->sched_stack_lo) {
+        pthread_attr_t attr;
+        void *addr = NULL;
+        size_t size = 0;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            pthread_attr_getstack(&attr, &addr, &size);
+            pthread_attr_destroy(&attr);
+        }
+        l->sched_stack_lo = addr;
+        l->sched_stack_size = size;
     }
-    l->sched_stack_lo = addr;
-    l->sched_stack_size = size;
 #endif
 #ifdef UCO_TSAN
     l->sched_tsan_fiber = __tsan_get_current_fiber();
