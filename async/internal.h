@@ -178,6 +178,7 @@ struct uco_loop {
     uint64_t inbox_val;
     struct uco__comp inbox_comp;
     _Atomic(struct uco__op *) inbox_head; /* completed jobs, LIFO */
+    _Atomic unsigned inbox_posting;       /* workers between pushing a job and the wake-up */
     struct uco__comp ignore_comp;         /* completions nobody waits for */
     /* stall detector */
     struct uco__stall *stall;

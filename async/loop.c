@@ -1,6 +1,7 @@
 /* The loop: creation, the turn (run ready tasks, one io_uring_enter, reap, fire timers),
  * stop, teardown, statistics and the task dump. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,10 @@ int uco_loop_free(uco_loop *l)
         }
     }
     drain_internal(l);
+    /* A worker may still be writing the wake-up for a job we already took (see
+     * uco__inbox_post): a few instructions away, so wait for it. */
+    while (atomic_load_explicit(&l->inbox_posting, memory_order_acquire))
+        sched_yield();
     uco__task_slots_free(l);
     uco__stacks_fini(&l->stacks);
     uco__timers_free(&l->timers);

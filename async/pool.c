@@ -150,6 +150,10 @@ bool uco__pool_cancel(struct uco__op *op)
 
 void uco__inbox_post(struct uco_loop *l, struct uco__op *op)
 {
+    /* Once op is on the list the loop may take it (a uco_loop_stop also writes the eventfd),
+     * let its task end and free itself before we wrote the wake-up below: uco_loop_free
+     * waits until no worker is between these two lines. */
+    atomic_fetch_add_explicit(&l->inbox_posting, 1, memory_order_relaxed);
     struct uco__op *old = atomic_load_explicit(&l->inbox_head, memory_order_relaxed);
     do {
         op->u.work.done_next = old;
@@ -160,6 +164,7 @@ void uco__inbox_post(struct uco_loop *l, struct uco__op *op)
         ssize_t n = write(l->inbox_fd, &one, sizeof one);
         (void)n; /* EAGAIN only when the counter is full: the loop is awake anyway */
     }
+    atomic_fetch_sub_explicit(&l->inbox_posting, 1, memory_order_release);
 }
 
 void uco__inbox_drain(struct uco_loop *l)

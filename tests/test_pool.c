@@ -256,6 +256,76 @@ static void jobs_from_several_loops_go_back_to_their_own_loop(void **state)
     t_assert_ok();
 }
 
+/* ---- a loop freed right after its last job ------------------------------------------------ */
+
+struct stop_storm {
+    _Atomic(uco_loop *) loop; /* the loop to stop, NULL when none */
+    atomic_int quit;
+    atomic_int busy; /* the stopper is inside uco_loop_stop */
+};
+
+static void *stop_storm_thread(void *arg)
+{
+    struct stop_storm *s = arg;
+    while (!atomic_load(&s->quit)) {
+        atomic_store(&s->busy, 1);
+        uco_loop *l = atomic_load(&s->loop);
+        if (l) uco_loop_stop(l);
+        atomic_store(&s->busy, 0);
+    }
+    return NULL;
+}
+
+static intptr_t few_jobs(void *arg)
+{
+    uco_op ops[4];
+    uco_op *p[4];
+    for (intptr_t i = 0; i < 4; i++) {
+        T_CHECK_EQ(uco_op_work(&ops[i], square, (void *)i), 0);
+        p[i] = &ops[i];
+    }
+    T_CHECK_EQ(uco_op_wait_all(p, 4), 0);
+    for (intptr_t i = 0; i < 4; i++)
+        T_CHECK_EQ(uco_op_result(&ops[i]), i * i + 1);
+    return 0;
+}
+
+/* Regression: a stop (an extra eventfd write) let the loop take a finished job from its
+ * inbox before the worker had written its own wake-up; the loop could then end and be freed
+ * while the worker still wrote to its eventfd (use after free, and a write into whatever
+ * file reused that descriptor). Probabilistic: many short loops while another thread keeps
+ * stopping them. */
+static void loop_freed_while_a_worker_still_posts(void **state)
+{
+    struct stop_storm s;
+    atomic_store(&s.loop, NULL);
+    atomic_store(&s.quit, 0);
+    atomic_store(&s.busy, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stop_storm_thread, &s), 0);
+    int64_t t0 = uco_now();
+    int loops = 0;
+    while (uco_now() - t0 < 300 * UCO_MSEC && loops < 3000) {
+        uco_loop *l;
+        assert_int_equal(uco_loop_new(&l, NULL), 0);
+        assert_int_equal(uco_loop_spawn(l, NULL, few_jobs, NULL, NULL), 0);
+        atomic_store(&s.loop, l);
+        int r;
+        while ((r = uco_loop_run(l)) == 1) {
+        }
+        assert_int_equal(r, 0);
+        atomic_store(&s.loop, NULL);
+        while (atomic_load(&s.busy)) { /* the stopper may still hold l */
+        }
+        assert_int_equal(uco_loop_free(l), 0);
+        loops++;
+    }
+    atomic_store(&s.quit, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    t_assert_ok();
+    printf("  %d loops\n", loops);
+}
+
 static intptr_t one_job(void *arg)
 {
     return uco_work(square, (void *)9);
@@ -300,6 +370,7 @@ int main(void)
         cmocka_unit_test(burst_of_jobs_starts_workers_up_to_max),
         cmocka_unit_test(thousands_of_jobs_from_many_tasks_all_right),
         cmocka_unit_test(jobs_from_several_loops_go_back_to_their_own_loop),
+        cmocka_unit_test(loop_freed_while_a_worker_still_posts),
         cmocka_unit_test(pool_works_in_a_forked_child),
         cmocka_unit_test(work_with_bad_arguments),
     };
