@@ -84,6 +84,7 @@ ssize_t uco_write_fixed(int fd, const void *buf, size_t len, int64_t off, unsign
 
 ssize_t uco_write_all(int fd, const void *buf, size_t len, int64_t off)
 {
+    if (BAD_OFF(off)) return -EINVAL; /* not "any negative is -1" below */
     const char *p = buf;
     size_t done = 0;
     while (done < len) {
@@ -97,6 +98,7 @@ ssize_t uco_write_all(int fd, const void *buf, size_t len, int64_t off)
 
 ssize_t uco_read_full(int fd, void *buf, size_t len, int64_t off)
 {
+    if (BAD_OFF(off)) return -EINVAL;
     char *p = buf;
     size_t done = 0;
     while (done < len) {
