@@ -45,7 +45,9 @@ typedef struct uco_loop_opts {
     size_t guarded_stacks;  /* stacks that get a guard page: 0 = automatic (from
                                vm.max_map_count, see docs/DESIGN.md "Stacks"); SIZE_MAX = all */
     int64_t stall_ns;       /* stall detector threshold; 0 = off */
-    uco_stall_fn *stall_fn; /* called from the detector's own thread; NULL = one line on stderr */
+    uco_stall_fn *stall_fn; /* NULL = one line on stderr. A "still running" report comes from
+                               the detector's own thread, a "finished" one from the loop's
+                               thread as the task awaits: it must be thread-safe */
     void *stall_arg;
     uint64_t reserved[8]; /* must be zero */
 } uco_loop_opts;
