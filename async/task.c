@@ -173,22 +173,29 @@ static void sleep_fire(struct uco__timer *tm)
 
 static void task_exit(struct uco_task *t) __attribute__((noreturn));
 
-/* The task's function runs below a reserve of stack kept for task_exit. A task may return
- * with started ops it never waited for (async.h promises that this is safe): their records
- * and buffers lie in its function's dead frame, and task_exit parks while they are cancelled
- * and drained. Running the exit path in memory the function never used keeps them intact
- * until their completions have arrived. */
+/* A task may return with started ops it never waited for (async.h promises that this is
+ * safe): their records and buffers lie in its function's dead frame, and task_exit parks
+ * while they are cancelled and drained. The exit path must not run over that frame, so in
+ * that case it moves to the bottom of the stack, far below it. The function runs below a
+ * small reserve that holds the switch there (the registers the switch pushes); it stays in
+ * the stack's top page, which every task touches anyway. */
 #if defined(UCO_ASAN) || defined(UCO_TSAN) || !defined(__OPTIMIZE__)
-#define EXIT_RESERVE 8192 /* instrumented or unoptimised frames are several times larger */
+#define EXIT_RESERVE 2048 /* instrumented or unoptimised frames are several times larger */
 #else
-#define EXIT_RESERVE 4096 /* the exit path needs a few hundred bytes; printf-size margin */
+#define EXIT_RESERVE 256
 #endif
+#define EXIT_STACK (16 * 1024) /* at most this much at the bottom for the exit path */
 
 static __attribute__((noinline)) void run_fn(struct uco_task *t)
 {
     void *reserve = __builtin_alloca(EXIT_RESERVE);
     __asm__ volatile("" : : "r"(reserve) : "memory");
     t->result = t->fn(t->arg);
+}
+
+static void exit_entry(void *arg)
+{
+    task_exit(arg);
 }
 
 static void task_entry(void *arg)
@@ -198,6 +205,14 @@ static void task_entry(void *arg)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
     run_fn(t);
+    if (UCO__UNLIKELY(t->started != NULL)) {
+        /* Still on the same stack (no sanitizer needs telling), just far from the frame. */
+        size_t size = uco__stack_usable(t->stack) / 2;
+        if (size > EXIT_STACK) size = EXIT_STACK;
+        uco__ctx here, bottom;
+        uco__ctx_init(&bottom, uco__stack_base(t->stack), size, exit_entry, t);
+        uco__ctx_switch(&here, &bottom);
+    }
     task_exit(t);
 }
 

@@ -276,6 +276,60 @@ static void started_ops_left_in_the_task_frame_survive_the_end_drain(void **stat
     t_run_modes(forget_body, NULL, 0);
 }
 
+/* The exit path can go deep: a stall report of the ending task calls the user's callback on
+ * the task's own stack while its forgotten ops are still being drained. */
+static void deep_stall_callback(const uco_stall_report *r, void *arg)
+{
+    volatile char scratch[4096];
+    for (size_t i = 0; i < sizeof scratch; i++)
+        scratch[i] = (char)i;
+    (void)r;
+    *(int *)arg += scratch[100] != 0;
+}
+
+static intptr_t computes_then_forgets(void *arg)
+{
+    struct forgetful *f = arg;
+    int64_t t0 = uco_now();
+    while (uco_now() - t0 < 3 * UCO_MSEC) { /* over the 1 ms stall threshold */
+    }
+    uco_op a, b;
+    T_CHECK_EQ(uco_op_read(&a, f->fd, f->buf, sizeof f->buf, -1), 0);
+    T_CHECK_EQ(uco_op_timeout(&b, 60 * UCO_SEC), 0);
+    return 4;
+}
+
+static intptr_t deep_exit_body(void *arg)
+{
+    struct forgetful f;
+    int p[2];
+    T_CHECK_EQ(pipe(p), 0);
+    f.fd = p[0];
+    memset(f.buf, PATTERN, sizeof f.buf);
+    for (int i = 0; i < 20; i++) {
+        uco_task *t;
+        T_CHECK_EQ(uco_spawn(&t, computes_then_forgets, &f), 0);
+        intptr_t r = 0;
+        T_CHECK_EQ(uco_task_join(t, &r), 0);
+        T_CHECK_EQ(r, 4);
+        T_CHECK_EQ(t_stats().ops_inflight, 0);
+    }
+    T_CHECK_EQ(write(p[1], "abc", 3), 3);
+    for (size_t i = 0; i < sizeof f.buf; i++)
+        T_CHECK_EQ(f.buf[i], PATTERN);
+    t_close2(p);
+    return 0;
+}
+
+static void started_ops_survive_a_deep_exit_path(void **state)
+{
+    int reports = 0;
+    uco_loop_opts o = {
+        .stall_ns = UCO_MSEC, .stall_fn = deep_stall_callback, .stall_arg = &reports};
+    t_run(deep_exit_body, NULL, &o);
+    assert_true(reports > 0);
+}
+
 /* A detached task ending with ops in flight drains them too; the loop ends. */
 static intptr_t detached_forget_body(void *arg)
 {
@@ -333,6 +387,7 @@ int main(void)
         cmocka_unit_test(cancel_a_task_blocked_in_join),
         cmocka_unit_test(cancelled_before_start_still_runs_and_every_await_fails),
         cmocka_unit_test(started_ops_left_in_the_task_frame_survive_the_end_drain),
+        cmocka_unit_test(started_ops_survive_a_deep_exit_path),
         cmocka_unit_test(detached_task_end_drains_started_ops),
         cmocka_unit_test(cancel_during_the_end_drain),
     };
