@@ -74,7 +74,9 @@ static void stack_setup(struct uco__stacks *s, struct uco__stack *st, char *lo, 
     st->guarded = guarded;
     st->resident = true;
     st->vg_id = UCO_VG_STACK_REGISTER(lo, lo + size);
-    *(uint64_t *)lo = s->canary_key ^ (uintptr_t)lo;
+    /* The guard page catches overflows of guarded stacks: writing their canary would only make
+     * their lowest page resident, 4 KiB per task for nothing. */
+    if (!guarded) *(uint64_t *)lo = s->canary_key ^ (uintptr_t)lo;
 }
 
 static struct uco__stack *header_of(char *lo, size_t size)

@@ -5,6 +5,7 @@
 #include "core_util.h"
 
 #include <poll.h>
+#include <sys/mman.h>
 
 #include "async/internal.h" /* the task's stack bounds, to aim the overflows */
 
@@ -259,11 +260,68 @@ static void unguarded_overflow_is_caught_by_the_canary(void **state)
     assert_non_null(strstr(msg, "'overflower'"));
 }
 
+/* ---- memory of an idle task ------------------------------------------------------------- */
+
+static intptr_t idle_task(void *arg)
+{
+    struct uco__stack **out = arg;
+    *out = uco_task_self()->stack;
+    return uco_sleep(60 * UCO_SEC);
+}
+
+/* Resident pages of a stack (header included). */
+static size_t resident_pages(const struct uco__stack *st)
+{
+    size_t n = st->size / page();
+    unsigned char vec[256];
+    if (n > sizeof vec || mincore(st->lo, st->size, vec) != 0) return 0;
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    return r;
+}
+
+static intptr_t resident_body(void *arg)
+{
+    struct uco__stack *st[2];
+    uco_task *t[2];
+    for (int i = 0; i < 2; i++)
+        T_CHECK_EQ(uco_spawn(&t[i], idle_task, &st[i]), 0);
+    T_CHECK_EQ(uco_yield(), 0);
+    size_t pages[2] = {resident_pages(st[0]), resident_pages(st[1])};
+    bool guarded[2] = {st[0]->guarded, st[1]->guarded};
+    for (int i = 0; i < 2; i++) {
+        uco_task_cancel(t[i]);
+        uco_task_join(t[i], NULL);
+    }
+    for (int i = 0; i < 2; i++)
+        printf("  idle task, %s stack of %zu KiB: %zu page(s) resident\n",
+               guarded[i] ? "guarded" : "unguarded", st[i]->size / 1024, pages[i]);
+    T_CHECK(pages[0] >= 1 && pages[1] >= 1);
+#ifndef T_ASAN /* instrumented frames are larger */
+    /* Its frames fit in the top page with the header; an unguarded stack adds its canary's. */
+    for (int i = 0; i < 2; i++)
+        T_CHECK_EQ(pages[i], guarded[i] ? 1 : 2);
+#endif
+    return 0;
+}
+
+/* Regression: guarded stacks also had a canary written in their lowest page (4 KiB resident
+ * per task for nothing), and the exit reserve pushed every task's frames into a second page. */
+static void idle_task_keeps_only_its_top_page_resident(void **state)
+{
+    uco_loop_opts o = {.guarded_stacks = SIZE_MAX};
+    t_run(resident_body, NULL, &o);
+    o.guarded_stacks = 1; /* the first task's stack at most: these two have none */
+    t_run(resident_body, NULL, &o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(deep_recursion_uses_most_of_a_large_stack),
         cmocka_unit_test(stack_size_per_loop_and_per_task),
+        cmocka_unit_test(idle_task_keeps_only_its_top_page_resident),
         cmocka_unit_test(overflow_hits_the_guard_page_and_spares_the_neighbour),
         cmocka_unit_test(unguarded_overflow_is_caught_by_the_canary),
     };
