@@ -195,7 +195,12 @@ static __attribute__((noinline)) void run_fn(struct uco_task *t)
 
 static void exit_entry(void *arg)
 {
-    task_exit(arg);
+    struct uco_task *t = arg;
+    /* To Valgrind the function's frame died when it returned: its started ops are about to be
+     * read and completed, so they are live memory again. */
+    for (struct uco__op *op = t->started; op; op = op->tnext)
+        UCO_VG_MAKE_DEFINED(op, sizeof *op);
+    task_exit(t);
 }
 
 static void task_entry(void *arg)
@@ -210,7 +215,14 @@ static void task_entry(void *arg)
         size_t size = uco__stack_usable(t->stack) / 2;
         if (size > EXIT_STACK) size = EXIT_STACK;
         uco__ctx here, bottom;
-        uco__ctx_init(&bottom, uco__stack_base(t->stack), size, exit_entry, t);
+        char *base = uco__stack_base(t->stack);
+        /* Valgrind takes a move of the stack pointer within one stack for a new frame and
+         * would mark everything above it undefined: the bottom region becomes a stack of its
+         * own (and leaves the task's) until the task is reclaimed, which makes it a switch. */
+        t->exit_vg_id = UCO_VG_STACK_REGISTER(base, base + size);
+        UCO_VG_STACK_CHANGE(t->stack->vg_id, base + size, t->stack->lo + t->stack->size);
+        t->flags |= UCO__TF_EXIT_STACK;
+        uco__ctx_init(&bottom, base, size, exit_entry, t);
         uco__ctx_switch(&here, &bottom);
     }
     task_exit(t);
@@ -255,6 +267,11 @@ static void reclaim(struct uco_loop *l)
 {
     struct uco_task *t = l->exiting;
     l->exiting = NULL;
+    if (t->flags & UCO__TF_EXIT_STACK) {
+        UCO_VG_STACK_DEREGISTER(t->exit_vg_id);
+        UCO_VG_STACK_CHANGE(t->stack->vg_id, t->stack->lo, t->stack->lo + t->stack->size);
+        t->flags &= (uint8_t)~UCO__TF_EXIT_STACK;
+    }
     uco__stack_put(&l->stacks, t->stack);
     t->stack = NULL;
 #ifdef UCO_TSAN
