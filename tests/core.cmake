@@ -13,3 +13,7 @@ uco_add_test(test_stack)
 uco_add_test(test_stall)
 uco_add_test(test_scale TIMEOUT 120)
 uco_add_test(test_alloc)
+uco_add_test(test_valgrind TIMEOUT 150)
+target_compile_definitions(test_valgrind PRIVATE
+  "UCO_TEST_BINARIES=\"$<TARGET_FILE:test_task>\", \"$<TARGET_FILE:test_cancel>\"")
+add_dependencies(test_valgrind test_task test_cancel)
