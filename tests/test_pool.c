@@ -338,6 +338,10 @@ static int child_uses_pool(void *arg)
 
 static void pool_works_in_a_forked_child(void **state)
 {
+#ifdef T_TSAN
+    printf("SKIP: ThreadSanitizer cannot start threads after a multi-threaded fork\n");
+    skip();
+#endif
     assert_int_equal(t_run(one_job, NULL, NULL), 82); /* workers exist in the parent */
     assert_int_equal(t_exit_code(t_in_child(child_uses_pool, NULL)), 0);
 }
