@@ -286,6 +286,9 @@ int uco_loop_spawn(uco_loop *l, uco_task **out, uco_task_fn *fn, void *arg,
 {
     if (!l || !fn) return -EINVAL;
     if (!pthread_equal(l->thread, pthread_self())) return -EXDEV;
+    if (opts)
+        for (size_t i = 0; i < sizeof opts->reserved / sizeof opts->reserved[0]; i++)
+            if (opts->reserved[i]) return -EINVAL; /* room to grow: refuse what we don't know */
     size_t size = opts && opts->stack_size ? opts->stack_size : l->stack_size;
     if (size > ((size_t)1 << 30)) return -EINVAL;
     if (size < UCO_STACK_MIN) size = UCO_STACK_MIN;

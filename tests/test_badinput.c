@@ -52,6 +52,14 @@ static void null_handles_outside_a_task(void **state)
     assert_int_equal(uco_buf_unregister(l), -ENXIO);
     uco_task_opts big = {.stack_size = ((size_t)1 << 30) + 1};
     assert_int_equal(uco_loop_spawn(l, NULL, ret_zero, NULL, &big), -EINVAL);
+    for (int i = 0; i < 4; i++) {
+        uco_task_opts r = {.name = "x"};
+        r.reserved[i] = 1;
+        assert_int_equal(uco_loop_spawn(l, NULL, ret_zero, NULL, &r), -EINVAL);
+    }
+    uco_loop_stats ls;
+    uco_loop_stats_get(l, &ls);
+    assert_int_equal(ls.tasks_alive, 0); /* nothing was started */
     assert_int_equal(uco_loop_free(l), 0);
 }
 

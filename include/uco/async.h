@@ -33,13 +33,14 @@ typedef struct uco_task_opts {
     const char *name;  /* shown by the stall detector and uco_loop_dump; copied (31 bytes) */
     int64_t deadline;  /* absolute deadline for the whole task; 0 = none (see below) */
     bool detached;     /* true: nobody joins; out may then be NULL */
-    uint64_t reserved[4];
+    uint64_t reserved[4]; /* must be zero */
 } uco_task_opts;
 
 /* Starts fn(arg) as a new task on the current loop. It runs when the caller next awaits.
  * *out receives a joinable handle, to be released by exactly one uco_task_join() or
  * uco_task_detach(); with out == NULL the task is detached.
- * Returns 0, -EPERM outside a task (use uco_loop_spawn), -EINVAL (fn NULL), -ENOMEM. */
+ * Returns 0, -EPERM outside a task (use uco_loop_spawn), -EINVAL (fn NULL, a stack_size over
+ * 1 GiB, a nonzero reserved field), -ENOMEM. */
 UCO_API int uco_spawn(uco_task **out, uco_task_fn *fn, void *arg);
 /* As uco_spawn, with options (opts may be NULL). */
 UCO_API int uco_spawn_opts(uco_task **out, uco_task_fn *fn, void *arg, const uco_task_opts *opts);
