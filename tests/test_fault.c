@@ -226,12 +226,16 @@ static void bad_rules_are_refused(void **state)
     uco_fault bad_fd = {.fd = -2, .error = EIO};
     uco_fault bad_err = {.fd = -1, .error = -EIO};
     uco_fault nothing = {.fd = -1};
+    uco_fault work = {.op = UCO_OP_WORK, .fd = -1, .error = EIO}; /* no SQE to act on */
+    uco_fault join = {.op = UCO_OP_JOIN, .fd = -1, .error = EIO};
     assert_int_equal(uco_fault_add(NULL, &ok), -EINVAL);
     assert_int_equal(uco_fault_add(l, NULL), -EINVAL);
     assert_int_equal(uco_fault_add(l, &bad_op), -EINVAL);
     assert_int_equal(uco_fault_add(l, &bad_fd), -EINVAL);
     assert_int_equal(uco_fault_add(l, &bad_err), -EINVAL);
     assert_int_equal(uco_fault_add(l, &nothing), -EINVAL);
+    assert_int_equal(uco_fault_add(l, &work), -EINVAL);
+    assert_int_equal(uco_fault_add(l, &join), -EINVAL);
     for (int i = 0; i < 16; i++)
         assert_int_equal(uco_fault_add(l, &ok), i);
     assert_int_equal(uco_fault_add(l, &ok), -ENOSPC);
