@@ -63,8 +63,10 @@ UCO_API int uco_task_detach(uco_task *t);
 /* Requests cancellation of t: its current await (if any) is interrupted and returns
  * -ECANCELED, as does every later await of t. Does not wait; join to wait for the end.
  * Returns 0; -ESRCH if t has already finished (harmless: there was nothing to cancel);
- * -EINVAL for NULL or a released handle; -EXDEV from a thread other than the loop's. Works
- * outside a task too (on the loop's thread). */
+ * -EINVAL for NULL or the handle of a task that has ended and been released (joined, or
+ * detached); -EXDEV from a thread other than the loop's. A task still running may be
+ * cancelled through a handle given to uco_task_detach or uco_op_join. Works outside a task
+ * too (on the loop's thread). */
 UCO_API int uco_task_cancel(uco_task *t);
 
 /* Sets an absolute deadline for the whole of task t (UCO_FOREVER or 0 clears it): when it
