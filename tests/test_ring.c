@@ -358,6 +358,7 @@ static int disabled_child(void *arg)
            c->drop_root ? " (uid 65534)" : "", r, msg);
     if (r != -EPERM) return 1;
     if (!strstr(msg, c->expect)) return 3;
+    if (strstr(msg, "gid -1")) return 4; /* -1 means "no group", not a group */
     return 0;
 }
 
