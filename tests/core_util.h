@@ -78,6 +78,37 @@ static inline int t_in_child(int (*fn)(void *), void *arg)
     return status;
 }
 
+/* Runs fn(arg) in a forked child whose file descriptor `fd` (1 or 2) goes to a pipe; reads
+ * what the child wrote there (at most len - 1 bytes, NUL-terminated) into out and returns
+ * its wait status. */
+static inline int t_in_child_capture(int (*fn)(void *), void *arg, int fd, char *out, size_t len)
+{
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], fd);
+        int code = fn(arg);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(code);
+    }
+    close(p[1]);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < len && (n = read(p[0], out + got, len - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = 0;
+    close(p[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
 /* A child's exit code, failing the test if it was killed instead. */
 static inline int t_exit_code(int status)
 {

@@ -9,6 +9,22 @@
 
 #define PATTERN 'x'
 
+/* 0 if buf[0..n) still holds PATTERN everywhere. */
+static int untouched(const char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] != PATTERN) return -1;
+    return 0;
+}
+
+/* 0 if data written into pipe p now is still there to read: no read outlived its task. */
+static int pipe_keeps_late_data(int p[2])
+{
+    char check[8];
+    if (write(p[1], "late", 4) != 4) return -1;
+    return read(p[0], check, sizeof check) == 4 ? 0 : -1;
+}
+
 /* What a victim task does on an empty pipe until it is cancelled. */
 enum victim_kind { V_READ, V_READV, V_POLL, V_TIMEOUT, V_SLEEP, V_WAIT_ANY, V_WAIT_ALL, V_N };
 
@@ -86,16 +102,10 @@ static intptr_t cancel_each_body(void *arg)
         }
         T_CHECK(uco_now() - t0 < 5 * UCO_SEC);
         T_CHECK_EQ(t_stats().ops_inflight, 0); /* every CQE consumed */
-        /* Data written now stays in the pipes: no read outlived its task. */
-        T_CHECK_EQ(write(p[1], "late", 4), 4);
-        T_CHECK_EQ(write(q[1], "late", 4), 4);
-        for (size_t i = 0; i < sizeof v.buf; i++) {
-            T_CHECK_EQ(v.buf[i], PATTERN);
-            T_CHECK_EQ(v.buf2[i], PATTERN);
-        }
-        char check[8];
-        T_CHECK_EQ(read(p[0], check, sizeof check), 4);
-        T_CHECK_EQ(read(q[0], check, sizeof check), 4);
+        T_CHECK_EQ(pipe_keeps_late_data(p), 0);
+        T_CHECK_EQ(pipe_keeps_late_data(q), 0);
+        T_CHECK_EQ(untouched(v.buf, sizeof v.buf), 0);
+        T_CHECK_EQ(untouched(v.buf2, sizeof v.buf2), 0);
         t_close2(p);
         t_close2(q);
     }
@@ -245,14 +255,21 @@ static intptr_t forgets_its_ops(void *arg)
     return 9; /* returns with five ops started, none waited for */
 }
 
+/* A pipe, and f reading its empty end into buffers full of PATTERN. */
+static int forgetful_init(struct forgetful *f, int p[2])
+{
+    if (pipe(p) != 0) return -1;
+    f->fd = p[0];
+    memset(f->buf, PATTERN, sizeof f->buf);
+    memset(f->vbuf, PATTERN, sizeof f->vbuf);
+    return 0;
+}
+
 static intptr_t forget_body(void *arg)
 {
     struct forgetful f;
     int p[2];
-    T_CHECK_EQ(pipe(p), 0);
-    f.fd = p[0];
-    memset(f.buf, PATTERN, sizeof f.buf);
-    memset(f.vbuf, PATTERN, sizeof f.vbuf);
+    T_CHECK_EQ(forgetful_init(&f, p), 0);
     int64_t t0 = uco_now();
     uco_task *t;
     T_CHECK_EQ(uco_spawn(&t, forgets_its_ops, &f), 0);
@@ -261,13 +278,9 @@ static intptr_t forget_body(void *arg)
     T_CHECK_EQ(r, 9);
     T_CHECK(uco_now() - t0 < 5 * UCO_SEC); /* the 60 s timeout was cancelled */
     T_CHECK_EQ(t_stats().ops_inflight, 0);
-    T_CHECK_EQ(write(p[1], "abc", 3), 3);
-    for (size_t i = 0; i < sizeof f.buf; i++) {
-        T_CHECK_EQ(f.buf[i], PATTERN);
-        T_CHECK_EQ(f.vbuf[i], PATTERN);
-    }
-    char check[8];
-    T_CHECK_EQ(read(p[0], check, sizeof check), 3);
+    T_CHECK_EQ(pipe_keeps_late_data(p), 0);
+    T_CHECK_EQ(untouched(f.buf, sizeof f.buf), 0);
+    T_CHECK_EQ(untouched(f.vbuf, sizeof f.vbuf), 0);
     t_close2(p);
     return 0;
 }
@@ -304,9 +317,7 @@ static intptr_t deep_exit_body(void *arg)
 {
     struct forgetful f;
     int p[2];
-    T_CHECK_EQ(pipe(p), 0);
-    f.fd = p[0];
-    memset(f.buf, PATTERN, sizeof f.buf);
+    T_CHECK_EQ(forgetful_init(&f, p), 0);
     for (int i = 0; i < 20; i++) {
         uco_task *t;
         T_CHECK_EQ(uco_spawn(&t, computes_then_forgets, &f), 0);
@@ -315,9 +326,8 @@ static intptr_t deep_exit_body(void *arg)
         T_CHECK_EQ(r, 4);
         T_CHECK_EQ(t_stats().ops_inflight, 0);
     }
-    T_CHECK_EQ(write(p[1], "abc", 3), 3);
-    for (size_t i = 0; i < sizeof f.buf; i++)
-        T_CHECK_EQ(f.buf[i], PATTERN);
+    T_CHECK_EQ(pipe_keeps_late_data(p), 0);
+    T_CHECK_EQ(untouched(f.buf, sizeof f.buf), 0);
     t_close2(p);
     return 0;
 }
@@ -343,14 +353,10 @@ static void detached_task_end_drains_started_ops(void **state)
 {
     struct forgetful f;
     int p[2];
-    t_pipe(p);
-    f.fd = p[0];
-    memset(f.buf, PATTERN, sizeof f.buf);
-    memset(f.vbuf, PATTERN, sizeof f.vbuf);
+    assert_int_equal(forgetful_init(&f, p), 0);
     assert_int_equal(t_run(detached_forget_body, &f, NULL), 0);
-    assert_int_equal(write(p[1], "abc", 3), 3);
-    for (size_t i = 0; i < sizeof f.buf; i++)
-        assert_int_equal(f.buf[i], PATTERN);
+    assert_int_equal(pipe_keeps_late_data(p), 0);
+    assert_int_equal(untouched(f.buf, sizeof f.buf), 0);
     t_close2(p);
 }
 
@@ -359,9 +365,7 @@ static intptr_t cancel_while_draining_body(void *arg)
 {
     struct forgetful f;
     int p[2];
-    T_CHECK_EQ(pipe(p), 0);
-    f.fd = p[0];
-    memset(f.buf, PATTERN, sizeof f.buf);
+    T_CHECK_EQ(forgetful_init(&f, p), 0);
     uco_task *t;
     T_CHECK_EQ(uco_spawn(&t, forgets_its_ops, &f), 0);
     T_CHECK_EQ(uco_yield(), 0); /* it returned and parks waiting for its cancellations */

@@ -154,37 +154,34 @@ static intptr_t burst_body(void *arg)
     return (intptr_t)(s1.cq_overflows - s0.cq_overflows);
 }
 
+/* Runs burst_body in a loop with a 4-entry SQ and the given CQ; returns the overflows. */
+static intptr_t run_burst(unsigned mode, unsigned cq_entries)
+{
+    struct burst b;
+    t_pipe(b.fds);
+    uco_loop_opts o = t_mode_opts(mode);
+    o.sq_entries = 4;
+    o.cq_entries = cq_entries;
+    intptr_t overflows = t_run(burst_body, &b, &o);
+    assert_int_equal(b.ok, BURST_TASKS);
+    t_close2(b.fds);
+    return overflows;
+}
+
 /* A tiny SQ: every turn queues 200 SQEs, so the SQ fills and is flushed mid-turn. */
 static void full_sq_is_flushed_and_nothing_lost(void **state)
 {
-    for (size_t i = 0; i < T_NMODES; i++) {
-        struct burst b;
-        t_pipe(b.fds);
-        uco_loop_opts o = t_mode_opts(t_modes[i]);
-        o.sq_entries = 4;
-        o.cq_entries = 1024;
-        assert_true(t_run(burst_body, &b, &o) >= 0);
-        assert_int_equal(b.ok, BURST_TASKS);
-        t_close2(b.fds);
-    }
+    for (size_t i = 0; i < T_NMODES; i++)
+        assert_true(run_burst(t_modes[i], 1024) >= 0);
 }
 
 /* A CQ of 4 entries and 200 completions per turn: the kernel keeps what does not fit
  * (IORING_FEAT_NODROP) and the loop must flush it without losing one wake-up. */
 static void cq_overflow_loses_no_completion(void **state)
 {
-    for (size_t i = 0; i < T_NMODES; i++) {
-        struct burst b;
-        t_pipe(b.fds);
-        uco_loop_opts o = t_mode_opts(t_modes[i]);
-        o.sq_entries = 4;
-        o.cq_entries = 4;
-        intptr_t overflows = t_run(burst_body, &b, &o);
-        assert_int_equal(b.ok, BURST_TASKS);
-        if (overflows <= 0)
+    for (size_t i = 0; i < T_NMODES; i++)
+        if (run_burst(t_modes[i], 4) <= 0)
             fail_msg("mode %s: no CQ overflow seen", uco_ring_mode_name(t_modes[i]));
-        t_close2(b.fds);
-    }
 }
 
 /* ---- one io_uring_enter per turn ------------------------------------------------------ */

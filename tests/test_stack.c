@@ -232,9 +232,6 @@ static intptr_t canary_body(void *arg)
 
 static int canary_child(void *arg)
 {
-    int *fds = arg;
-    close(fds[0]);
-    dup2(fds[1], 2); /* the parent reads the message */
     /* A budget of one guarded stack: this task may get it, the next cannot. */
     uco_loop_opts o = {.guarded_stacks = 1};
     intptr_t r = uco_run(canary_body, NULL, &o);
@@ -244,14 +241,8 @@ static int canary_child(void *arg)
 
 static void unguarded_overflow_is_caught_by_the_canary(void **state)
 {
-    int fds[2];
-    t_pipe(fds);
-    int status = t_in_child(canary_child, fds);
-    close(fds[1]);
     char msg[1024];
-    ssize_t n = read(fds[0], msg, sizeof msg - 1);
-    close(fds[0]);
-    msg[n > 0 ? n : 0] = 0;
+    int status = t_in_child_capture(canary_child, NULL, 2, msg, sizeof msg);
     printf("  child said: %s", msg);
     if (!WIFSIGNALED(status))
         fail_msg("child exited with %d instead of aborting", WEXITSTATUS(status));

@@ -143,9 +143,6 @@ static intptr_t stderr_hog(void *arg)
 
 static int stderr_child(void *arg)
 {
-    int *fds = arg;
-    close(fds[0]);
-    dup2(fds[1], 2);
     uco_loop *l;
     uco_loop_opts o = {.stall_ns = THRESHOLD};
     if (uco_loop_new(&l, &o) != 0) return 2;
@@ -157,14 +154,8 @@ static int stderr_child(void *arg)
 
 static void default_report_is_a_line_on_stderr(void **state)
 {
-    int fds[2];
-    t_pipe(fds);
-    assert_int_equal(t_exit_code(t_in_child(stderr_child, fds)), 0);
-    close(fds[1]);
     char buf[2048];
-    ssize_t n = read(fds[0], buf, sizeof buf - 1);
-    close(fds[0]);
-    buf[n > 0 ? n : 0] = 0;
+    assert_int_equal(t_exit_code(t_in_child_capture(stderr_child, NULL, 2, buf, sizeof buf)), 0);
     printf("%s", buf);
     assert_non_null(strstr(buf, "'busy-bee' ran"));
     assert_non_null(strstr(buf, "stall"));
