@@ -1,19 +1,22 @@
-/* Task stacks. A stack is one of:
- *   guarded   - its own mapping, the lowest page PROT_NONE: an overflow faults at once
- *               (SIGSEGV) instead of corrupting a neighbour. Costs two kernel memory maps
- *               (VMAs), and the process may only have vm.max_map_count of them (65530 by
- *               default), so at most a budget of stacks is guarded (a quarter of the limit:
- *               ~16,000 stacks, using half of the maps);
- *   unguarded - carved from a shared slab mapping once the budget is used, for the next
- *               hundreds of thousands of tasks. Its lowest 8 bytes hold a canary checked at
- *               every switch away from the task and when the stack is released: an overflow
- *               is reported, naming the task, and the process aborts, since memory has been
- *               overwritten.
- * Every stack also keeps its header at the top of its own memory (no heap per stack), is
- * registered with Valgrind, is never backed by transparent huge pages, and is pooled: a
- * finished task's stack goes to the next task of the same size without a system call. Free
- * stacks above the cache size give their memory back (munmap for guarded ones, MADV_DONTNEED
- * for slab ones). */
+/* Task stacks.
+ *
+ * Every stack has a guard page below it, so an overflow faults at once (SIGSEGV) instead of
+ * corrupting a neighbour. How the guard is made decides how many stacks a process can have:
+ *   - Linux 6.13+ (MADV_GUARD_INSTALL): stacks are carved from slab mappings (one mmap per
+ *     ~2 MiB) and each guard page is a page-table marker. Markers cost no memory map (VMA), so
+ *     every one of hundreds of thousands of stacks is guarded within the default
+ *     vm.max_map_count of 65530.
+ *   - older kernels: a guard is an mprotect(PROT_NONE) page, which splits the mapping: two VMAs
+ *     per stack. Stacks get one while a budget lasts (a quarter of vm.max_map_count, shared by
+ *     the process: ~16,000 stacks using half of the maps); later stacks come from slabs with no
+ *     guard page.
+ * A stack without a guard page has a canary in its lowest 8 bytes, checked at every switch away
+ * from its task and when it is released: an overflow is reported naming the task and the
+ * process aborts, memory having been overwritten. Every stack keeps its header at the top of its
+ * own memory (no heap per stack), is registered with Valgrind, is never backed by transparent
+ * huge pages, and is pooled: a finished task's stack goes to the next task of the same size
+ * without a system call. Free stacks beyond the cache give their memory back (MADV_DONTNEED
+ * keeps guard markers; an mprotect-guarded stack is unmapped). */
 #include "async/stack.h"
 
 #include <errno.h>
@@ -27,8 +30,14 @@
 
 #include "async/sanitizer.h"
 
-/* Guarded stacks of all loops in the process, against one shared map budget. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+
+/* mprotect-guarded stacks of all loops of the process, against one shared map budget. */
 static _Atomic size_t guarded_in_process;
+/* 1: MADV_GUARD_INSTALL works, -1: it does not, 0: not probed yet. */
+static _Atomic int guard_markers;
 
 size_t uco__page_size(void)
 {
@@ -49,15 +58,30 @@ static size_t max_map_count(void)
     return v;
 }
 
+static bool markers_available(void)
+{
+    int m = atomic_load(&guard_markers);
+    if (m) return m > 0;
+    size_t page = uco__page_size();
+    void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bool ok = p != MAP_FAILED && madvise(p, page, MADV_GUARD_INSTALL) == 0;
+    if (p != MAP_FAILED) munmap(p, page);
+    atomic_store(&guard_markers, ok ? 1 : -1);
+    return ok;
+}
+
 int uco__stacks_init(struct uco__stacks *s, size_t cache, size_t guarded_opt)
 {
     memset(s, 0, sizeof *s);
     s->cache = cache;
+    s->markers = markers_available();
     if (guarded_opt == SIZE_MAX) {
         s->guard_limit = SIZE_MAX;
         s->guard_always = true;
     } else {
         s->guard_limit = guarded_opt ? guarded_opt : max_map_count() / 4;
+        /* An explicit budget asks for the budgeted (mprotect) scheme, e.g. in tests. */
+        if (guarded_opt) s->markers = false;
     }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -65,27 +89,31 @@ int uco__stacks_init(struct uco__stacks *s, size_t cache, size_t guarded_opt)
     return 0;
 }
 
-static void stack_setup(struct uco__stacks *s, struct uco__stack *st, char *lo, size_t size,
-                        bool guarded)
+static struct uco__stack *stack_setup(struct uco__stacks *s, char *lo, size_t size, bool guarded,
+                                      bool own_map)
 {
+    uintptr_t top = ((uintptr_t)lo + size - sizeof(struct uco__stack)) & ~(uintptr_t)15;
+    struct uco__stack *st = (struct uco__stack *)top;
     st->next = NULL;
     st->lo = lo;
     st->size = size;
     st->guarded = guarded;
+    st->own_map = own_map;
     st->resident = true;
     st->vg_id = UCO_VG_STACK_REGISTER(lo, lo + size);
-    /* The guard page catches overflows of guarded stacks: writing their canary would only make
-     * their lowest page resident, 4 KiB per task for nothing. */
-    if (!guarded) *(uint64_t *)lo = s->canary_key ^ (uintptr_t)lo;
+    if (guarded) {
+        /* The guard page catches its overflows: a canary would only make its lowest page
+         * resident, 4 KiB per task for nothing. */
+        s->guarded++;
+    } else {
+        *(uint64_t *)lo = s->canary_key ^ (uintptr_t)lo;
+        s->unguarded++;
+    }
+    return st;
 }
 
-static struct uco__stack *header_of(char *lo, size_t size)
-{
-    uintptr_t top = (uintptr_t)lo + size - sizeof(struct uco__stack);
-    return (struct uco__stack *)(top & ~(uintptr_t)15);
-}
-
-static struct uco__stack *new_guarded(struct uco__stacks *s, size_t size)
+/* One stack in a mapping of its own, its lowest page PROT_NONE (kernels before 6.13). */
+static struct uco__stack *new_own_map(struct uco__stacks *s, size_t size)
 {
     size_t page = uco__page_size();
     char *map = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
@@ -96,45 +124,51 @@ static struct uco__stack *new_guarded(struct uco__stacks *s, size_t size)
         return NULL;
     }
     madvise(map, size + page, MADV_NOHUGEPAGE);
-    struct uco__stack *st = header_of(map + page, size);
-    stack_setup(s, st, map + page, size, true);
-    return st;
+    return stack_setup(s, map + page, size, true, true);
 }
 
-static void free_guarded(struct uco__stacks *s, struct uco__stack *st)
+static void free_own_map(struct uco__stacks *s, struct uco__stack *st)
 {
     size_t page = uco__page_size();
     UCO_VG_STACK_DEREGISTER(st->vg_id);
+    s->guarded--;
     munmap(st->lo - page, st->size + page);
     atomic_fetch_sub(&guarded_in_process, 1);
-    s->guarded--;
 }
 
-/* Maps a slab of unguarded stacks of one size and puts all but one in the pool. */
-static struct uco__stack *new_slab(struct uco__stacks *s, unsigned p, size_t size)
+/* Maps a slab of stacks of one size (each slot: a guard page, then the stack) and puts all
+ * but the first in the pool. guard: install guard markers. */
+static struct uco__stack *new_slab(struct uco__stacks *s, unsigned p, size_t size, bool guard)
 {
-    size_t n = (2u << 20) / size;
+    size_t page = uco__page_size(), slot = size + page;
+    size_t n = (2u << 20) / slot;
     if (n < 1) n = 1;
     if (n > 64) n = 64;
     if (s->nslabs == s->slabs_cap) {
         size_t cap = s->slabs_cap ? s->slabs_cap * 2 : 16;
-        void **v = realloc(s->slabs, cap * 2 * sizeof *v);
+        struct uco__slab *v = realloc(s->slabs, cap * sizeof *v);
         if (!v) return NULL;
         s->slabs = v;
         s->slabs_cap = cap;
     }
-    char *map = mmap(NULL, n * size, PROT_READ | PROT_WRITE,
+    char *map = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED) return NULL;
-    madvise(map, n * size, MADV_NOHUGEPAGE);
-    s->slabs[2 * s->nslabs] = map;
-    s->slabs[2 * s->nslabs + 1] = (void *)(uintptr_t)(n * size);
+    madvise(map, n * slot, MADV_NOHUGEPAGE);
+    if (guard) {
+        for (size_t i = 0; i < n; i++) {
+            if (madvise(map + i * slot, page, MADV_GUARD_INSTALL) != 0) {
+                munmap(map, n * slot);
+                return NULL;
+            }
+        }
+    }
+    s->slabs[s->nslabs].base = map;
+    s->slabs[s->nslabs].len = n * slot;
     s->nslabs++;
     struct uco__stack *first = NULL;
     for (size_t i = 0; i < n; i++) {
-        struct uco__stack *st = header_of(map + i * size, size);
-        stack_setup(s, st, map + i * size, size, false);
-        s->unguarded++;
+        struct uco__stack *st = stack_setup(s, map + i * slot + page, size, guard, false);
         if (!first) {
             first = st;
         } else {
@@ -168,39 +202,36 @@ struct uco__stack *uco__stack_get(struct uco__stacks *s, size_t size)
         st->resident = true;
         return st;
     }
-    if (atomic_fetch_add(&guarded_in_process, 1) < s->guard_limit) {
-        struct uco__stack *st = new_guarded(s, size);
-        if (st) {
-            s->guarded++;
-            return st;
-        }
-        atomic_fetch_sub(&guarded_in_process, 1);
-        if (s->guard_always) return NULL;
-    } else {
-        atomic_fetch_sub(&guarded_in_process, 1);
-        if (s->guard_always) return NULL;
+    if (s->markers && p >= 0) {
+        struct uco__stack *st = new_slab(s, (unsigned)p, size, true);
+        if (st || s->guard_always) return st;
     }
-    if (p < 0) return NULL; /* too many distinct sizes to pool unguarded stacks */
-    return new_slab(s, (unsigned)p, size);
+    if (atomic_fetch_add(&guarded_in_process, 1) < s->guard_limit) {
+        struct uco__stack *st = new_own_map(s, size);
+        if (st) return st;
+    }
+    atomic_fetch_sub(&guarded_in_process, 1);
+    if (s->guard_always || p < 0) return NULL;
+    return new_slab(s, (unsigned)p, size, false);
 }
 
 void uco__stack_put(struct uco__stacks *s, struct uco__stack *st)
 {
     int p = pool_index(s, st->size);
     if (p < 0 || s->pool[p].nfree >= s->cache) {
-        if (st->guarded) {
-            free_guarded(s, st);
+        if (st->own_map) {
+            free_own_map(s, st);
             return;
         }
-        /* A slab stack cannot leave its slab: give its memory back, keep the address range.
-         * The page holding the header (the top one) stays. */
+        /* A slab stack stays in its slab: give its memory back, keep the range (and its
+         * guard marker). The page holding the header (the top one) stays. */
         size_t page = uco__page_size();
         char *top_page = (char *)((uintptr_t)st & ~(page - 1));
         if (st->resident && top_page > st->lo)
             madvise(st->lo, (size_t)(top_page - st->lo), MADV_DONTNEED);
         st->resident = false;
-        *(uint64_t *)st->lo = s->canary_key ^ (uintptr_t)st->lo; /* DONTNEED zeroed it */
-        if (p < 0) return; /* leaks the range until the loop ends; only with > 8 sizes */
+        if (!st->guarded) *(uint64_t *)st->lo = s->canary_key ^ (uintptr_t)st->lo; /* zeroed */
+        if (p < 0) return; /* only with more than UCO__STACK_POOLS sizes: the slab keeps it */
     }
     st->next = s->pool[p].free;
     s->pool[p].free = st;
@@ -212,8 +243,8 @@ void uco__stacks_fini(struct uco__stacks *s)
     for (unsigned p = 0; p < s->npools; p++) {
         for (struct uco__stack *st = s->pool[p].free, *next; st; st = next) {
             next = st->next;
-            if (st->guarded)
-                free_guarded(s, st);
+            if (st->own_map)
+                free_own_map(s, st);
             else
                 UCO_VG_STACK_DEREGISTER(st->vg_id);
         }
@@ -221,7 +252,7 @@ void uco__stacks_fini(struct uco__stacks *s)
         s->pool[p].nfree = 0;
     }
     for (size_t i = 0; i < s->nslabs; i++)
-        munmap(s->slabs[2 * i], (size_t)(uintptr_t)s->slabs[2 * i + 1]);
+        munmap(s->slabs[i].base, s->slabs[i].len);
     free(s->slabs);
     s->slabs = NULL;
     s->nslabs = 0;

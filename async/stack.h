@@ -1,5 +1,6 @@
-/* Task stacks: pooled, with a guard page while the process's memory-map budget allows, and a
- * canary checked at every switch when it does not (see docs/DESIGN.md "Stacks"). */
+/* Task stacks: pooled, carved from slabs, each with a guard page (MADV_GUARD_INSTALL, Linux
+ * 6.13+; on older kernels an mprotect'ed page while the memory-map budget allows) and a
+ * canary checked at every switch when it has none (see docs/DESIGN.md "Stacks"). */
 #ifndef UCO_ASYNC_STACK_H
 #define UCO_ASYNC_STACK_H
 
@@ -13,7 +14,8 @@ struct uco__stack {
     char *lo;                /* lowest usable byte (just above the guard page, if any) */
     size_t size;             /* usable bytes, this header included */
     unsigned vg_id;          /* Valgrind stack id */
-    bool guarded;            /* has its own mapping with a PROT_NONE page below lo */
+    bool guarded;            /* a page below lo faults (guard marker or PROT_NONE) */
+    bool own_map;            /* its own mapping (mprotect guard), else part of a slab */
     bool resident;           /* its pages may hold memory (not MADV_DONTNEED'ed since use) */
 };
 
@@ -27,10 +29,14 @@ struct uco__stacks {
     } pool[UCO__STACK_POOLS];
     unsigned npools;
     size_t cache;       /* free stacks kept with memory, per size */
-    size_t guard_limit; /* guarded stacks allowed process-wide (SIZE_MAX: always guard) */
-    bool guard_always;
+    size_t guard_limit; /* mprotect-guarded stacks allowed process-wide */
+    bool guard_always;  /* fail rather than hand out a stack without a guard page */
+    bool markers;       /* guard pages are MADV_GUARD_INSTALL markers (no VMA each) */
     uint64_t canary_key;
-    void **slabs; /* mappings holding unguarded stacks, unmapped at the end */
+    struct uco__slab {
+        char *base;
+        size_t len;
+    } * slabs; /* slab mappings, unmapped when the loop is freed */
     size_t nslabs, slabs_cap;
     uint64_t guarded, unguarded; /* stacks of this loop, in use or cached */
 };
