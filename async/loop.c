@@ -80,7 +80,7 @@ int uco_loop_new(uco_loop **out, const uco_loop_opts *opts)
         o.stack_size > ((size_t)1 << 30) || o.stall_ns < 0)
         return -EINVAL;
     if (!o.sq_entries) o.sq_entries = 256;
-    if (!o.cq_entries) o.cq_entries = o.sq_entries * 8; /* as documented in ring.h */
+    if (!o.cq_entries) o.cq_entries = o.sq_entries * 16; /* ring.h, docs/DESIGN.md */
     if (o.cq_entries < o.sq_entries) return -EINVAL;
     if (!o.stack_size) o.stack_size = UCO_STACK_DEFAULT;
     if (o.stack_size < UCO_STACK_MIN) o.stack_size = UCO_STACK_MIN;

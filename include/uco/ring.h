@@ -38,7 +38,7 @@ typedef void uco_stall_fn(const uco_stall_report *report, void *arg);
  * "the default" given beside it. */
 typedef struct uco_loop_opts {
     unsigned sq_entries;    /* submission queue size; 0 = 256 */
-    unsigned cq_entries;    /* completion queue size; 0 = 8 x sq_entries */
+    unsigned cq_entries;    /* completion queue size; 0 = 16 x sq_entries */
     unsigned ring_mode;     /* enum uco_ring_mode; 0 = AUTO */
     size_t stack_size;      /* default task stack, rounded up to pages; 0 = UCO_STACK_DEFAULT */
     size_t stack_cache;     /* free stacks kept with their memory; 0 = 256 */
