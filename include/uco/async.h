@@ -29,10 +29,10 @@ typedef struct uco_task uco_task;
 typedef intptr_t uco_task_fn(void *arg);
 
 typedef struct uco_task_opts {
-    size_t stack_size; /* 0 = the loop's default (UCO_STACK_DEFAULT unless set) */
-    const char *name;  /* shown by the stall detector and uco_loop_dump; copied (31 bytes) */
-    int64_t deadline;  /* absolute deadline for the whole task; 0 = none (see below) */
-    bool detached;     /* true: nobody joins; out may then be NULL */
+    size_t stack_size;    /* 0 = the loop's default (UCO_STACK_DEFAULT unless set) */
+    const char *name;     /* shown by the stall detector and uco_loop_dump; copied (31 bytes) */
+    int64_t deadline;     /* absolute deadline for the whole task; 0 = none (see below) */
+    bool detached;        /* true: nobody joins; out may then be NULL */
     uint64_t reserved[4]; /* must be zero */
 } uco_task_opts;
 
