@@ -266,12 +266,14 @@ static void task_deadline_cleared_or_moved_does_not_fire(void **state)
     t_run(cleared_body, NULL, NULL);
 }
 
-/* The effective deadline is the earlier of the task's and the scope's. */
+/* The effective deadline is the earlier of the task's and the scope's. Each task gets its
+ * own (task) deadline as argument. */
 static intptr_t earlier_task(void *arg)
 {
-    int64_t t0 = uco_now();
-    uco_deadline_set(t0 + 10 * UCO_SEC);
-    T_CHECK_TIMED_OUT(uco_sleep(60 * UCO_SEC), t0, 10); /* the task's, set before t0 */
+    int64_t task_deadline = *(int64_t *)arg;
+    uco_deadline_set(uco_now() + 10 * UCO_SEC);
+    T_CHECK_EQ(uco_sleep(60 * UCO_SEC), -ETIMEDOUT);
+    T_CHECK(uco_now() >= task_deadline);
     uco_deadline_set(UCO_FOREVER);
     T_CHECK_EQ(uco_nop(), -ETIMEDOUT); /* it was the task's: sticky */
     return 0;
@@ -279,23 +281,26 @@ static intptr_t earlier_task(void *arg)
 
 static intptr_t earlier_scope(void *arg)
 {
+    int64_t task_deadline = *(int64_t *)arg;
     int64_t t0 = uco_now();
     uco_deadline_set(t0 + 15 * MS);
     T_CHECK_TIMED_OUT(uco_sleep(60 * UCO_SEC), t0, 15);
     uco_deadline_set(UCO_FOREVER);
     T_CHECK_EQ(uco_nop(), 0); /* it was the scope's */
     /* The task's own deadline still comes. */
-    T_CHECK_TIMED_OUT(uco_sleep(60 * UCO_SEC), t0, 35);
+    T_CHECK_EQ(uco_sleep(60 * UCO_SEC), -ETIMEDOUT);
+    T_CHECK(uco_now() >= task_deadline);
     return 0;
 }
 
 static intptr_t earlier_body(void *arg)
 {
     uco_task *a, *b;
-    uco_task_opts oa = {.deadline = uco_now() + 15 * MS};
-    uco_task_opts ob = {.deadline = uco_now() + 40 * MS};
-    T_CHECK_EQ(uco_spawn_opts(&a, earlier_task, NULL, &oa), 0);
-    T_CHECK_EQ(uco_spawn_opts(&b, earlier_scope, NULL, &ob), 0);
+    int64_t da = uco_now() + 15 * MS, db = uco_now() + 200 * MS;
+    uco_task_opts oa = {.deadline = da};
+    uco_task_opts ob = {.deadline = db};
+    T_CHECK_EQ(uco_spawn_opts(&a, earlier_task, &da, &oa), 0);
+    T_CHECK_EQ(uco_spawn_opts(&b, earlier_scope, &db, &ob), 0);
     intptr_t r = -1;
     T_CHECK_EQ(uco_task_join(a, &r), 0);
     T_CHECK_EQ(r, 0);
