@@ -48,6 +48,7 @@ enum {
     UCO__TF_RELEASED = 1u << 1,    /* handle given to a join op, or detached after the end */
     UCO__TF_INTERRUPTED = 1u << 2, /* the current park was interrupted (interrupt_fn ran) */
     UCO__TF_EXITING = 1u << 3,     /* function returned; draining started ops */
+    UCO__TF_EXIT_STACK = 1u << 4,  /* draining them at the bottom of its stack (exit_vg_id) */
 };
 
 /* The fields every park and wake-up touches come first and fill the first cache line (with the
@@ -77,7 +78,8 @@ struct uco_task {
     int64_t task_deadline, scope_deadline;
     struct uco__timer deadline_timer, sleep_timer;
     uint64_t id;
-    int64_t run_start; /* when it was last switched in (stall detector) */
+    int64_t run_start;   /* when it was last switched in (stall detector) */
+    unsigned exit_vg_id; /* Valgrind's id of that bottom region, with UCO__TF_EXIT_STACK */
     char name[32];
 #ifdef UCO_ASAN
     void *asan_fake_stack;
@@ -183,6 +185,7 @@ struct uco_loop {
     uint64_t inbox_val;
     struct uco__comp inbox_comp;
     _Atomic(struct uco__op *) inbox_head; /* completed jobs, LIFO */
+    _Atomic unsigned inbox_posting;       /* workers between pushing a job and the wake-up */
     struct uco__comp ignore_comp;         /* completions nobody waits for */
     /* per-loop state of the layers above async/ (enum uco__layer), released by its fini in
      * uco_loop_free once no task and no operation is left, before the ring goes */

@@ -25,7 +25,9 @@ static inline unsigned clamp_len(size_t len)
 }
 
 /* -1 means "current position"; anything else below 0 is an error. */
-#define BAD_OFF(off) ((off) < -1)
+#define BAD_OFF(off)  ((off) < -1)
+/* io.h: iovcnt 1..IOV_MAX. */
+#define BAD_IOVCNT(n) ((n) < 1 || (n) > IOV_MAX)
 
 int uco_nop(void)
 {
@@ -52,7 +54,7 @@ ssize_t uco_write(int fd, const void *buf, size_t len, int64_t off)
 
 ssize_t uco_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    if (BAD_OFF(off) || iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
+    if (BAD_OFF(off) || BAD_IOVCNT(iovcnt)) return -EINVAL;
     AWAIT_BEGIN("uco_readv");
     io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     return uco__await_sqe(t, sqe, UCO_OP_READV, fd, NULL);
@@ -60,7 +62,7 @@ ssize_t uco_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 
 ssize_t uco_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    if (BAD_OFF(off) || iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
+    if (BAD_OFF(off) || BAD_IOVCNT(iovcnt)) return -EINVAL;
     AWAIT_BEGIN("uco_writev");
     io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     return uco__await_sqe(t, sqe, UCO_OP_WRITEV, fd, NULL);
@@ -84,6 +86,7 @@ ssize_t uco_write_fixed(int fd, const void *buf, size_t len, int64_t off, unsign
 
 ssize_t uco_write_all(int fd, const void *buf, size_t len, int64_t off)
 {
+    if (BAD_OFF(off)) return -EINVAL; /* not "any negative is -1" below */
     const char *p = buf;
     size_t done = 0;
     while (done < len) {
@@ -97,6 +100,7 @@ ssize_t uco_write_all(int fd, const void *buf, size_t len, int64_t off)
 
 ssize_t uco_read_full(int fd, void *buf, size_t len, int64_t off)
 {
+    if (BAD_OFF(off)) return -EINVAL;
     char *p = buf;
     size_t done = 0;
     while (done < len) {
@@ -173,7 +177,7 @@ int uco_op_write(uco_op *op, int fd, const void *buf, size_t len, int64_t off)
 
 int uco_op_readv(uco_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    if (BAD_OFF(off) || iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
+    if (BAD_OFF(off) || BAD_IOVCNT(iovcnt)) return -EINVAL;
     START_BEGIN("uco_op_readv");
     io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     uco__op_start_sqe(t, uco__op_of(op), sqe, UCO_OP_READV, fd);
@@ -182,7 +186,7 @@ int uco_op_readv(uco_op *op, int fd, const struct iovec *iov, int iovcnt, int64_
 
 int uco_op_writev(uco_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    if (BAD_OFF(off) || iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
+    if (BAD_OFF(off) || BAD_IOVCNT(iovcnt)) return -EINVAL;
     START_BEGIN("uco_op_writev");
     io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     uco__op_start_sqe(t, uco__op_of(op), sqe, UCO_OP_WRITEV, fd);

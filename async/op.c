@@ -254,11 +254,14 @@ void uco__drain_started(struct uco_task *t)
     }
 }
 
-/* An op the calling task may wait for. */
-static bool mine(struct uco_task *t, struct uco__op *op)
+/* 0 for an op the calling task may wait for; -EINVAL if it is not a started op still to be
+ * waited for, -EPERM if it is another task's. */
+static int mine(struct uco_task *t, struct uco__op *op)
 {
-    return op && op->task == t && (op->flags & UCO__OF_STARTED) &&
-           (op->state == UCO__OS_INFLIGHT || op->state == UCO__OS_DONE);
+    if (!op || !(op->flags & UCO__OF_STARTED) ||
+        (op->state != UCO__OS_INFLIGHT && op->state != UCO__OS_DONE))
+        return -EINVAL;
+    return op->task == t ? 0 : -EPERM;
 }
 
 static int64_t consume(struct uco_task *t, struct uco__op *op)
@@ -273,8 +276,8 @@ int64_t uco_op_wait(uco_op *uop)
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_op_wait");
     struct uco__op *op = uop ? uco__op_of(uop) : NULL;
-    if (!mine(t, op)) return -EINVAL;
-    int r = 0;
+    int r = mine(t, op);
+    if (r) return r;
     if (op->state == UCO__OS_INFLIGHT) r = uco__wait(t, &op, 1, false);
     int64_t res = consume(t, op);
     if (r < 0 && (res == -ECANCELED || res == -EINTR)) res = r;
@@ -288,8 +291,10 @@ int64_t uco_op_wait(uco_op *uop)
 static int check_array(struct uco_task *t, uco_op *const ops[], size_t n)
 {
     if (!ops || n == 0) return -EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!mine(t, ops[i] ? uco__op_of(ops[i]) : NULL)) return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        int r = mine(t, ops[i] ? uco__op_of(ops[i]) : NULL);
+        if (r) return r;
+    }
     return 0;
 }
 
@@ -320,7 +325,9 @@ int64_t uco_op_result(uco_op *uop)
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_op_result");
     struct uco__op *op = uop ? uco__op_of(uop) : NULL;
-    if (!mine(t, op) || op->state != UCO__OS_DONE) return -EINVAL;
+    int r = mine(t, op);
+    if (r) return r;
+    if (op->state != UCO__OS_DONE) return -EINVAL;
     if (op->kind == UCO_OP_JOIN && op->cqe_flags != 1) {
         consume(t, op);
         return -ECANCELED;
@@ -338,7 +345,8 @@ int uco_op_cancel(uco_op *uop)
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_op_cancel");
     struct uco__op *op = uop ? uco__op_of(uop) : NULL;
-    if (!mine(t, op)) return -EINVAL;
+    int r = mine(t, op);
+    if (r) return r;
     if (op->state != UCO__OS_INFLIGHT) return -ENOENT;
     if (op->kind == UCO_OP_WORK) {
         if (!uco__pool_cancel(op)) return -EALREADY;
@@ -351,7 +359,7 @@ int uco_op_cancel(uco_op *uop)
         uco__join_cancel(op);
         return 0;
     }
-    int r = uco__await_check(t);
+    r = uco__await_check(t);
     if (r) return r;
     struct io_uring_sqe *sqe = uco__sqe(t->loop);
     if (!sqe) return -EBUSY;
