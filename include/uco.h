@@ -6,5 +6,6 @@
 #include <uco/ring.h>
 #include <uco/async.h>
 #include <uco/io.h>
+#include <uco/fs.h>
 
 #endif
