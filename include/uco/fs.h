@@ -1,4 +1,5 @@
-/* uco — files and directories: awaitable file-system calls, a directory iterator, helpers.
+/* uco — files and directories: awaitable file-system calls, a directory iterator, helpers, and
+ * the copy engine behind `ucp`.
  *
  * Every call here awaits (it may only be called from a task) and returns >= 0 or -errno, as the
  * kernel reports it, plus -ECANCELED / -ETIMEDOUT / -EPERM as described in <uco/async.h>.
@@ -155,6 +156,106 @@ UCO_API int uco_file_read(int dirfd, const char *path, void **buf, size_t *len, 
  * O_SYNC, ... added to O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC. Returns 0 or -errno. */
 UCO_API int uco_file_write(int dirfd, const char *path, const void *buf, size_t len, int flags,
                            mode_t mode);
+
+/* --- The copy engine ----------------------------------------------------------------------- *
+ *
+ * Copies one file or a whole tree with many files in flight. Small files take one read and one
+ * write; big files are copied as pipelined chunks; holes stay holes (SEEK_DATA/SEEK_HOLE). The
+ * tree is walked by several tasks at once in a streaming way, so memory stays bounded whatever
+ * the tree's size: it grows with the options (files in flight, chunk size, queue depth) and the
+ * depth of the tree, not with its number of files.
+ *
+ * Errors never stop the copy unless the error callback says so: the failed path is reported,
+ * the rest is copied. A regular file whose copy failed midway is REMOVED from the destination
+ * (it never stays looking complete), and the removal is said in the report (removed = true).
+ */
+
+/* What to copy and how (uco_copy_opts.flags). */
+#define UCO_COPY_RECURSIVE  (1u << 0)  /* copy directories and what they contain */
+#define UCO_COPY_NO_DEREF   (1u << 1)  /* copy symlinks as symlinks (else follow them) */
+#define UCO_COPY_MODE       (1u << 2)  /* preserve permission bits (incl. setuid/gid, sticky) */
+#define UCO_COPY_OWNER      (1u << 3)  /* preserve owner and group, where permitted */
+#define UCO_COPY_TIMES      (1u << 4)  /* preserve access and modification times (ns) */
+#define UCO_COPY_LINKS      (1u << 5)  /* hard links inside the copy stay hard links */
+#define UCO_COPY_XATTR      (1u << 6)  /* copy extended attributes (incl. ACLs) */
+#define UCO_COPY_NO_CLOBBER (1u << 7)  /* never overwrite an existing destination */
+#define UCO_COPY_FORCE      (1u << 8)  /* remove a destination that cannot be opened, retry */
+#define UCO_COPY_UPDATE     (1u << 9)  /* skip files whose destination is as new or newer */
+#define UCO_COPY_ONE_FS     (1u << 10) /* do not descend into other file systems */
+#define UCO_COPY_DIRECT     (1u << 11) /* O_DIRECT for big files where the fs allows it */
+#define UCO_COPY_DEREF_ROOT (1u << 12) /* follow a symlink given as the source itself (-H) */
+/* cp -p, cp -a. */
+#define UCO_COPY_PRESERVE   (UCO_COPY_MODE | UCO_COPY_OWNER | UCO_COPY_TIMES)
+#define UCO_COPY_ARCHIVE                                                                           \
+    (UCO_COPY_RECURSIVE | UCO_COPY_NO_DEREF | UCO_COPY_PRESERVE | UCO_COPY_LINKS | UCO_COPY_XATTR)
+
+/* Counters, updated as the copy goes. */
+typedef struct uco_copy_stats {
+    uint64_t files;       /* regular files copied */
+    uint64_t dirs;        /* directories created or merged */
+    uint64_t symlinks;    /* symlinks created */
+    uint64_t hardlinks;   /* entries created as hard links to an earlier copy */
+    uint64_t specials;    /* FIFOs, device nodes, sockets */
+    uint64_t skipped;     /* left alone (no-clobber, update, other file system) */
+    uint64_t errors;      /* failed entries (each reported once) */
+    uint64_t bytes;       /* data bytes written (holes not counted) */
+    uint64_t bytes_total; /* bytes of the regular files seen so far (grows as the walk goes) */
+    uint64_t files_total; /* entries seen so far */
+    int64_t elapsed_ns;   /* since uco_copy began */
+    uint64_t reserved[4];
+} uco_copy_stats;
+
+/* One failed entry. Paths are the source and destination as the caller named them, joined
+ * with the names below (so they may be longer than PATH_MAX); valid during the callback. */
+typedef struct uco_copy_error {
+    const char *src;
+    const char *dst;
+    const char *op;   /* what failed: "open", "read", "write", "mkdir", "stat", "chown", ... */
+    const char *path; /* the path op was applied to: src or dst */
+    int err;          /* -errno */
+    bool removed;     /* an incomplete destination file was removed */
+} uco_copy_error;
+
+/* Called once per failed entry, on the loop's thread, from inside the copy; must not await.
+ * Return 0 to go on, non-zero to stop the copy (uco_copy then returns -ECANCELED). NULL: keep
+ * going silently (errors are still counted). */
+typedef int uco_copy_error_fn(const uco_copy_error *e, void *arg);
+
+/* Called at most every progress_ns and once at the end (with done = true). Must not await. */
+typedef void uco_copy_progress_fn(const uco_copy_stats *st, bool done, void *arg);
+
+/* Called for each entry copied (type: S_IFREG, S_IFDIR, ...; linked: made as a hard link);
+ * for `cp -v`. Must not await. */
+typedef void uco_copy_entry_fn(const char *src, const char *dst, mode_t type, bool linked,
+                               void *arg);
+
+typedef struct uco_copy_opts {
+    unsigned flags;       /* UCO_COPY_* */
+    unsigned jobs;        /* files in flight (1..4096); 0 = 64 */
+    unsigned walkers;     /* directories read at once (1..256); 0 = 8 */
+    unsigned queue_depth; /* chunks in flight per big file (1..64); 0 = 4 */
+    size_t chunk_size;    /* bytes per chunk (64 KiB..64 MiB, power of two); 0 = 1 MiB */
+    uco_copy_error_fn *on_error;
+    void *error_arg;
+    uco_copy_progress_fn *on_progress;
+    void *progress_arg;
+    int64_t progress_ns; /* 0 = 200 ms */
+    uco_copy_entry_fn *on_entry;
+    void *entry_arg;
+    uint64_t reserved[8]; /* must be zero */
+} uco_copy_opts;
+
+/* Copies src (relative to src_dirfd) to dst (relative to dst_dirfd): dst is the name of the
+ * copy itself, not a directory to copy into (deciding that is the caller's, as `ucp` does).
+ * A directory src needs UCO_COPY_RECURSIVE; copied onto an existing directory it is merged.
+ * opts may be NULL (defaults, no preservation); stats (may be NULL) receives the final counters.
+ * Awaits; runs its own tasks on the caller's loop. Cancelling the caller stops the copy (the
+ * file being written is removed) and returns -ECANCELED.
+ * Returns 0 when everything was copied; otherwise the -errno of the first failure (the copy
+ * went on after it), -EINVAL for bad options, -EISDIR (directory without RECURSIVE),
+ * -ECANCELED when the error callback stopped it. */
+UCO_API int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
+                     const uco_copy_opts *opts, uco_copy_stats *stats);
 
 UCO_END_DECLS
 
