@@ -65,6 +65,8 @@ struct pipe {
     size_t chunk;
     unsigned depth;
     struct slot *slots;
+    bool cfr;       /* copy_file_range on the pool (no buffers), else reads and writes */
+    size_t buf_cap; /* capacity of each slot's buffer (0: none yet) */
 };
 
 static int start_write(struct pipe *p, struct slot *s)
@@ -90,9 +92,116 @@ static void drain(struct pipe *p)
         }
 }
 
+/* ---- copy_file_range pieces on the worker pool ----------------------------------------
+ * Between two files of one file system the kernel copies page cache to page cache itself (one
+ * memory copy instead of a read and a write through a buffer, and no buffer): that is what cp
+ * does for a big file, and what ucp does too, one piece at a time on the pool: writers of one
+ * file serialise on its inode lock, and measured, two pieces in flight only burnt more CPU
+ * spinning on it. While a piece is copied, the next one is read ahead (POSIX_FADV_WILLNEED),
+ * which a cold source needs. */
+
+#define CFR_PIECES_PER_CHUNK 32 /* a piece is 32 chunks: 32 MiB by default */
+
+struct cfr_job {
+    uco_op op;
+    int src, dst;
+    int64_t off, len;
+    bool busy;
+};
+
+static intptr_t cfr_run(void *arg)
+{
+    struct cfr_job *j = arg;
+    int64_t done = 0;
+    while (done < j->len) {
+        loff_t in = j->off + done, out = in;
+        ssize_t n = copy_file_range(j->src, &in, j->dst, &out, (size_t)(j->len - done), 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno; /* the file is removed: partial data does not matter */
+        if (n == 0) break;        /* end of file */
+        done += n;
+    }
+    return done;
+}
+
+/* As copy_segment with copy_file_range. *unsupported: it cannot be used between these files and
+ * nothing was copied (the caller reads and writes instead). */
+static int64_t cfr_segment(struct pipe *p, int64_t start, int64_t end, const char **where,
+                           bool *unsupported)
+{
+    struct cfr_job jobs[64];
+    int64_t piece = (int64_t)p->e->chunk * CFR_PIECES_PER_CHUNK;
+    int64_t next = start, eof = end, r = 0, copied = 0;
+    unsigned busy = 0, depth = 1;
+    *unsupported = false;
+    for (unsigned i = 0; i < depth; i++)
+        jobs[i].busy = false;
+    for (;;) {
+        for (unsigned i = 0; i < depth && next < eof && r == 0; i++) {
+            struct cfr_job *j = &jobs[i];
+            if (j->busy) continue;
+            j->src = p->src;
+            j->dst = p->dst;
+            j->off = next;
+            j->len = eof - next < piece ? eof - next : piece;
+            int sr = uco_op_work(&j->op, cfr_run, j);
+            if (sr < 0) {
+                r = sr;
+                break;
+            }
+            j->busy = true;
+            busy++;
+            next += j->len;
+            /* Start reading the next piece from disk now (a no-op when it is cached). */
+            if (next < eof)
+                uco_fadvise(p->src, next, eof - next < piece ? eof - next : piece,
+                            POSIX_FADV_WILLNEED);
+        }
+        if (busy == 0) break;
+        uco_op *ops[64];
+        unsigned idx[64], n = 0;
+        for (unsigned i = 0; i < depth; i++)
+            if (jobs[i].busy) {
+                idx[n] = i;
+                ops[n++] = &jobs[i].op;
+            }
+        int64_t k = uco_op_wait_any(ops, n);
+        if (k < 0) {
+            for (unsigned i = 0; i < n; i++)
+                uco_op_result(ops[i]);
+            r = k;
+            break;
+        }
+        struct cfr_job *j = &jobs[idx[k]];
+        int64_t res = uco_op_result(&j->op);
+        j->busy = false;
+        busy--;
+        if (res < 0) {
+            if (!r) r = res;
+            continue;
+        }
+        copied += res;
+        p->e->st.bytes += (uint64_t)res;
+        if (res < j->len && j->off + res < eof) {
+            eof = j->off + res; /* end of file (it may have shrunk) */
+            if (next > eof) next = eof;
+        }
+        cp_progress(p->e, false);
+    }
+    if (r < 0) {
+        /* Jobs still running cannot be taken back: wait for them. */
+        for (unsigned i = 0; i < depth; i++)
+            if (jobs[i].busy) uco_op_wait(&jobs[i].op);
+        *unsupported = copied == 0 && uco__cfr_unsupported(r);
+        *where = "write";
+        return r;
+    }
+    return eof;
+}
+
 /* Copies [start, end) (end = INT64_MAX: to the end of file). Returns the offset where the data
  * ended (end, or the end of file if it came first), or -errno with *where set. */
-static int64_t copy_segment(struct pipe *p, int64_t start, int64_t end, const char **where)
+static int64_t rw_segment(struct pipe *p, int64_t start, int64_t end, const char **where)
 {
     int64_t next = start, eof = end, r = 0;
     unsigned busy = 0;
@@ -191,6 +300,39 @@ static int64_t copy_segment(struct pipe *p, int64_t start, int64_t end, const ch
     return r < 0 ? r : eof;
 }
 
+/* Buffers for reads and writes, made on first need (copy_file_range needs none). */
+static bool pipe_bufs(struct pipe *p, size_t need)
+{
+    if (p->buf_cap) return true;
+    unsigned got = 0;
+    size_t cap = 0;
+    for (; got < p->depth; got++) {
+        p->slots[got].state = 0;
+        p->slots[got].buf = cp_buf_get(p->e, need, &cap);
+        if (!p->slots[got].buf) break;
+    }
+    if (got == 0) return false;
+    p->depth = got;
+    p->buf_cap = cap;
+    if (cap < p->chunk) p->chunk = cap;
+    return true;
+}
+
+static int64_t copy_segment(struct pipe *p, int64_t start, int64_t end, const char **where)
+{
+    if (p->cfr) {
+        bool unsupported;
+        int64_t r = cfr_segment(p, start, end, where, &unsupported);
+        if (!unsupported) return r;
+        p->cfr = false; /* other file systems, or not supported: read and write */
+    }
+    if (!pipe_bufs(p, p->chunk)) {
+        *where = "read";
+        return -ENOMEM;
+    }
+    return rw_segment(p, start, end, where);
+}
+
 static int64_t sys_lseek(const int64_t *a)
 {
     off_t o = lseek((int)a[0], (off_t)a[1], (int)a[2]);
@@ -255,29 +397,39 @@ static int64_t copy_big(struct cp_engine *e, int src, int dst, int dst_direct,
     }
     e->big_busy++;
     struct slot slots[64];
-    struct pipe p = {e, src, dst, dst_direct, e->chunk, e->o.queue_depth, slots};
     int64_t size = (int64_t)stx->stx_size;
     /* No bigger buffers than the file needs (a 200 KiB file takes one 256 KiB chunk). */
-    size_t need = size < (int64_t)e->chunk ? (size_t)size + 1 : e->chunk;
-    int64_t r = 0;
-    unsigned got = 0;
-    size_t cap = 0;
-    for (; got < p.depth; got++) {
-        slots[got].state = 0;
-        slots[got].buf = cp_buf_get(e, need, &cap);
-        if (!slots[got].buf) break;
-    }
-    if (got == 0) {
-        *where = "read";
-        r = -ENOMEM;
+    size_t chunk = size < (int64_t)e->chunk ? (size_t)size + 1 : e->chunk;
+    struct pipe p = {e, src, dst, dst_direct, chunk, e->o.queue_depth, slots, false, 0};
+    /* O_DIRECT asks for reads and writes that bypass the cache: no copy_file_range then. */
+    p.cfr = !(e->flags & UCO_COPY_DIRECT);
+    bool sparse = size > 0 && (int64_t)stx->stx_blocks * 512 < size;
+    int64_t r;
+    if (sparse) {
+        r = copy_sparse(&p, where);
     } else {
-        p.depth = got;
-        p.chunk = cap < e->chunk ? cap : e->chunk;
-        bool sparse = size > 0 && (int64_t)stx->stx_blocks * 512 < size;
-        r = sparse ? copy_sparse(&p, where) : copy_segment(&p, 0, INT64_MAX, where);
+        /* Allocating the whole file first makes each page written cheaper than allocating
+         * as it goes (measured: a quarter less CPU for 1 GiB on ext4), and a full disk fails
+         * before any copying. A file system without fallocate just goes on. */
+        int fr = uco_fallocate(dst, 0, 0, size);
+        if (fr == -ENOSPC || fr == -EDQUOT || fr == -EFBIG) {
+            *where = "write";
+            r = fr;
+        } else {
+            r = copy_segment(&p, 0, INT64_MAX, where);
+            /* The source shrank: drop what was allocated past its end. */
+            if (fr == 0 && r >= 0 && r < size) {
+                int tr = uco_ftruncate(dst, r);
+                if (tr < 0) {
+                    *where = "write";
+                    r = tr;
+                }
+            }
+        }
     }
-    for (unsigned i = 0; i < got; i++)
-        cp_buf_put(e, slots[i].buf, cap);
+    if (p.buf_cap)
+        for (unsigned i = 0; i < p.depth; i++)
+            cp_buf_put(e, slots[i].buf, p.buf_cap);
     e->big_busy--;
     cp_wake_one(&e->big_q);
     return r;

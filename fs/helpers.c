@@ -80,13 +80,6 @@ static int64_t sys_copy_file_range(const int64_t *a)
     return n < 0 ? -(int64_t)errno : n;
 }
 
-/* Errors after which copy_file_range cannot be used between these two files at all. */
-static bool cfr_unsupported(int64_t r)
-{
-    return r == -EXDEV || r == -EINVAL || r == -EOPNOTSUPP || r == -ENOSYS || r == -EBADF ||
-           r == -ETXTBSY || r == -EPERM;
-}
-
 static int64_t copy_rw(int fd_in, int64_t off_in, int fd_out, int64_t off_out, int64_t len)
 {
     char *buf = malloc(RANGE_BUF);
@@ -120,7 +113,7 @@ int64_t uco_copy_range(int fd_in, int64_t off_in, int fd_out, int64_t off_out, i
                                      fd_out, off_out + done, want, 0);
         if (n == 0) break; /* end of file */
         if (n < 0) {
-            if (done == 0 && cfr_unsupported(n))
+            if (done == 0 && uco__cfr_unsupported(n))
                 return copy_rw(fd_in, off_in, fd_out, off_out, len);
             return n;
         }
