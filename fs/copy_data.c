@@ -300,10 +300,17 @@ static int64_t rw_segment(struct pipe *p, int64_t start, int64_t end, const char
     return r < 0 ? r : eof;
 }
 
-/* Buffers for reads and writes, made on first need (copy_file_range needs none). */
-static bool pipe_bufs(struct pipe *p, size_t need)
+/* Buffers for reads and writes, made on first need (copy_file_range needs none). At most
+ * big_max files hold them at once: that bounds the memory they take. 0 or -errno. */
+static int pipe_bufs(struct pipe *p, size_t need)
 {
-    if (p->buf_cap) return true;
+    if (p->buf_cap) return 0;
+    struct cp_engine *e = p->e;
+    while (e->big_busy >= e->big_max) {
+        int r = cp_wait(&e->big_q, "buffers for a big file");
+        if (r < 0) return r;
+    }
+    e->big_busy++;
     unsigned got = 0;
     size_t cap = 0;
     for (; got < p->depth; got++) {
@@ -311,11 +318,25 @@ static bool pipe_bufs(struct pipe *p, size_t need)
         p->slots[got].buf = cp_buf_get(p->e, need, &cap);
         if (!p->slots[got].buf) break;
     }
-    if (got == 0) return false;
+    if (got == 0) {
+        e->big_busy--;
+        cp_wake_one(&e->big_q);
+        return -ENOMEM;
+    }
     p->depth = got;
     p->buf_cap = cap;
     if (cap < p->chunk) p->chunk = cap;
-    return true;
+    return 0;
+}
+
+static void pipe_bufs_free(struct pipe *p)
+{
+    if (!p->buf_cap) return;
+    for (unsigned i = 0; i < p->depth; i++)
+        cp_buf_put(p->e, p->slots[i].buf, p->buf_cap);
+    p->buf_cap = 0;
+    p->e->big_busy--;
+    cp_wake_one(&p->e->big_q);
 }
 
 static int64_t copy_segment(struct pipe *p, int64_t start, int64_t end, const char **where)
@@ -326,9 +347,10 @@ static int64_t copy_segment(struct pipe *p, int64_t start, int64_t end, const ch
         if (!unsupported) return r;
         p->cfr = false; /* other file systems, or not supported: read and write */
     }
-    if (!pipe_bufs(p, p->chunk)) {
+    int r = pipe_bufs(p, p->chunk);
+    if (r < 0) {
         *where = "read";
-        return -ENOMEM;
+        return r;
     }
     return rw_segment(p, start, end, where);
 }
@@ -388,14 +410,6 @@ static int64_t copy_sparse(struct pipe *p, const char **where)
 static int64_t copy_big(struct cp_engine *e, int src, int dst, int dst_direct,
                         const struct statx *stx, const char **where)
 {
-    while (e->big_busy >= e->big_max) {
-        int r = cp_wait(&e->big_q, "big file slot");
-        if (r < 0) {
-            *where = "read";
-            return r;
-        }
-    }
-    e->big_busy++;
     struct slot slots[64];
     int64_t size = (int64_t)stx->stx_size;
     /* No bigger buffers than the file needs (a 200 KiB file takes one 256 KiB chunk). */
@@ -427,11 +441,7 @@ static int64_t copy_big(struct cp_engine *e, int src, int dst, int dst_direct,
             }
         }
     }
-    if (p.buf_cap)
-        for (unsigned i = 0; i < p.depth; i++)
-            cp_buf_put(e, slots[i].buf, p.buf_cap);
-    e->big_busy--;
-    cp_wake_one(&e->big_q);
+    pipe_bufs_free(&p);
     return r;
 }
 

@@ -156,7 +156,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         /* Best effort: a file system without O_DIRECT just uses the page cache. */
         int d = uco_openat(dir->dst_fd, dname, O_WRONLY | O_DIRECT | O_CLOEXEC, 0);
         if (d >= 0) dst_direct = d;
-        int s = uco_openat(dir->src_fd, sname, (sflags & ~O_NOATIME) | O_DIRECT, 0);
+        int s = uco_openat(dir->src_fd, sname, sflags | O_DIRECT, 0);
         if (s >= 0) {
             uco_close(src);
             src = s;
@@ -334,6 +334,12 @@ int cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, const c
         bool created;
         dev_t dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
         l = cp_link_find(e, dev, stx->stx_ino, &created, stx->stx_nlink);
+        if (!l) {
+            /* Said once: from here on, new hard-link groups are copied as separate files. */
+            static const char op[] = "keep hard links (too many groups open; copied as a file)";
+            if (!e->links_reported) cp_fail(e, dir, dname, op, false, -ENOMEM, false);
+            e->links_reported = true;
+        }
         if (l && !created) {
             while (l->state == CP_LINK_COPYING) {
                 int r = cp_wait(&l->waiters, "first copy of a hard link");

@@ -143,6 +143,8 @@ struct cp_engine {
     /* hard links */
     struct cp_link **links;
     size_t nlinks_buckets, nlinks;
+    bool links_full;     /* CP_LINKS_MAX groups open: further ones are not tracked */
+    bool links_reported; /* ... and that was reported */
 
     /* buffers */
     struct cp_buf *free_bufs[CP_CLASSES];
@@ -196,7 +198,12 @@ int cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, i
 int64_t cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const struct statx *stx,
                 const char **where);
 
-/* Hard links: the group of (dev, ino), created when absent; each find is paired with a
+/* Hard-link groups open at once (about 130 bytes each): a tree whose files have other names
+ * outside it would otherwise grow the table without bound. */
+#define CP_LINKS_MAX 200000
+
+/* Hard links: the group of (dev, ino), created when absent (NULL when CP_LINKS_MAX are open,
+ * or out of memory: the name is then copied as a file of its own); each find is paired with a
  * release, and the group goes when all the inode's names were seen and nobody holds it. */
 struct cp_link *cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool *created,
                              uint32_t nlink);

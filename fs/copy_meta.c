@@ -219,6 +219,10 @@ struct cp_link *cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool 
             l->users++;
             return l;
         }
+    if (e->nlinks >= CP_LINKS_MAX) {
+        e->links_full = true;
+        return NULL;
+    }
     struct cp_link *l = calloc(1, sizeof *l);
     if (!l) return NULL;
     l->dev = dev;

@@ -12,7 +12,7 @@
 #define DIR_BUF_DEFAULT ((size_t)32 * 1024)
 #define DIR_BUF_MIN     ((size_t)1024)
 #define DIR_BUF_MAX     ((size_t)1024 * 1024)
-#define STAT_WINDOW     64 /* entries stat'ed per trip to the worker */
+#define STAT_WINDOW     64 /* entries stat'ed per trip to the worker, at most */
 
 /* The kernel's record, as getdents64(2) writes it. */
 struct kdirent64 {
@@ -31,7 +31,8 @@ struct uco_dir {
     /* UCO_DIR_STAT: statx of the entries from stat_pos up to stat_end (dots excluded) */
     size_t stat_end;
     unsigned stat_n, stat_i;
-    struct statx *stx; /* [STAT_WINDOW] */
+    unsigned window;   /* entries stat'ed per trip: smaller with smaller buffers */
+    struct statx *stx; /* [window] */
     int stx_err[STAT_WINDOW];
     char *buf;
 };
@@ -51,7 +52,7 @@ static void stat_window(struct uco_dir *d)
 {
     size_t pos = d->pos;
     unsigned n = 0;
-    while (pos < d->len && n < STAT_WINDOW) {
+    while (pos < d->len && n < d->window) {
         const struct kdirent64 *e = rec_at(d, pos);
         if (!is_dot(e->d_name)) {
             int r = statx(d->fd, e->d_name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
@@ -92,13 +93,18 @@ int uco_dir_fdopen(uco_dir **out, int fd, bool own, unsigned flags, size_t bufsi
     if (flags & ~UCO_DIR_STAT) return -EINVAL;
     if (!bufsize) bufsize = DIR_BUF_DEFAULT;
     if (bufsize < DIR_BUF_MIN || bufsize > DIR_BUF_MAX) return -EINVAL;
-    size_t stx_size = (flags & UCO_DIR_STAT) ? sizeof(struct statx) * STAT_WINDOW : 0;
+    /* A statx is 256 bytes: about one per 128 bytes of listing, 8..64 per trip. */
+    unsigned window = (unsigned)(bufsize / 128);
+    if (window < 8) window = 8;
+    if (window > STAT_WINDOW) window = STAT_WINDOW;
+    size_t stx_size = (flags & UCO_DIR_STAT) ? sizeof(struct statx) * window : 0;
     struct uco_dir *d = malloc(sizeof *d + stx_size + bufsize);
     if (!d) return -ENOMEM;
     memset(d, 0, sizeof *d);
     d->fd = fd;
     d->own = own;
     d->flags = flags;
+    d->window = window;
     d->bufsize = bufsize;
     d->stx = stx_size ? (struct statx *)(void *)(d + 1) : NULL;
     d->buf = (char *)(d + 1) + stx_size;
