@@ -4,20 +4,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include "fs/copy_internal.h"
 
-#define JOBS_DEFAULT     64
-#define WALKERS_DEFAULT  8
+#define JOBS_DEFAULT     256 /* measured: cold trees want many reads in flight */
+#define WALKERS_DEFAULT  32
 #define QD_DEFAULT       4
 #define CHUNK_DEFAULT    ((size_t)1 << 20)
 #define PROGRESS_DEFAULT (200 * UCO_MSEC)
 #define DIRBUF_SHALLOW   ((size_t)8 * 1024)
 #define DIRBUF_DEEP      ((size_t)1024) /* below DEEP_LEVEL, to bound memory on deep trees */
 #define DEEP_LEVEL       32
+/* Files up to this size are read and written in one go with a buffer of their own; bigger ones
+ * go through copy_file_range (no buffer) or the chunk pipeline. */
+#define SMALL_MAX        ((size_t)64 * 1024 - 1)
 #define ENTRY_STACK      ((size_t)64 * 1024)
 
 /* ---- wait queue ----------------------------------------------------------------------- */
@@ -546,7 +550,14 @@ static int opts_check(struct cp_engine *e, const uco_copy_opts *opts)
             if (e->o.reserved[i]) return -EINVAL;
     }
     uco_copy_opts *o = &e->o;
-    if (!o->jobs) o->jobs = JOBS_DEFAULT;
+    if (!o->jobs) {
+        /* Each file in flight holds two descriptors: stay well inside the process's limit. */
+        struct rlimit rl;
+        o->jobs = JOBS_DEFAULT;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur / 4 < o->jobs)
+            o->jobs = rl.rlim_cur / 4 > 8 ? (unsigned)(rl.rlim_cur / 4) : 8;
+    }
     if (!o->walkers) o->walkers = WALKERS_DEFAULT;
     if (!o->queue_depth) o->queue_depth = QD_DEFAULT;
     if (!o->chunk_size) o->chunk_size = CHUNK_DEFAULT;
@@ -559,7 +570,7 @@ static int opts_check(struct cp_engine *e, const uco_copy_opts *opts)
     e->flags = o->flags;
     e->chunk = o->chunk_size;
     /* Files up to this size are read in one go into a buffer of their own size class. */
-    e->small_max = ((size_t)4096 << (CP_CLASSES - 1)) - 1;
+    e->small_max = SMALL_MAX;
     if (e->small_max >= e->chunk) e->small_max = e->chunk - 1;
     e->big_max = 4;
     return 0;

@@ -218,6 +218,24 @@ static void disturb(const char *root)
     if (f) fclose(f);
 }
 
+static void direct_io_copy_matches_cp(void **state)
+{
+    char src[PATH_MAX], u[PATH_MAX], c[PATH_MAX];
+    make_src("src", FULL_TREE);
+    path(src, "src");
+    path(u, "direct-u");
+    path(c, "direct-c");
+    remove_tree(u);
+    remove_tree(c);
+    /* O_DIRECT reads and writes through the read/write pipeline, small chunks: many of them. */
+    int r = UCP("-a", "--direct", "--chunk-size=64K", "--queue-depth=8", src, u);
+    if (r != 0) fail_msg("ucp exited %d:\n%s", r, err);
+    assert_int_equal(CPA("-a", src, c), 0);
+    assert_int_equal(compare_trees(c, u, CMP_ALL), 0);
+    remove_tree(u);
+    remove_tree(c);
+}
+
 static void copying_onto_an_existing_tree_matches_cp(void **state)
 {
     char src[PATH_MAX], u[PATH_MAX], c[PATH_MAX], s2[PATH_MAX], u2[PATH_MAX], c2[PATH_MAX];
@@ -620,6 +638,7 @@ int main(void)
         cmocka_unit_test(archive_copy_matches_cp_on_ext4),
         cmocka_unit_test(archive_copy_matches_cp_on_tmpfs),
         cmocka_unit_test(recursive_and_preserve_copies_match_cp),
+        cmocka_unit_test(direct_io_copy_matches_cp),
         cmocka_unit_test(copying_onto_an_existing_tree_matches_cp),
         cmocka_unit_test(paths_longer_than_path_max_are_copied_and_named),
         cmocka_unit_test(missing_source_is_named_and_fails),

@@ -231,8 +231,8 @@ typedef void uco_copy_entry_fn(const char *src, const char *dst, mode_t type, bo
 
 typedef struct uco_copy_opts {
     unsigned flags;       /* UCO_COPY_* */
-    unsigned jobs;        /* files in flight (1..4096); 0 = 64 */
-    unsigned walkers;     /* directories read at once (1..256); 0 = 8 */
+    unsigned jobs;        /* files in flight (1..4096); 0 = 256, or RLIMIT_NOFILE / 4 if lower */
+    unsigned walkers;     /* directories read at once (1..256); 0 = 32 */
     unsigned queue_depth; /* chunks in flight per big file (1..64); 0 = 4 */
     size_t chunk_size;    /* bytes per chunk (64 KiB..64 MiB, power of two); 0 = 1 MiB */
     uco_copy_error_fn *on_error;
