@@ -168,6 +168,12 @@ UCO_API int uco_file_write(int dirfd, const char *path, const void *buf, size_t 
  * Errors never stop the copy unless the error callback says so: the failed path is reported,
  * the rest is copied. A regular file whose copy failed midway is REMOVED from the destination
  * (it never stays looking complete), and the removal is said in the report (removed = true).
+ *
+ * Threads: everything runs on the caller's loop, the worker pool and the kernel's io_uring
+ * workers. One exception to "the loop never blocks": when both trees are on local disk or memory
+ * file systems (ext4, xfs, btrfs, tmpfs, ...), the few calls that set an open file's owner, mode,
+ * times and xattrs are made from the loop's thread, as they only touch the in-memory inode;
+ * a trip to the pool per file measured slower. On other file systems they go to the pool.
  */
 
 /* What to copy and how (uco_copy_opts.flags). */
