@@ -116,6 +116,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* base/name, emptied and writable by everyone (for the runs as nobody). */
+static void scratch_for_all(char *where, const char *name)
+{
+    path(where, name);
+    remove_tree(where);
+    mkdir(where, 0777);
+    chmod(where, 0777);
+}
+
 /* Copies src with ucp and cp (same options) to <where>/u and <where>/c and compares. */
 static void same_as_cp(const char *src, const char *where, const char *opt, unsigned what)
 {
@@ -296,10 +305,7 @@ static void paths_longer_than_path_max_are_copied_and_named(void **state)
     /* Unreadable for nobody: the message has the full path. */
     remove_tree(u);
     char where[PATH_MAX];
-    path(where, "long-nobody");
-    remove_tree(where);
-    mkdir(where, 0777);
-    chmod(where, 0777);
+    scratch_for_all(where, "long-nobody");
     snprintf(u, sizeof u, "%s/u", where);
     assert_int_equal(ucp_as(NOBODY, "-r", src, u, (const char *)NULL), 1);
     check_err_has("/leaf': Permission denied");
@@ -473,10 +479,7 @@ static void unreadable_entries_are_reported_and_the_rest_copied(void **state)
     chown(base, 0, 0);
     /* The destinations' parent must be writable by nobody. */
     char where[PATH_MAX];
-    path(where, "nobody");
-    remove_tree(where);
-    mkdir(where, 0777);
-    chmod(where, 0777);
+    scratch_for_all(where, "nobody");
     snprintf(u, sizeof u, "%s/u", where);
     snprintf(c, sizeof c, "%s/c", where);
     assert_int_equal(ucp_as(NOBODY, "-r", src, u, (const char *)NULL), 1);
@@ -496,9 +499,8 @@ static void permission_denied_deep_in_the_destination_spares_the_rest(void **sta
 {
     char src[PATH_MAX], where[PATH_MAX], u[PATH_MAX], c[PATH_MAX], p[PATH_MAX];
     path(src, "deny-src");
-    path(where, "deny");
     remove_tree(src);
-    remove_tree(where);
+    scratch_for_all(where, "deny");
     snprintf(p, sizeof p, "%s/x/y/z", src);
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
@@ -509,8 +511,6 @@ static void permission_denied_deep_in_the_destination_spares_the_rest(void **sta
         fclose(fopen(p, "w"));
     }
     /* Each destination has x/y already, owned by root and not writable by nobody. */
-    mkdir(where, 0777);
-    chmod(where, 0777);
     for (int k = 0; k < 2; k++) {
         char *d = k ? c : u;
         snprintf(d, PATH_MAX, "%s/%s", where, k ? "c" : "u");
@@ -564,10 +564,7 @@ static void no_clobber_update_force_and_verbose_behave_like_cp(void **state)
     assert_string_equal(buf, "new");
     /* -f: a destination that cannot be opened (a non-writable file, for nobody) is replaced. */
     char where[PATH_MAX], s2[PATH_MAX], d2[PATH_MAX];
-    path(where, "force");
-    remove_tree(where);
-    mkdir(where, 0777);
-    chmod(where, 0777);
+    scratch_for_all(where, "force");
     snprintf(s2, sizeof s2, "%s/s", where);
     snprintf(d2, sizeof d2, "%s/d", where);
     write_file(s2, "fresh", 2000000000);
