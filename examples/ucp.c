@@ -147,8 +147,8 @@ static void on_progress(const uco_copy_stats *st, bool done, void *arg)
                     (unsigned long long)files, (unsigned long long)ftotal, secs, r);
         return;
     }
-    double frac = total ? (double)bytes / (double)total : (done ? 1.0 : 0.0);
-    if (frac > 1) frac = 1;
+    double frac = total ? (double)bytes / (double)total : 0.0;
+    if (frac > 1 || done) frac = 1;
     char bar[21];
     int fill = (int)(frac * 20);
     for (int i = 0; i < 20; i++)

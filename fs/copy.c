@@ -437,6 +437,14 @@ static struct cp_dir *take_pending(struct cp_engine *e)
     return e->pending[--e->npending];
 }
 
+/* Bytes a regular file will have copied: its size, or its allocation when it has holes. */
+static uint64_t data_bytes(const struct statx *stx)
+{
+    if (!S_ISREG(stx->stx_mode)) return 0;
+    uint64_t alloc = stx->stx_blocks * 512;
+    return alloc < stx->stx_size ? alloc : stx->stx_size;
+}
+
 struct frame {
     struct cp_dir *dir;
     uco_dir *it;
@@ -509,7 +517,7 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
             continue;
         }
         e->st.files_total++;
-        if (S_ISREG(stx.stx_mode)) e->st.bytes_total += stx.stx_size;
+        e->st.bytes_total += data_bytes(&stx);
         if (!S_ISDIR(stx.stx_mode)) {
             spawn_entry(e, f->dir, ent.name, &stx);
             continue;
@@ -742,7 +750,7 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
     } else {
         e->root_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
         e->st.files_total = 1;
-        if (S_ISREG(stx.stx_mode)) e->st.bytes_total = stx.stx_size;
+        e->st.bytes_total = data_bytes(&stx);
         if (S_ISDIR(stx.stx_mode)) {
             if (e->flags & UCO_COPY_RECURSIVE)
                 copy_tree(e, &top, src, dst, &stx);
