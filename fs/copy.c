@@ -60,10 +60,10 @@ static void waiter_link(struct cp_waitq *q, struct cp_waiter *w)
     q->tail = w;
 }
 
-int cp_wait(struct cp_waitq *q, const char *what)
+int uco__cp_wait(struct cp_waitq *q, const char *what)
 {
     struct uco_task *t = uco__self();
-    if (!t) return uco__not_in_task("cp_wait");
+    if (!t) return uco__not_in_task("uco__cp_wait");
     struct cp_waiter w = {.task = t};
     waiter_link(q, &w);
     int r = uco__park_user(t, waiter_interrupt, &w, what);
@@ -90,7 +90,7 @@ static void wait_uninterruptible(struct cp_waitq *q, const char *what)
     waiter_unlink(&w);
 }
 
-void cp_wake_one(struct cp_waitq *q)
+void uco__cp_wake_one(struct cp_waitq *q)
 {
     struct cp_waiter *w = q->head;
     if (!w) return;
@@ -99,10 +99,10 @@ void cp_wake_one(struct cp_waitq *q)
     uco__ready(w->task);
 }
 
-void cp_wake_all(struct cp_waitq *q)
+void uco__cp_wake_all(struct cp_waitq *q)
 {
     while (q->head)
-        cp_wake_one(q);
+        uco__cp_wake_one(q);
 }
 
 /* ---- paths and reports ---------------------------------------------------------------- */
@@ -144,28 +144,28 @@ static char *join_path(const char *prefix, const struct cp_dir *d, const char *n
     return out;
 }
 
-char *cp_path(const struct cp_engine *e, const struct cp_dir *d, const char *name, bool dst)
+char *uco__cp_path(const struct cp_engine *e, const struct cp_dir *d, const char *name, bool dst)
 {
     const char *root = dst ? e->dst_root : e->src_root;
     if (!d || is_top(d)) return strdup(root);
     return join_path(root, d, name);
 }
 
-char *cp_relpath(const struct cp_dir *d, const char *name)
+char *uco__cp_relpath(const struct cp_dir *d, const char *name)
 {
     return join_path(NULL, d, name);
 }
 
 static void cp_stop(struct cp_engine *e, int err);
 
-int cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name, const char *op,
-            bool on_dst, int err, bool removed)
+int uco__cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name, const char *op,
+                 bool on_dst, int err, bool removed)
 {
     e->st.errors++;
     if (!e->first_err) e->first_err = err;
     if (!e->o.on_error || e->stop) return err;
-    char *src = cp_path(e, dir, name, false);
-    char *dst = cp_path(e, dir, name, true);
+    char *src = uco__cp_path(e, dir, name, false);
+    char *dst = uco__cp_path(e, dir, name, true);
     uco_copy_error ce = {
         .src = src ? src : "?",
         .dst = dst ? dst : "?",
@@ -181,7 +181,7 @@ int cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name, con
     return err;
 }
 
-void cp_progress(struct cp_engine *e, bool done)
+void uco__cp_progress(struct cp_engine *e, bool done)
 {
     if (!e->o.on_progress) return;
     int64_t now = uco_now();
@@ -191,12 +191,12 @@ void cp_progress(struct cp_engine *e, bool done)
     e->o.on_progress(&e->st, done, e->o.progress_arg);
 }
 
-void cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const char *name, mode_t type,
-                   bool linked)
+void uco__cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const char *name,
+                        mode_t type, bool linked)
 {
     if (!e->o.on_entry) return;
-    char *src = cp_path(e, dir, name, false);
-    char *dst = cp_path(e, dir, name, true);
+    char *src = uco__cp_path(e, dir, name, false);
+    char *dst = uco__cp_path(e, dir, name, true);
     if (src && dst) e->o.on_entry(src, dst, type, linked, e->o.entry_arg);
     free(src);
     free(dst);
@@ -204,19 +204,19 @@ void cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const char *na
 
 /* ---- directory nodes ------------------------------------------------------------------ */
 
-void cp_dir_get(struct cp_dir *d)
+void uco__cp_dir_get(struct cp_dir *d)
 {
     d->refs++;
 }
 
 /* Applies a finished directory's metadata, closes it, and goes up while parents finish too. */
-void cp_dir_put(struct cp_engine *e, struct cp_dir *d)
+void uco__cp_dir_put(struct cp_engine *e, struct cp_dir *d)
 {
     while (d && !is_top(d) && --d->refs == 0) {
         struct cp_dir *parent = d->parent;
         const char *name = is_top(parent) ? NULL : d->name;
         if (d->dst_fd >= 0 && !e->stop)
-            cp_meta_apply_x(e, parent, name, d->dst_fd, d->src_fd, &d->meta, d->created);
+            uco__cp_meta_apply_x(e, parent, name, d->dst_fd, d->src_fd, &d->meta, d->created);
         if (d->src_fd >= 0) uco_task_self() ? uco_close(d->src_fd) : close(d->src_fd);
         if (d->dst_fd >= 0) uco_task_self() ? uco_close(d->dst_fd) : close(d->dst_fd);
         free(d);
@@ -242,14 +242,14 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
     const char *rname = is_top(parent) ? NULL : sname; /* reported name */
     dev_t dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
     if (is_ancestor(parent, dev, stx->stx_ino)) {
-        cp_fail(e, parent, rname, "copy cyclic directory", false, -ELOOP, false);
+        uco__cp_fail(e, parent, rname, "copy cyclic directory", false, -ELOOP, false);
         return NULL;
     }
     size_t nlen = strlen(dname);
     if (nlen > UINT16_MAX) nlen = UINT16_MAX;
     struct cp_dir *d = calloc(1, sizeof *d + nlen + 1);
     if (!d) {
-        cp_fail(e, parent, rname, "mkdir", true, -ENOMEM, false);
+        uco__cp_fail(e, parent, rname, "mkdir", true, -ENOMEM, false);
         return NULL;
     }
     memcpy(d->name, dname, nlen);
@@ -260,7 +260,7 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
     d->src_fd = d->dst_fd = -1;
     d->dev = dev;
     d->ino = stx->stx_ino;
-    cp_meta_from_statx(&d->meta, stx);
+    uco__cp_meta_from_statx(&d->meta, stx);
 
     /* Owner rwx while we fill it (the real mode comes at the end). */
     mode_t tmp = (stx->stx_mode & 0777) | S_IRWXU;
@@ -270,13 +270,14 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
         r = uco_statx(parent->dst_fd, dname, 0, STATX_TYPE | STATX_INO, &dst);
         if (r == 0 && !S_ISDIR(dst.stx_mode)) r = -ENOTDIR;
         if (r == -ENOTDIR) {
-            cp_fail(e, parent, rname, "overwrite non-directory with directory", true, r, false);
+            uco__cp_fail(e, parent, rname, "overwrite non-directory with directory", true, r,
+                         false);
             free(d);
             return NULL;
         }
         if (r == 0 && makedev(dst.stx_dev_major, dst.stx_dev_minor) == dev &&
             dst.stx_ino == stx->stx_ino) {
-            cp_fail(e, parent, rname, "copy a directory into itself", true, -EINVAL, false);
+            uco__cp_fail(e, parent, rname, "copy a directory into itself", true, -EINVAL, false);
             free(d);
             return NULL;
         }
@@ -284,7 +285,7 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
         d->created = true;
     }
     if (r < 0) {
-        cp_fail(e, parent, rname, "mkdir", true, r, false);
+        uco__cp_fail(e, parent, rname, "mkdir", true, r, false);
         free(d);
         return NULL;
     }
@@ -292,12 +293,12 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
     d->dst_fd = uco_openat(parent->dst_fd, dname,
                            O_RDONLY | O_DIRECTORY | O_CLOEXEC | (d->created ? O_NOFOLLOW : 0), 0);
     if (d->dst_fd < 0) {
-        cp_fail(e, parent, rname, "open", true, d->dst_fd, false);
+        uco__cp_fail(e, parent, rname, "open", true, d->dst_fd, false);
         free(d);
         return NULL;
     }
-    if (!is_top(parent)) cp_dir_get(parent); /* released when d is */
-    /* What entries created in it get as their group (see cp_meta_apply). */
+    if (!is_top(parent)) uco__cp_dir_get(parent); /* released when d is */
+    /* What entries created in it get as their group (see uco__cp_meta_apply). */
     if (d->created && !is_top(parent)) {
         d->dst_sgid = parent->dst_sgid;
         d->dst_gid = parent->dst_sgid ? parent->dst_gid : e->egid;
@@ -311,7 +312,7 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
         }
     }
     e->st.dirs++;
-    cp_entry_done(e, parent, rname, S_IFDIR, false);
+    uco__cp_entry_done(e, parent, rname, S_IFDIR, false);
     if ((e->flags & UCO_COPY_ONE_FS) && dev != e->root_dev && !is_top(parent))
         return d; /* a mount point: made, not entered (cp -x) */
     int follow =
@@ -319,7 +320,7 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
     d->src_fd = uco_openat(parent->src_fd, sname,
                            O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? O_NOFOLLOW : 0), 0);
     if (d->src_fd < 0) {
-        cp_fail(e, parent, rname, "open directory", false, d->src_fd, false);
+        uco__cp_fail(e, parent, rname, "open directory", false, d->src_fd, false);
         d->src_fd = -1;
     }
     return d;
@@ -334,7 +335,7 @@ static void task_begin(struct cp_engine *e)
 
 static void task_end(struct cp_engine *e)
 {
-    if (--e->tasks_alive == 0) cp_wake_all(&e->end_q);
+    if (--e->tasks_alive == 0) uco__cp_wake_all(&e->end_q);
 }
 
 /* Cancels every task of the copy: they unwind (removing files they left incomplete). */
@@ -347,7 +348,7 @@ static void cp_stop(struct cp_engine *e, int err)
         if (j->task && j->task != self) uco_task_cancel(j->task);
     for (unsigned i = 0; i < e->walkers_alive; i++)
         if (e->walker_tasks[i] && e->walker_tasks[i] != self) uco_task_cancel(e->walker_tasks[i]);
-    cp_wake_all(&e->walk_q);
+    uco__cp_wake_all(&e->walk_q);
 }
 
 static void job_unlink(struct cp_engine *e, struct cp_job *j)
@@ -364,14 +365,14 @@ static intptr_t entry_main(void *arg)
     struct cp_job *j = arg;
     struct cp_engine *e = j->e;
     j->task = uco_task_self();
-    if (!e->stop) cp_entry(e, j->dir, j->name, j->name, &j->stx);
-    cp_dir_put(e, j->dir);
+    if (!e->stop) uco__cp_entry(e, j->dir, j->name, j->name, &j->stx);
+    uco__cp_dir_put(e, j->dir);
     job_unlink(e, j);
     j->next = e->free_jobs;
     e->free_jobs = j;
     e->jobs_busy--;
-    cp_wake_one(&e->job_q);
-    cp_progress(e, false);
+    uco__cp_wake_one(&e->job_q);
+    uco__cp_progress(e, false);
     task_end(e);
     return 0;
 }
@@ -381,7 +382,7 @@ static int spawn_entry(struct cp_engine *e, struct cp_dir *dir, const char *name
                        const struct statx *stx)
 {
     while (e->jobs_busy >= e->o.jobs) {
-        int r = cp_wait(&e->job_q, "copy slot");
+        int r = uco__cp_wait(&e->job_q, "copy slot");
         if (r < 0) return r;
         if (e->stop) return e->stop;
     }
@@ -390,7 +391,7 @@ static int spawn_entry(struct cp_engine *e, struct cp_dir *dir, const char *name
         e->free_jobs = j->next;
     } else {
         j = malloc(sizeof *j);
-        if (!j) return cp_fail(e, dir, name, "copy", true, -ENOMEM, false);
+        if (!j) return uco__cp_fail(e, dir, name, "copy", true, -ENOMEM, false);
     }
     j->e = e;
     j->dir = dir;
@@ -408,9 +409,9 @@ static int spawn_entry(struct cp_engine *e, struct cp_dir *dir, const char *name
         job_unlink(e, j);
         j->next = e->free_jobs;
         e->free_jobs = j;
-        return cp_fail(e, dir, name, "copy", true, r, false);
+        return uco__cp_fail(e, dir, name, "copy", true, r, false);
     }
-    cp_dir_get(dir);
+    uco__cp_dir_get(dir);
     e->jobs_busy++;
     task_begin(e);
     return 0;
@@ -426,11 +427,11 @@ static struct cp_dir *take_pending(struct cp_engine *e)
         if (e->idle + 1 == e->walkers_alive) {
             /* Everyone else is idle and nothing is queued: the tree is done. */
             e->walk_over = true;
-            cp_wake_all(&e->walk_q);
+            uco__cp_wake_all(&e->walk_q);
             return NULL;
         }
         e->idle++;
-        int r = cp_wait(&e->walk_q, "directory to walk");
+        int r = uco__cp_wait(&e->walk_q, "directory to walk");
         e->idle--;
         if (r < 0) return NULL;
     }
@@ -467,14 +468,14 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
     for (;;) {
         if (next) {
             if (next->src_fd < 0) {
-                cp_dir_put(e, next);
+                uco__cp_dir_put(e, next);
             } else {
                 if (n == cap) {
                     size_t nc = cap ? cap * 2 : 16;
                     struct frame *ns = realloc(st, nc * sizeof *ns);
                     if (!ns) {
-                        cp_fail(e, next, NULL, "read directory", false, -ENOMEM, false);
-                        cp_dir_put(e, next);
+                        uco__cp_fail(e, next, NULL, "read directory", false, -ENOMEM, false);
+                        uco__cp_dir_put(e, next);
                         next = NULL;
                         continue;
                     }
@@ -484,9 +485,9 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
                 size_t bs = next->depth > DEEP_LEVEL ? DIRBUF_DEEP : DIRBUF_SHALLOW;
                 int r = uco_dir_fdopen(&st[n].it, next->src_fd, false, UCO_DIR_STAT, bs);
                 if (r < 0) {
-                    cp_fail(e, next->parent, is_top(next->parent) ? NULL : next->name,
-                            "read directory", false, r, false);
-                    cp_dir_put(e, next);
+                    uco__cp_fail(e, next->parent, is_top(next->parent) ? NULL : next->name,
+                                 "read directory", false, r, false);
+                    uco__cp_dir_put(e, next);
                 } else {
                     st[n++].dir = next;
                 }
@@ -499,21 +500,21 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
         int r = e->stop ? 0 : uco_dir_next(f->it, &ent);
         if (r <= 0) {
             if (r < 0 && !e->stop)
-                cp_fail(e, f->dir->parent, is_top(f->dir->parent) ? NULL : f->dir->name,
-                        "read directory", false, r, false);
+                uco__cp_fail(e, f->dir->parent, is_top(f->dir->parent) ? NULL : f->dir->name,
+                             "read directory", false, r, false);
             uco_dir_close(f->it);
-            cp_dir_put(e, f->dir);
+            uco__cp_dir_put(e, f->dir);
             n--;
             continue;
         }
         if (ent.stat_err) {
-            cp_fail(e, f->dir, ent.name, "stat", false, ent.stat_err, false);
+            uco__cp_fail(e, f->dir, ent.name, "stat", false, ent.stat_err, false);
             continue;
         }
         struct statx stx = *ent.stx;
         r = follow_stat(e, f->dir, ent.name, &stx);
         if (r < 0) {
-            cp_fail(e, f->dir, ent.name, "stat", false, r, false);
+            uco__cp_fail(e, f->dir, ent.name, "stat", false, r, false);
             continue;
         }
         e->st.files_total++;
@@ -526,7 +527,7 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
         if (!child) continue;
         if (child->src_fd >= 0 && e->idle > 0 && e->npending < e->o.walkers) {
             e->pending[e->npending++] = child;
-            cp_wake_one(&e->walk_q);
+            uco__cp_wake_one(&e->walk_q);
         } else {
             next = child;
         }
@@ -673,8 +674,9 @@ static int copy_tree(struct cp_engine *e, struct cp_dir *top, const char *src, c
 {
     int r = into_itself(e->dst_dirfd, dst, makedev(stx->stx_dev_major, stx->stx_dev_minor),
                         stx->stx_ino);
-    if (r == 1) return cp_fail(e, top, NULL, "same file", true, -EINVAL, false);
-    if (r == 2) return cp_fail(e, top, NULL, "copy a directory into itself", true, -EINVAL, false);
+    if (r == 1) return uco__cp_fail(e, top, NULL, "same file", true, -EINVAL, false);
+    if (r == 2)
+        return uco__cp_fail(e, top, NULL, "copy a directory into itself", true, -EINVAL, false);
     struct cp_dir *root = dir_open(e, top, src, dst, stx);
     if (!root) return e->first_err;
     e->root = root;
@@ -683,11 +685,11 @@ static int copy_tree(struct cp_engine *e, struct cp_dir *top, const char *src, c
     e->pending = calloc(w, sizeof *e->pending);
     e->walker_tasks = calloc(w, sizeof *e->walker_tasks);
     if (!e->pending || !e->walker_tasks) {
-        cp_dir_put(e, root);
-        return cp_fail(e, top, NULL, "copy", true, -ENOMEM, false);
+        uco__cp_dir_put(e, root);
+        return uco__cp_fail(e, top, NULL, "copy", true, -ENOMEM, false);
     }
     if (root->src_fd < 0) {
-        cp_dir_put(e, root);
+        uco__cp_dir_put(e, root);
         return e->first_err;
     }
     e->pending[e->npending++] = root;
@@ -702,11 +704,11 @@ static int copy_tree(struct cp_engine *e, struct cp_dir *top, const char *src, c
     }
     if (e->walkers_alive == 0) {
         e->npending = 0;
-        cp_dir_put(e, root);
-        return cp_fail(e, top, NULL, "copy", true, r, false);
+        uco__cp_dir_put(e, root);
+        return uco__cp_fail(e, top, NULL, "copy", true, r, false);
     }
     while (e->tasks_alive) {
-        r = cp_wait(&e->end_q, "copy");
+        r = uco__cp_wait(&e->end_q, "copy");
         if (r < 0) {
             cp_stop(e, r);
             if (!e->first_err) e->first_err = r;
@@ -746,7 +748,7 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
     bool follow = !(e->flags & UCO_COPY_NO_DEREF) || (e->flags & UCO_COPY_DEREF_ROOT);
     r = uco_statx(src_dirfd, src, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx);
     if (r < 0) {
-        cp_fail(e, &top, NULL, "stat", false, r, false);
+        uco__cp_fail(e, &top, NULL, "stat", false, r, false);
     } else {
         e->root_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
         e->st.files_total = 1;
@@ -755,12 +757,12 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
             if (e->flags & UCO_COPY_RECURSIVE)
                 copy_tree(e, &top, src, dst, &stx);
             else
-                cp_fail(e, &top, NULL, "omit directory", false, -EISDIR, false);
+                uco__cp_fail(e, &top, NULL, "omit directory", false, -EISDIR, false);
         } else {
-            cp_entry(e, &top, src, dst, &stx);
+            uco__cp_entry(e, &top, src, dst, &stx);
         }
     }
-    cp_progress(e, true);
+    uco__cp_progress(e, true);
     r = e->stop ? e->stop : e->first_err;
     if (stats) {
         e->st.elapsed_ns = uco_now() - e->t0;
@@ -771,8 +773,8 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
         e->free_jobs = j->next;
         free(j);
     }
-    cp_links_free(e);
-    cp_bufs_free(e);
+    uco__cp_links_free(e);
+    uco__cp_bufs_free(e);
     free(e->pending);
     free(e->walker_tasks);
     free(e);

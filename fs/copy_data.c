@@ -18,7 +18,7 @@ static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, c
 {
     size_t cap;
     /* One byte more than the file: a read that fills the buffer means it grew. */
-    char *buf = cp_buf_get(e, (size_t)size + 1, &cap);
+    char *buf = uco__cp_buf_get(e, (size_t)size + 1, &cap);
     if (!buf) {
         *where = "read";
         return -ENOMEM;
@@ -44,7 +44,7 @@ static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, c
          * it: the file shrank, or the read was cut; the next read says which. */
         if ((size_t)n < cap && off >= size) break;
     }
-    cp_buf_put(e, buf, cap);
+    uco__cp_buf_put(e, buf, cap);
     return r < 0 ? r : off;
 }
 
@@ -186,7 +186,7 @@ static int64_t cfr_segment(struct pipe *p, int64_t start, int64_t end, const cha
             eof = j->off + res; /* end of file (it may have shrunk) */
             if (next > eof) next = eof;
         }
-        cp_progress(p->e, false);
+        uco__cp_progress(p->e, false);
     }
     if (r < 0) {
         /* Jobs still running cannot be taken back: wait for them. */
@@ -290,7 +290,7 @@ static int64_t rw_segment(struct pipe *p, int64_t start, int64_t end, const char
             }
             s->state = 0;
             busy--;
-            cp_progress(p->e, false);
+            uco__cp_progress(p->e, false);
         }
         if (r && busy) {
             drain(p);
@@ -307,7 +307,7 @@ static int pipe_bufs(struct pipe *p, size_t need)
     if (p->buf_cap) return 0;
     struct cp_engine *e = p->e;
     while (e->big_busy >= e->big_max) {
-        int r = cp_wait(&e->big_q, "buffers for a big file");
+        int r = uco__cp_wait(&e->big_q, "buffers for a big file");
         if (r < 0) return r;
     }
     e->big_busy++;
@@ -315,12 +315,12 @@ static int pipe_bufs(struct pipe *p, size_t need)
     size_t cap = 0;
     for (; got < p->depth; got++) {
         p->slots[got].state = 0;
-        p->slots[got].buf = cp_buf_get(p->e, need, &cap);
+        p->slots[got].buf = uco__cp_buf_get(p->e, need, &cap);
         if (!p->slots[got].buf) break;
     }
     if (got == 0) {
         e->big_busy--;
-        cp_wake_one(&e->big_q);
+        uco__cp_wake_one(&e->big_q);
         return -ENOMEM;
     }
     p->depth = got;
@@ -333,10 +333,10 @@ static void pipe_bufs_free(struct pipe *p)
 {
     if (!p->buf_cap) return;
     for (unsigned i = 0; i < p->depth; i++)
-        cp_buf_put(p->e, p->slots[i].buf, p->buf_cap);
+        uco__cp_buf_put(p->e, p->slots[i].buf, p->buf_cap);
     p->buf_cap = 0;
     p->e->big_busy--;
-    cp_wake_one(&p->e->big_q);
+    uco__cp_wake_one(&p->e->big_q);
 }
 
 static int64_t copy_segment(struct pipe *p, int64_t start, int64_t end, const char **where)
@@ -445,8 +445,8 @@ static int64_t copy_big(struct cp_engine *e, int src, int dst, int dst_direct,
     return r;
 }
 
-int64_t cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const struct statx *stx,
-                const char **where)
+int64_t uco__cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const struct statx *stx,
+                     const char **where)
 {
     int64_t size = (int64_t)stx->stx_size;
     bool sparse = size > 0 && (int64_t)stx->stx_blocks * 512 < size;

@@ -49,22 +49,22 @@ static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const cha
     if (r == 0 && through_symlink && S_ISLNK(dst.stx_mode)) {
         r = uco_statx(dir->dst_fd, name, 0, STATX_BASIC_STATS, &dst);
         if (r == -ENOENT) {
-            cp_fail(e, dir, rname(dir, name), "write through dangling symlink", true, -ENOENT,
-                    false);
+            uco__cp_fail(e, dir, rname(dir, name), "write through dangling symlink", true, -ENOENT,
+                         false);
             return EX_FAILED;
         }
     }
     if (r < 0) {
-        cp_fail(e, dir, rname(dir, name), "stat", true, r, false);
+        uco__cp_fail(e, dir, rname(dir, name), "stat", true, r, false);
         return EX_FAILED;
     }
     if (S_ISDIR(dst.stx_mode)) {
-        cp_fail(e, dir, rname(dir, name), "overwrite directory with non-directory", true, -EISDIR,
-                false);
+        uco__cp_fail(e, dir, rname(dir, name), "overwrite directory with non-directory", true,
+                     -EISDIR, false);
         return EX_FAILED;
     }
     if (same_inode(src, &dst)) {
-        cp_fail(e, dir, rname(dir, name), "same file", true, -EINVAL, false);
+        uco__cp_fail(e, dir, rname(dir, name), "same file", true, -EINVAL, false);
         return EX_FAILED;
     }
     if ((e->flags & UCO_COPY_NO_CLOBBER) ||
@@ -125,7 +125,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     /* Open the source and create the destination at once. */
     uco_op os, od;
     int r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
-    if (r < 0) return cp_fail(e, dir, rn, "open", false, r, false);
+    if (r < 0) return uco__cp_fail(e, dir, rn, "open", false, r, false);
     r = uco_op_openat(&od, dir->dst_fd, dname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cmode);
     int src = (int)uco_op_wait(&os);
     int dst = r < 0 ? r : (int)uco_op_wait(&od);
@@ -137,7 +137,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
             uco_close(dst);
             remove_dst(dir, dname);
         }
-        return cp_fail(e, dir, rn, "open", false, src, false);
+        return uco__cp_fail(e, dir, rn, "open", false, src, false);
     }
     if (dst == -EEXIST) {
         bool skip;
@@ -149,7 +149,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     }
     if (dst < 0) {
         uco_close(src);
-        return cp_fail(e, dir, rn, "create", true, dst, false);
+        return uco__cp_fail(e, dir, rn, "create", true, dst, false);
     }
     int dst_direct = -1;
     if ((e->flags & UCO_COPY_DIRECT) && stx->stx_size > e->small_max) {
@@ -163,20 +163,20 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         }
     }
     const char *where = "read";
-    int64_t n = cp_data(e, src, dst, dst_direct, stx, &where);
+    int64_t n = uco__cp_data(e, src, dst, dst_direct, stx, &where);
     if (dst_direct >= 0) uco_close(dst_direct);
     if (n < 0) {
         close2(src, dst);
         bool removed = remove_dst(dir, dname);
-        return cp_fail(e, dir, rn, where, where[0] == 'w', (int)n, removed);
+        return uco__cp_fail(e, dir, rn, where, where[0] == 'w', (int)n, removed);
     }
     struct cp_meta m;
-    cp_meta_from_statx(&m, stx);
-    r = cp_meta_apply_x(e, dir, dname, dst, src, &m, created);
+    uco__cp_meta_from_statx(&m, stx);
+    r = uco__cp_meta_apply_x(e, dir, dname, dst, src, &m, created);
     close2(src, dst);
     if (r < 0) return r; /* reported; the data is complete */
     e->st.files++;
-    cp_entry_done(e, dir, rn, S_IFREG, false);
+    uco__cp_entry_done(e, dir, rn, S_IFREG, false);
     return 0;
 }
 
@@ -197,7 +197,7 @@ static int make_replacing(struct cp_engine *e, struct cp_dir *dir, const char *n
         r = uco_unlinkat(dir->dst_fd, name, 0);
         if (r == 0 || r == -ENOENT) r = make(arg);
     }
-    if (r < 0) cp_fail(e, dir, rname(dir, name), op, true, r, false);
+    if (r < 0) uco__cp_fail(e, dir, rname(dir, name), op, true, r, false);
     return r;
 }
 
@@ -225,7 +225,7 @@ static int copy_symlink(struct cp_engine *e, struct cp_dir *dir, const char *sna
         char *t = realloc(target, cap);
         if (!t) {
             free(target);
-            return cp_fail(e, dir, rname(dir, dname), "readlink", false, -ENOMEM, false);
+            return uco__cp_fail(e, dir, rname(dir, dname), "readlink", false, -ENOMEM, false);
         }
         target = t;
         n = uco_readlinkat(dir->src_fd, sname, target, cap);
@@ -234,7 +234,7 @@ static int copy_symlink(struct cp_engine *e, struct cp_dir *dir, const char *sna
     }
     if (n < 0) {
         free(target);
-        return cp_fail(e, dir, rname(dir, dname), "readlink", false, (int)n, false);
+        return uco__cp_fail(e, dir, rname(dir, dname), "readlink", false, (int)n, false);
     }
     target[n] = 0;
     struct mk_symlink a = {target, dir, dname};
@@ -242,11 +242,11 @@ static int copy_symlink(struct cp_engine *e, struct cp_dir *dir, const char *sna
     free(target);
     if (r != 0) return r < 0 ? r : 0;
     struct cp_meta m;
-    cp_meta_from_statx(&m, stx);
-    r = cp_meta_apply(e, dir, dname, -1, &m, true);
+    uco__cp_meta_from_statx(&m, stx);
+    r = uco__cp_meta_apply(e, dir, dname, -1, &m, true);
     if (r < 0) return r;
     e->st.symlinks++;
-    cp_entry_done(e, dir, rname(dir, dname), S_IFLNK, false);
+    uco__cp_entry_done(e, dir, rname(dir, dname), S_IFLNK, false);
     return 0;
 }
 
@@ -272,11 +272,11 @@ static int copy_special(struct cp_engine *e, struct cp_dir *dir, const char *dna
     int r = make_replacing(e, dir, dname, stx, mk_node, &a, "mknod");
     if (r != 0) return r < 0 ? r : 0;
     struct cp_meta m;
-    cp_meta_from_statx(&m, stx);
-    r = cp_meta_apply(e, dir, dname, -1, &m, true);
+    uco__cp_meta_from_statx(&m, stx);
+    r = uco__cp_meta_apply(e, dir, dname, -1, &m, true);
     if (r < 0) return r;
     e->st.specials++;
-    cp_entry_done(e, dir, rname(dir, dname), stx->stx_mode & S_IFMT, false);
+    uco__cp_entry_done(e, dir, rname(dir, dname), stx->stx_mode & S_IFMT, false);
     return 0;
 }
 
@@ -301,7 +301,7 @@ static int make_link(struct cp_engine *e, struct cp_dir *dir, const char *name,
     int r = make_replacing(e, dir, name, stx, mk_link, &a, "link");
     if (r != 0) return r < 0 ? r : 0;
     e->st.hardlinks++;
-    cp_entry_done(e, dir, name, stx->stx_mode & S_IFMT, true);
+    uco__cp_entry_done(e, dir, name, stx->stx_mode & S_IFMT, true);
     return 0;
 }
 
@@ -321,36 +321,36 @@ static int copy_one(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     case S_IFSOCK:
         return copy_special(e, dir, dname, stx);
     default:
-        return cp_fail(e, dir, rname(dir, dname), "copy (unknown file type)", false, -EINVAL,
-                       false);
+        return uco__cp_fail(e, dir, rname(dir, dname), "copy (unknown file type)", false, -EINVAL,
+                            false);
     }
 }
 
-int cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
-             const struct statx *stx)
+int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
+                  const struct statx *stx)
 {
     struct cp_link *l = NULL;
     if ((e->flags & UCO_COPY_LINKS) && dir->depth > 0 && stx->stx_nlink > 1) {
         bool created;
         dev_t dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
-        l = cp_link_find(e, dev, stx->stx_ino, &created, stx->stx_nlink);
+        l = uco__cp_link_find(e, dev, stx->stx_ino, &created, stx->stx_nlink);
         if (!l) {
             /* Said once: from here on, new hard-link groups are copied as separate files. */
             static const char op[] = "keep hard links (too many groups open; copied as a file)";
-            if (!e->links_reported) cp_fail(e, dir, dname, op, false, -ENOMEM, false);
+            if (!e->links_reported) uco__cp_fail(e, dir, dname, op, false, -ENOMEM, false);
             e->links_reported = true;
         }
         if (l && !created) {
             while (l->state == CP_LINK_COPYING) {
-                int r = cp_wait(&l->waiters, "first copy of a hard link");
+                int r = uco__cp_wait(&l->waiters, "first copy of a hard link");
                 if (r < 0) {
-                    cp_link_release(e, l);
+                    uco__cp_link_release(e, l);
                     return r;
                 }
             }
             if (l->dst) {
                 int r = make_link(e, dir, dname, stx, l);
-                cp_link_release(e, l);
+                uco__cp_link_release(e, l);
                 return r;
             }
             l->state = CP_LINK_COPYING; /* the earlier copy failed: this name tries */
@@ -358,10 +358,10 @@ int cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, const c
     }
     int r = copy_one(e, dir, sname, dname, stx);
     if (l) {
-        if (r == 0 && !l->dst) l->dst = cp_relpath(dir, dname);
+        if (r == 0 && !l->dst) l->dst = uco__cp_relpath(dir, dname);
         l->state = CP_LINK_DONE;
-        cp_wake_all(&l->waiters);
-        cp_link_release(e, l);
+        uco__cp_wake_all(&l->waiters);
+        uco__cp_link_release(e, l);
     }
     return r;
 }

@@ -34,9 +34,9 @@ struct cp_waitq {
 };
 
 /* Parks the calling task until cp_wake_*; returns 0, or -ECANCELED / -ETIMEDOUT. */
-int cp_wait(struct cp_waitq *q, const char *what);
-void cp_wake_one(struct cp_waitq *q);
-void cp_wake_all(struct cp_waitq *q);
+int uco__cp_wait(struct cp_waitq *q, const char *what);
+void uco__cp_wake_one(struct cp_waitq *q);
+void uco__cp_wake_all(struct cp_waitq *q);
 
 /* ---- metadata to preserve -------------------------------------------------------------- */
 
@@ -47,7 +47,7 @@ struct cp_meta {
     struct timespec atime, mtime;
 };
 
-void cp_meta_from_statx(struct cp_meta *m, const struct statx *stx);
+void uco__cp_meta_from_statx(struct cp_meta *m, const struct statx *stx);
 
 /* ---- directories ---------------------------------------------------------------------- */
 
@@ -153,50 +153,50 @@ struct cp_engine {
 
 /* Path of a node's source or destination (root name + "/" + ... + "/" + name), malloc'd;
  * name may be NULL (the directory itself). NULL when out of memory. */
-char *cp_path(const struct cp_engine *e, const struct cp_dir *d, const char *name, bool dst);
+char *uco__cp_path(const struct cp_engine *e, const struct cp_dir *d, const char *name, bool dst);
 /* The destination path of dir/name relative to the destination root (hard links). */
-char *cp_relpath(const struct cp_dir *d, const char *name);
+char *uco__cp_relpath(const struct cp_dir *d, const char *name);
 
 /* Reports a failure of entry dir/name (NULL dir: the root itself). Counts it once per entry:
  * call it once per failed entry. Always returns err. */
-int cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name, const char *op,
-            bool on_dst, int err, bool removed);
+int uco__cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name, const char *op,
+                 bool on_dst, int err, bool removed);
 /* Progress and entry callbacks. */
-void cp_progress(struct cp_engine *e, bool done);
-void cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const char *name, mode_t type,
-                   bool linked);
+void uco__cp_progress(struct cp_engine *e, bool done);
+void uco__cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const char *name,
+                        mode_t type, bool linked);
 
 /* Buffers of at least size bytes (page aligned), from a per-size free list. */
-void *cp_buf_get(struct cp_engine *e, size_t size, size_t *cap);
-void cp_buf_put(struct cp_engine *e, void *buf, size_t cap);
-void cp_bufs_free(struct cp_engine *e);
+void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap);
+void uco__cp_buf_put(struct cp_engine *e, void *buf, size_t cap);
+void uco__cp_bufs_free(struct cp_engine *e);
 
 /* Directory references. */
-void cp_dir_get(struct cp_dir *d);
-void cp_dir_put(struct cp_engine *e, struct cp_dir *d);
+void uco__cp_dir_get(struct cp_dir *d);
+void uco__cp_dir_put(struct cp_engine *e, struct cp_dir *d);
 
 /* Copies one non-directory entry (regular, symlink, special), with hard-link handling: source
  * dir->src_fd/sname to dir->dst_fd/dname (the same name inside a tree; the caller's two paths
  * for a single file, where dir is the pseudo-directory above the root). stx is the source's
  * statx (lstat unless following). Reports its own failures. Returns 0 or -errno. */
-int cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
-             const struct statx *stx);
+int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
+                  const struct statx *stx);
 
 /* Applies metadata to an open destination (fd) or to a name (fd < 0: dirfd/name, without
  * following symlinks). created: we made it (so what it got at creation is known). Reports
  * failures as an error of dir/name and returns the first -errno. */
-int cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
-                  const struct cp_meta *m, bool created);
-/* As cp_meta_apply, also copying extended attributes from src_fd (with UCO_COPY_XATTR). */
-int cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
-                    const struct cp_meta *m, bool created);
+int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                       const struct cp_meta *m, bool created);
+/* As uco__cp_meta_apply, also copying extended attributes from src_fd (with UCO_COPY_XATTR). */
+int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                         int src_fd, const struct cp_meta *m, bool created);
 
 /* Regular files: copies the data of src (open) into dst (open, new or truncated), to the
  * source's end of file; holes of a sparse source stay holes. dst_direct (or -1) is dst opened
  * with O_DIRECT, used for whole aligned blocks. Returns the bytes of the copy (its size) or
  * -errno, with *where saying which side failed ("read" or "write"). */
-int64_t cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const struct statx *stx,
-                const char **where);
+int64_t uco__cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const struct statx *stx,
+                     const char **where);
 
 /* Hard-link groups open at once (about 130 bytes each): a tree whose files have other names
  * outside it would otherwise grow the table without bound. */
@@ -205,9 +205,9 @@ int64_t cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const str
 /* Hard links: the group of (dev, ino), created when absent (NULL when CP_LINKS_MAX are open,
  * or out of memory: the name is then copied as a file of its own); each find is paired with a
  * release, and the group goes when all the inode's names were seen and nobody holds it. */
-struct cp_link *cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool *created,
-                             uint32_t nlink);
-void cp_link_release(struct cp_engine *e, struct cp_link *l);
-void cp_links_free(struct cp_engine *e);
+struct cp_link *uco__cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool *created,
+                                  uint32_t nlink);
+void uco__cp_link_release(struct cp_engine *e, struct cp_link *l);
+void uco__cp_links_free(struct cp_engine *e);
 
 #endif

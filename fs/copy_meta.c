@@ -9,7 +9,7 @@
 
 #include "fs/copy_internal.h"
 
-void cp_meta_from_statx(struct cp_meta *m, const struct statx *stx)
+void uco__cp_meta_from_statx(struct cp_meta *m, const struct statx *stx)
 {
     m->mode = stx->stx_mode;
     m->uid = stx->stx_uid;
@@ -127,14 +127,14 @@ static intptr_t meta_job(void *arg)
     return 0;
 }
 
-int cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
-                  const struct cp_meta *m, bool created)
+int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                       const struct cp_meta *m, bool created)
 {
-    return cp_meta_apply_x(e, dir, name, fd, -1, m, created);
+    return uco__cp_meta_apply_x(e, dir, name, fd, -1, m, created);
 }
 
-int cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
-                    const struct cp_meta *m, bool created)
+int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                         int src_fd, const struct cp_meta *m, bool created)
 {
     mode_t type = m->mode & S_IFMT;
     struct meta_call c = {.fd = fd, .dirfd = dir->dst_fd, .name = name, .src_fd = -1};
@@ -174,7 +174,7 @@ int cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, i
         intptr_t r = uco_work(meta_job, &c);
         if (r < 0) return r; /* cancelled before it ran */
     }
-    if (c.err) cp_fail(e, dir, dir->depth ? name : NULL, c.op, true, c.err, false);
+    if (c.err) uco__cp_fail(e, dir, dir->depth ? name : NULL, c.op, true, c.err, false);
     return c.err;
 }
 
@@ -206,8 +206,8 @@ static void links_grow(struct cp_engine *e)
     e->nlinks_buckets = nb;
 }
 
-struct cp_link *cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool *created,
-                             uint32_t nlink)
+struct cp_link *uco__cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool *created,
+                                  uint32_t nlink)
 {
     *created = false;
     if (e->nlinks >= e->nlinks_buckets) links_grow(e);
@@ -238,7 +238,7 @@ struct cp_link *cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool 
 }
 
 /* Forgets a group once every name of the inode has been seen and nobody holds it. */
-void cp_link_release(struct cp_engine *e, struct cp_link *l)
+void uco__cp_link_release(struct cp_engine *e, struct cp_link *l)
 {
     if (l->users) l->users--;
     if (l->left || l->users) return;
@@ -253,7 +253,7 @@ void cp_link_release(struct cp_engine *e, struct cp_link *l)
         }
 }
 
-void cp_links_free(struct cp_engine *e)
+void uco__cp_links_free(struct cp_engine *e)
 {
     for (size_t i = 0; i < e->nlinks_buckets; i++) {
         struct cp_link *l = e->links[i];
@@ -279,7 +279,7 @@ static unsigned buf_class(size_t size)
     return c;
 }
 
-void *cp_buf_get(struct cp_engine *e, size_t size, size_t *cap)
+void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap)
 {
     unsigned c = buf_class(size);
     *cap = (size_t)4096 << c;
@@ -291,7 +291,7 @@ void *cp_buf_get(struct cp_engine *e, size_t size, size_t *cap)
     return aligned_alloc(4096, *cap);
 }
 
-void cp_buf_put(struct cp_engine *e, void *buf, size_t cap)
+void uco__cp_buf_put(struct cp_engine *e, void *buf, size_t cap)
 {
     if (!buf) return;
     unsigned c = buf_class(cap);
@@ -300,7 +300,7 @@ void cp_buf_put(struct cp_engine *e, void *buf, size_t cap)
     e->free_bufs[c] = b;
 }
 
-void cp_bufs_free(struct cp_engine *e)
+void uco__cp_bufs_free(struct cp_engine *e)
 {
     for (unsigned c = 0; c < CP_CLASSES; c++)
         while (e->free_bufs[c]) {
