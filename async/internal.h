@@ -323,6 +323,17 @@ static inline struct io_uring_sqe *uco__sqe(struct uco_loop *l)
     return uco__ring_sqe(&l->ring);
 }
 
+/* The prologue of an awaitable: declares t (the running task; else returns -EPERM) and sqe,
+ * after checking the task was not interrupted (else returns its -errno). Validate arguments
+ * before it: a taken SQE is always submitted. */
+#define UCO__AWAIT_BEGIN(name)                                                                     \
+    struct uco_task *t = uco__self();                                                              \
+    if (UCO__UNLIKELY(!t)) return uco__not_in_task(name);                                          \
+    int err_ = uco__await_check(t);                                                                \
+    if (UCO__UNLIKELY(err_)) return err_;                                                          \
+    struct io_uring_sqe *sqe = uco__sqe(t->loop);                                                  \
+    if (UCO__UNLIKELY(!sqe)) return -EBUSY
+
 /* The common awaitable: takes the prepared sqe, parks the task until its CQE, returns the
  * result (with cancellation and deadlines applied). t must be uco__self(), already checked
  * with uco__await_check. cqe_flags (may be NULL) receives the CQE flags. */
