@@ -23,7 +23,8 @@
 #define NOBODY  65534
 #define ERR_LEN 16384
 
-static char base[PATH_MAX]; /* on ext4 */
+static char base[PATH_MAX];     /* on ext4 */
+static char ucp_path[PATH_MAX]; /* a copy of ucp that other users can run */
 static char err[ERR_LEN], out[ERR_LEN];
 static bool have_tmpfs;
 static char tmpfs_dir[PATH_MAX];
@@ -37,7 +38,7 @@ static void path(char *buf, const char *name)
 /* Runs ucp with the given arguments (NULL-terminated), as uid (-1: root). */
 static int ucp_as(uid_t uid, const char *a0, ...)
 {
-    char *argv[32] = {UCP_PATH};
+    char *argv[32] = {ucp_path};
     int n = 1;
     va_list ap;
     va_start(ap, a0);
@@ -72,6 +73,36 @@ static void check_err_has(const char *what)
     if (!strstr(err, what)) fail_msg("ucp's stderr lacks \"%s\":\n%s", what, err);
 }
 
+/* Copies a file byte for byte (following symlinks) with mode. */
+static int copy_bin(const char *from, const char *to, mode_t mode)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int outfd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int ok = in >= 0 && outfd >= 0;
+    char buf[65536];
+    ssize_t n;
+    while (ok && (n = read(in, buf, sizeof buf)) > 0)
+        ok = write(outfd, buf, (size_t)n) == n;
+    if (in >= 0) close(in);
+    if (outfd >= 0) close(outfd);
+    return ok ? 0 : -1;
+}
+
+/* The runs as nobody must be able to execute ucp, and the build tree may be out of their
+ * reach (on a fresh Debian, /root is 0700): run a copy from base, with libuco beside it. */
+static void install_ucp_copy(void)
+{
+    char dir[PATH_MAX], lib[PATH_MAX];
+    path(dir, "bin");
+    mkdir(dir, 0755);
+    const char *soname = strrchr(UCO_LIB_PATH, '/');
+    snprintf(ucp_path, sizeof ucp_path, "%s/ucp", dir);
+    snprintf(lib, sizeof lib, "%s%s", dir, soname ? soname : "/libuco.so");
+    if (copy_bin(UCP_PATH, ucp_path, 0755) < 0 || copy_bin(UCO_LIB_PATH, lib, 0755) < 0)
+        t_skip_all("cannot copy ucp for the runs as another user");
+    setenv("LD_LIBRARY_PATH", dir, 1); /* ucp's RUNPATH points into the build tree */
+}
+
 /* An ext4 directory for the tests: /tmp when it is ext4, else a loop-mounted image. */
 static int setup(void **state)
 {
@@ -96,6 +127,7 @@ static int setup(void **state)
         snprintf(base, sizeof base, "%s", mnt);
         chmod(base, 0755);
     }
+    install_ucp_copy();
     path(tmpfs_dir, "tmpfs");
     mkdir(tmpfs_dir, 0755);
     int r = mount_tmpfs(tmpfs_dir, 512 << 20);
