@@ -48,6 +48,7 @@ enum {
     UCO__TF_RELEASED = 1u << 1,    /* handle given to a join op, or detached after the end */
     UCO__TF_INTERRUPTED = 1u << 2, /* the current park was interrupted (interrupt_fn ran) */
     UCO__TF_EXITING = 1u << 3,     /* function returned; draining started ops */
+    UCO__TF_EXIT_STACK = 1u << 4,  /* draining them at the bottom of its stack (exit_vg_id) */
 };
 
 /* The fields every park and wake-up touches come first and fill the first cache line (with the
@@ -77,7 +78,8 @@ struct uco_task {
     int64_t task_deadline, scope_deadline;
     struct uco__timer deadline_timer, sleep_timer;
     uint64_t id;
-    int64_t run_start; /* when it was last switched in (stall detector) */
+    int64_t run_start;   /* when it was last switched in (stall detector) */
+    unsigned exit_vg_id; /* Valgrind's id of that bottom region, with UCO__TF_EXIT_STACK */
     char name[32];
 #ifdef UCO_ASAN
     void *asan_fake_stack;
@@ -97,6 +99,8 @@ enum {
     UCO__OF_FORCED = 1u << 2,      /* fault injection: result forced */
     UCO__OF_CANCEL_SENT = 1u << 3, /* an ASYNC_CANCEL (or equivalent) was issued */
     UCO__OF_QUEUED = 1u << 4,      /* worker job sitting in the pool's queue */
+    UCO__OF_FAULT_MEM = 1u << 5,   /* fault injection: fault_mem to free at completion */
+    UCO__OF_ETIME = 1u << 6,       /* a kernel timeout: -ETIME is its success */
 };
 
 /* The caller's record of one operation in flight: the memory behind a uco_op, or a local of
@@ -181,6 +185,7 @@ struct uco_loop {
     uint64_t inbox_val;
     struct uco__comp inbox_comp;
     _Atomic(struct uco__op *) inbox_head; /* completed jobs, LIFO */
+    _Atomic unsigned inbox_posting;       /* workers between pushing a job and the wake-up */
     struct uco__comp ignore_comp;         /* completions nobody waits for */
     /* per-loop state of the layers above async/ (enum uco__layer), released by its fini in
      * uco_loop_free once no task and no operation is left, before the ring goes */
@@ -317,6 +322,17 @@ static inline struct io_uring_sqe *uco__sqe(struct uco_loop *l)
 {
     return uco__ring_sqe(&l->ring);
 }
+
+/* The prologue of an awaitable: declares t (the running task; else returns -EPERM) and sqe,
+ * after checking the task was not interrupted (else returns its -errno). Validate arguments
+ * before it: a taken SQE is always submitted. */
+#define UCO__AWAIT_BEGIN(name)                                                                     \
+    struct uco_task *t = uco__self();                                                              \
+    if (UCO__UNLIKELY(!t)) return uco__not_in_task(name);                                          \
+    int err_ = uco__await_check(t);                                                                \
+    if (UCO__UNLIKELY(err_)) return err_;                                                          \
+    struct io_uring_sqe *sqe = uco__sqe(t->loop);                                                  \
+    if (UCO__UNLIKELY(!sqe)) return -EBUSY
 
 /* The common awaitable: takes the prepared sqe, parks the task until its CQE, returns the
  * result (with cancellation and deadlines applied). t must be uco__self(), already checked

@@ -4,15 +4,6 @@
 
 #include "async/internal.h"
 
-/* The awaitable's prologue: the running task (else -EPERM), not interrupted, an SQE. */
-#define AWAIT_BEGIN(name)                                                                          \
-    struct uco_task *t = uco__self();                                                              \
-    if (UCO__UNLIKELY(!t)) return uco__not_in_task(name);                                          \
-    int err_ = uco__await_check(t);                                                                \
-    if (UCO__UNLIKELY(err_)) return err_;                                                          \
-    struct io_uring_sqe *sqe = uco__sqe(t->loop);                                                  \
-    if (UCO__UNLIKELY(!sqe)) return -EBUSY
-
 #define START_BEGIN(name)                                                                          \
     struct uco_task *t;                                                                            \
     int err_;                                                                                      \
@@ -25,11 +16,13 @@ static inline unsigned clamp_len(size_t len)
 }
 
 /* -1 means "current position"; anything else below 0 is an error. */
-#define BAD_OFF(off) ((off) < -1)
+#define BAD_OFF(off)  ((off) < -1)
+/* io.h: iovcnt 1..IOV_MAX. */
+#define BAD_IOVCNT(n) ((n) < 1 || (n) > IOV_MAX)
 
 int uco_nop(void)
 {
-    AWAIT_BEGIN("uco_nop");
+    UCO__AWAIT_BEGIN("uco_nop");
     io_uring_prep_nop(sqe);
     return (int)uco__await_sqe(t, sqe, UCO_OP_NOP, -1, NULL);
 }
@@ -37,7 +30,7 @@ int uco_nop(void)
 ssize_t uco_read(int fd, void *buf, size_t len, int64_t off)
 {
     if (BAD_OFF(off)) return -EINVAL;
-    AWAIT_BEGIN("uco_read");
+    UCO__AWAIT_BEGIN("uco_read");
     io_uring_prep_read(sqe, fd, buf, clamp_len(len), (uint64_t)off);
     return uco__await_sqe(t, sqe, UCO_OP_READ, fd, NULL);
 }
@@ -45,23 +38,23 @@ ssize_t uco_read(int fd, void *buf, size_t len, int64_t off)
 ssize_t uco_write(int fd, const void *buf, size_t len, int64_t off)
 {
     if (BAD_OFF(off)) return -EINVAL;
-    AWAIT_BEGIN("uco_write");
+    UCO__AWAIT_BEGIN("uco_write");
     io_uring_prep_write(sqe, fd, buf, clamp_len(len), (uint64_t)off);
     return uco__await_sqe(t, sqe, UCO_OP_WRITE, fd, NULL);
 }
 
 ssize_t uco_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    if (BAD_OFF(off) || iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
-    AWAIT_BEGIN("uco_readv");
+    if (BAD_OFF(off) || BAD_IOVCNT(iovcnt)) return -EINVAL;
+    UCO__AWAIT_BEGIN("uco_readv");
     io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     return uco__await_sqe(t, sqe, UCO_OP_READV, fd, NULL);
 }
 
 ssize_t uco_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    if (BAD_OFF(off) || iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
-    AWAIT_BEGIN("uco_writev");
+    if (BAD_OFF(off) || BAD_IOVCNT(iovcnt)) return -EINVAL;
+    UCO__AWAIT_BEGIN("uco_writev");
     io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     return uco__await_sqe(t, sqe, UCO_OP_WRITEV, fd, NULL);
 }
@@ -69,7 +62,7 @@ ssize_t uco_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 ssize_t uco_read_fixed(int fd, void *buf, size_t len, int64_t off, unsigned buf_index)
 {
     if (BAD_OFF(off) || buf_index > 16383) return -EINVAL;
-    AWAIT_BEGIN("uco_read_fixed");
+    UCO__AWAIT_BEGIN("uco_read_fixed");
     io_uring_prep_read_fixed(sqe, fd, buf, clamp_len(len), (uint64_t)off, (int)buf_index);
     return uco__await_sqe(t, sqe, UCO_OP_READ_FIXED, fd, NULL);
 }
@@ -77,13 +70,14 @@ ssize_t uco_read_fixed(int fd, void *buf, size_t len, int64_t off, unsigned buf_
 ssize_t uco_write_fixed(int fd, const void *buf, size_t len, int64_t off, unsigned buf_index)
 {
     if (BAD_OFF(off) || buf_index > 16383) return -EINVAL;
-    AWAIT_BEGIN("uco_write_fixed");
+    UCO__AWAIT_BEGIN("uco_write_fixed");
     io_uring_prep_write_fixed(sqe, fd, buf, clamp_len(len), (uint64_t)off, (int)buf_index);
     return uco__await_sqe(t, sqe, UCO_OP_WRITE_FIXED, fd, NULL);
 }
 
 ssize_t uco_write_all(int fd, const void *buf, size_t len, int64_t off)
 {
+    if (BAD_OFF(off)) return -EINVAL; /* not "any negative is -1" below */
     const char *p = buf;
     size_t done = 0;
     while (done < len) {
@@ -97,6 +91,7 @@ ssize_t uco_write_all(int fd, const void *buf, size_t len, int64_t off)
 
 ssize_t uco_read_full(int fd, void *buf, size_t len, int64_t off)
 {
+    if (BAD_OFF(off)) return -EINVAL;
     char *p = buf;
     size_t done = 0;
     while (done < len) {
@@ -111,14 +106,14 @@ ssize_t uco_read_full(int fd, void *buf, size_t len, int64_t off)
 int uco_fsync(int fd, unsigned flags)
 {
     if (flags & ~UCO_FSYNC_DATASYNC) return -EINVAL;
-    AWAIT_BEGIN("uco_fsync");
+    UCO__AWAIT_BEGIN("uco_fsync");
     io_uring_prep_fsync(sqe, fd, flags & UCO_FSYNC_DATASYNC ? IORING_FSYNC_DATASYNC : 0);
     return (int)uco__await_sqe(t, sqe, UCO_OP_FSYNC, fd, NULL);
 }
 
 int uco_poll(int fd, unsigned events)
 {
-    AWAIT_BEGIN("uco_poll");
+    UCO__AWAIT_BEGIN("uco_poll");
     io_uring_prep_poll_add(sqe, fd, events);
     return (int)uco__await_sqe(t, sqe, UCO_OP_POLL, fd, NULL);
 }
@@ -137,7 +132,7 @@ int uco_close(int fd)
 int uco_timeout(int64_t ns)
 {
     if (ns < 0) ns = 0;
-    AWAIT_BEGIN("uco_timeout");
+    UCO__AWAIT_BEGIN("uco_timeout");
     struct __kernel_timespec ts = {.tv_sec = ns / UCO_SEC, .tv_nsec = ns % UCO_SEC};
     io_uring_prep_timeout(sqe, &ts, 0, 0);
     int64_t r = uco__await_sqe(t, sqe, UCO_OP_TIMEOUT, -1, NULL);
@@ -147,7 +142,7 @@ int uco_timeout(int64_t ns)
 int uco_cancel_fd(int fd)
 {
     if (fd < 0) return -EBADF;
-    AWAIT_BEGIN("uco_cancel_fd");
+    UCO__AWAIT_BEGIN("uco_cancel_fd");
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
     int64_t r = uco__await_sqe(t, sqe, UCO_OP_CANCEL, fd, NULL);
     return r == -ENOENT ? 0 : (int)r;
@@ -173,7 +168,7 @@ int uco_op_write(uco_op *op, int fd, const void *buf, size_t len, int64_t off)
 
 int uco_op_readv(uco_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    if (BAD_OFF(off) || iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
+    if (BAD_OFF(off) || BAD_IOVCNT(iovcnt)) return -EINVAL;
     START_BEGIN("uco_op_readv");
     io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     uco__op_start_sqe(t, uco__op_of(op), sqe, UCO_OP_READV, fd);
@@ -182,7 +177,7 @@ int uco_op_readv(uco_op *op, int fd, const struct iovec *iov, int iovcnt, int64_
 
 int uco_op_writev(uco_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
-    if (BAD_OFF(off) || iovcnt < 0 || iovcnt > IOV_MAX) return -EINVAL;
+    if (BAD_OFF(off) || BAD_IOVCNT(iovcnt)) return -EINVAL;
     START_BEGIN("uco_op_writev");
     io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     uco__op_start_sqe(t, uco__op_of(op), sqe, UCO_OP_WRITEV, fd);

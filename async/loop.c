@@ -1,6 +1,7 @@
 /* The loop: creation, the turn (run ready tasks, one io_uring_enter, reap, fire timers),
  * stop, teardown, statistics and the task dump. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ int uco_loop_new(uco_loop **out, const uco_loop_opts *opts)
         o.stack_size > ((size_t)1 << 30) || o.stall_ns < 0)
         return -EINVAL;
     if (!o.sq_entries) o.sq_entries = 256;
-    if (!o.cq_entries) o.cq_entries = o.sq_entries * 16;
+    if (!o.cq_entries) o.cq_entries = o.sq_entries * 16; /* ring.h, docs/DESIGN.md */
     if (o.cq_entries < o.sq_entries) return -EINVAL;
     if (!o.stack_size) o.stack_size = UCO_STACK_DEFAULT;
     if (o.stack_size < UCO_STACK_MIN) o.stack_size = UCO_STACK_MIN;
@@ -143,6 +144,10 @@ int uco_loop_free(uco_loop *l)
         }
     }
     drain_internal(l);
+    /* A worker may still be writing the wake-up for a job we already took (see
+     * uco__inbox_post): a few instructions away, so wait for it. */
+    while (atomic_load_explicit(&l->inbox_posting, memory_order_acquire))
+        sched_yield();
     for (size_t i = 0; i < sizeof l->layer / sizeof l->layer[0]; i++)
         if (l->layer_fini[i]) l->layer_fini[i](l);
     uco__task_slots_free(l);
@@ -158,15 +163,19 @@ int uco_loop_free(uco_loop *l)
 static void sanitizer_begin(struct uco_loop *l)
 {
 #ifdef UCO_ASAN
-    pthread_attr_t attr;
-    void *addr = NULL;
-    size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &addr, &size);
-        pthread_attr_destroy(&attr);
+    /* A loop always runs on the same thread: find its stack once (pthread_getattr_np parses
+     * /proc/self/maps for the main thread, far too slow for every run). */
+    if (!l->sched_stack_lo) {
+        pthread_attr_t attr;
+        void *addr = NULL;
+        size_t size = 0;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            pthread_attr_getstack(&attr, &addr, &size);
+            pthread_attr_destroy(&attr);
+        }
+        l->sched_stack_lo = addr;
+        l->sched_stack_size = size;
     }
-    l->sched_stack_lo = addr;
-    l->sched_stack_size = size;
 #endif
 #ifdef UCO_TSAN
     l->sched_tsan_fiber = __tsan_get_current_fiber();
@@ -326,7 +335,7 @@ void uco_loop_dump(uco_loop *l, FILE *out)
             switch (t->park) {
             case UCO__PK_OPS: {
                 struct uco__waitset *ws = t->park_obj;
-                fprintf(out, " on %s", ws->any ? "any of" : "");
+                fprintf(out, " on%s", ws->any ? " any of" : "");
                 for (size_t i = 0; i < ws->n && i < 8; i++) {
                     struct uco__op *op = ws->ops[i];
                     if (op->state != UCO__OS_INFLIGHT) continue;

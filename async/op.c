@@ -9,16 +9,25 @@
 /* uco_op arrays are read as arrays of the private type they hold. */
 typedef struct uco__op *uco__op_ptr __attribute__((may_alias));
 
+/* The rare cases of a completion: fault injection and kernel timeouts. */
+static __attribute__((noinline)) int32_t complete_special(struct uco__op *op, int32_t res)
+{
+    if (op->flags & UCO__OF_FORCED) res = (int32_t)op->result;
+    if (op->flags & UCO__OF_FAULT_MEM) {
+        free(op->fault_mem);
+        op->fault_mem = NULL;
+        op->flags &= (uint8_t)~UCO__OF_FAULT_MEM;
+    }
+    if ((op->flags & UCO__OF_ETIME) && res == -ETIME) res = 0; /* expiry is its success */
+    return res;
+}
+
 void uco__op_complete(struct uco__comp *c, int32_t res, uint32_t flags)
 {
     struct uco__op *op = UCO__CONTAINER_OF(c, struct uco__op, comp);
     op->task->loop->inflight--;
-    if (UCO__UNLIKELY(op->flags & UCO__OF_FORCED)) res = (int32_t)op->result;
-    if (UCO__UNLIKELY(op->fault_mem != NULL)) {
-        free(op->fault_mem);
-        op->fault_mem = NULL;
-    }
-    if (op->kind == UCO_OP_TIMEOUT && res == -ETIME) res = 0; /* expiry is its success */
+    if (UCO__UNLIKELY(op->flags & (UCO__OF_FORCED | UCO__OF_FAULT_MEM | UCO__OF_ETIME)))
+        res = complete_special(op, res);
     op->cqe_flags = flags;
     uco__op_finish(op, res);
 }
@@ -45,6 +54,7 @@ void uco__op_arm(struct uco_loop *l, struct uco__op *op, struct io_uring_sqe *sq
     op->cqe_flags = 0;
     io_uring_sqe_set_data(sqe, &op->comp);
     l->inflight++;
+    if (kind == UCO_OP_TIMEOUT) op->flags |= UCO__OF_ETIME;
     if (UCO__UNLIKELY(l->faults.n)) {
         int32_t forced = 0;
         if (uco__fault_apply(&l->faults, kind, fd, sqe, &forced, &op->fault_mem) ==
@@ -52,6 +62,7 @@ void uco__op_arm(struct uco_loop *l, struct uco__op *op, struct io_uring_sqe *sq
             op->flags |= UCO__OF_FORCED;
             op->result = forced;
         }
+        if (op->fault_mem) op->flags |= UCO__OF_FAULT_MEM;
     }
 }
 
@@ -114,7 +125,8 @@ static void ops_interrupt(struct uco_task *t)
 
 /* Parks t on ws, whose pending ops already point to it, until they wake it; interruptible.
  * Returns 0, or the -errno of the interrupt. */
-static int park_ops(struct uco_task *t, struct uco__waitset *ws)
+static inline __attribute__((always_inline)) int park_ops(struct uco_task *t,
+                                                          struct uco__waitset *ws)
 {
     t->park = UCO__PK_OPS;
     t->park_obj = ws;
@@ -169,8 +181,11 @@ int64_t uco__await_sqe(struct uco_task *t, struct io_uring_sqe *sqe, unsigned ki
     op.flags = 0;
     op.task = t;
     uco__op_arm(t->loop, &op, sqe, kind, fd);
+    /* uco__wait for one op, inlined: this is every plain await. */
     struct uco__op *p = &op;
-    int r = uco__wait(t, &p, 1, false);
+    struct uco__waitset ws = {.task = t, .ops = &p, .n = 1, .remaining = 1};
+    op.ws = &ws;
+    int r = park_ops(t, &ws);
     int64_t res = op.result;
     /* Interrupted: report why, unless the op got to finish with a result of its own. */
     if (UCO__UNLIKELY(r < 0) && (res == -ECANCELED || res == -EINTR)) res = r;
@@ -239,11 +254,14 @@ void uco__drain_started(struct uco_task *t)
     }
 }
 
-/* An op the calling task may wait for. */
-static bool mine(struct uco_task *t, struct uco__op *op)
+/* 0 for an op the calling task may wait for; -EINVAL if it is not a started op still to be
+ * waited for, -EPERM if it is another task's. */
+static int mine(struct uco_task *t, struct uco__op *op)
 {
-    return op && op->task == t && (op->flags & UCO__OF_STARTED) &&
-           (op->state == UCO__OS_INFLIGHT || op->state == UCO__OS_DONE);
+    if (!op || !(op->flags & UCO__OF_STARTED) ||
+        (op->state != UCO__OS_INFLIGHT && op->state != UCO__OS_DONE))
+        return -EINVAL;
+    return op->task == t ? 0 : -EPERM;
 }
 
 static int64_t consume(struct uco_task *t, struct uco__op *op)
@@ -258,8 +276,8 @@ int64_t uco_op_wait(uco_op *uop)
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_op_wait");
     struct uco__op *op = uop ? uco__op_of(uop) : NULL;
-    if (!mine(t, op)) return -EINVAL;
-    int r = 0;
+    int r = mine(t, op);
+    if (r) return r;
     if (op->state == UCO__OS_INFLIGHT) r = uco__wait(t, &op, 1, false);
     int64_t res = consume(t, op);
     if (r < 0 && (res == -ECANCELED || res == -EINTR)) res = r;
@@ -273,8 +291,10 @@ int64_t uco_op_wait(uco_op *uop)
 static int check_array(struct uco_task *t, uco_op *const ops[], size_t n)
 {
     if (!ops || n == 0) return -EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!mine(t, ops[i] ? uco__op_of(ops[i]) : NULL)) return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        int r = mine(t, ops[i] ? uco__op_of(ops[i]) : NULL);
+        if (r) return r;
+    }
     return 0;
 }
 
@@ -305,7 +325,9 @@ int64_t uco_op_result(uco_op *uop)
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_op_result");
     struct uco__op *op = uop ? uco__op_of(uop) : NULL;
-    if (!mine(t, op) || op->state != UCO__OS_DONE) return -EINVAL;
+    int r = mine(t, op);
+    if (r) return r;
+    if (op->state != UCO__OS_DONE) return -EINVAL;
     if (op->kind == UCO_OP_JOIN && op->cqe_flags != 1) {
         consume(t, op);
         return -ECANCELED;
@@ -323,7 +345,8 @@ int uco_op_cancel(uco_op *uop)
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_op_cancel");
     struct uco__op *op = uop ? uco__op_of(uop) : NULL;
-    if (!mine(t, op)) return -EINVAL;
+    int r = mine(t, op);
+    if (r) return r;
     if (op->state != UCO__OS_INFLIGHT) return -ENOENT;
     if (op->kind == UCO_OP_WORK) {
         if (!uco__pool_cancel(op)) return -EALREADY;
@@ -336,7 +359,7 @@ int uco_op_cancel(uco_op *uop)
         uco__join_cancel(op);
         return 0;
     }
-    int r = uco__await_check(t);
+    r = uco__await_check(t);
     if (r) return r;
     struct io_uring_sqe *sqe = uco__sqe(t->loop);
     if (!sqe) return -EBUSY;

@@ -13,9 +13,10 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct uco__op *head, *tail; /* queued jobs (u.work.qnext / qprev) */
+    size_t queued;               /* jobs in that queue */
     unsigned threads, idle, max;
     bool atfork;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, false};
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0, false};
 
 #define POOL_DEFAULT_MAX 8
 #define POOL_LIMIT       1024
@@ -26,6 +27,7 @@ static void pool_atfork_child(void)
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.cv, NULL);
     pool.head = pool.tail = NULL;
+    pool.queued = 0;
     pool.threads = pool.idle = 0;
 }
 
@@ -61,6 +63,7 @@ static void unqueue(struct uco__op *op)
         pool.tail = op->u.work.qprev;
     op->u.work.qnext = op->u.work.qprev = NULL;
     op->u.work.queued = false;
+    pool.queued--;
 }
 
 static void *worker_main(void *arg)
@@ -111,7 +114,9 @@ int uco__pool_submit(struct uco_loop *l, struct uco__op *op)
         pool.atfork = true;
     }
     if (!pool.max) pool.max = default_max();
-    if (pool.idle == 0 && pool.threads < pool.max) {
+    /* A thread counts as idle until it wakes and takes a job, so idle threads cover only as
+     * many queued jobs as there are of them: start another one for the rest. */
+    if (pool.idle <= pool.queued && pool.threads < pool.max) {
         int r = spawn_worker();
         if (r < 0 && pool.threads == 0) {
             pthread_mutex_unlock(&pool.mu);
@@ -125,6 +130,7 @@ int uco__pool_submit(struct uco_loop *l, struct uco__op *op)
     else
         pool.head = op;
     pool.tail = op;
+    pool.queued++;
     op->u.work.queued = true;
     pthread_cond_signal(&pool.cv);
     pthread_mutex_unlock(&pool.mu);
@@ -144,6 +150,10 @@ bool uco__pool_cancel(struct uco__op *op)
 
 void uco__inbox_post(struct uco_loop *l, struct uco__op *op)
 {
+    /* Once op is on the list the loop may take it (a uco_loop_stop also writes the eventfd),
+     * let its task end and free itself before we wrote the wake-up below: uco_loop_free
+     * waits until no worker is between these two lines. */
+    atomic_fetch_add_explicit(&l->inbox_posting, 1, memory_order_relaxed);
     struct uco__op *old = atomic_load_explicit(&l->inbox_head, memory_order_relaxed);
     do {
         op->u.work.done_next = old;
@@ -154,6 +164,7 @@ void uco__inbox_post(struct uco_loop *l, struct uco__op *op)
         ssize_t n = write(l->inbox_fd, &one, sizeof one);
         (void)n; /* EAGAIN only when the counter is full: the loop is awake anyway */
     }
+    atomic_fetch_sub_explicit(&l->inbox_posting, 1, memory_order_release);
 }
 
 void uco__inbox_drain(struct uco_loop *l)

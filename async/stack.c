@@ -101,13 +101,14 @@ static struct uco__stack *stack_setup(struct uco__stacks *s, char *lo, size_t si
     st->own_map = own_map;
     st->resident = true;
     st->vg_id = UCO_VG_STACK_REGISTER(lo, lo + size);
-    /* Only a stack without a guard page has a canary: writing one into a guarded stack would
-     * make its lowest page resident for nothing, a page per task. */
-    if (!guarded) *(uint64_t *)lo = s->canary_key ^ (uintptr_t)lo;
-    if (guarded)
+    if (guarded) {
+        /* The guard page catches its overflows: a canary would only make its lowest page
+         * resident, 4 KiB per task for nothing. */
         s->guarded++;
-    else
+    } else {
+        *(uint64_t *)lo = s->canary_key ^ (uintptr_t)lo;
         s->unguarded++;
+    }
     return st;
 }
 

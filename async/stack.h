@@ -58,7 +58,8 @@ static inline size_t uco__stack_usable(const struct uco__stack *st)
     return (size_t)((const char *)st - uco__stack_base(st));
 }
 
-/* False when a stack without a guard page had its canary overwritten (an overflow). */
+/* False when the canary at the bottom of an unguarded stack was overwritten (an overflow).
+ * Guarded stacks have no canary: an overflow faults in the guard page instead. */
 static inline bool uco__stack_intact(const struct uco__stacks *s, const struct uco__stack *st)
 {
     return st->guarded || *(const uint64_t *)st->lo == (s->canary_key ^ (uintptr_t)st->lo);

@@ -184,13 +184,58 @@ static void sleep_fire(struct uco__timer *tm)
 
 static void task_exit(struct uco_task *t) __attribute__((noreturn));
 
+/* A task may return with started ops it never waited for (async.h promises that this is
+ * safe): their records and buffers lie in its function's dead frame, and task_exit parks
+ * while they are cancelled and drained. The exit path must not run over that frame, so in
+ * that case it moves to the bottom of the stack, far below it. The function runs below a
+ * small reserve that holds the switch there (the registers the switch pushes); it stays in
+ * the stack's top page, which every task touches anyway. */
+#if defined(UCO_ASAN) || defined(UCO_TSAN) || !defined(__OPTIMIZE__)
+#define EXIT_RESERVE 2048 /* instrumented or unoptimised frames are several times larger */
+#else
+#define EXIT_RESERVE 256
+#endif
+#define EXIT_STACK (16 * 1024) /* at most this much at the bottom for the exit path */
+
+static __attribute__((noinline)) void run_fn(struct uco_task *t)
+{
+    void *reserve = __builtin_alloca(EXIT_RESERVE);
+    __asm__ volatile("" : : "r"(reserve) : "memory");
+    t->result = t->fn(t->arg);
+}
+
+static void exit_entry(void *arg)
+{
+    struct uco_task *t = arg;
+    /* To Valgrind the function's frame died when it returned: its started ops are about to be
+     * read and completed, so they are live memory again. */
+    for (struct uco__op *op = t->started; op; op = op->tnext)
+        UCO_VG_MAKE_DEFINED(op, sizeof *op);
+    task_exit(t);
+}
+
 static void task_entry(void *arg)
 {
     struct uco_task *t = arg;
 #ifdef UCO_ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-    t->result = t->fn(t->arg);
+    run_fn(t);
+    if (UCO__UNLIKELY(t->started != NULL)) {
+        /* Still on the same stack (no sanitizer needs telling), just far from the frame. */
+        size_t size = uco__stack_usable(t->stack) / 2;
+        if (size > EXIT_STACK) size = EXIT_STACK;
+        uco__ctx here, bottom;
+        char *base = uco__stack_base(t->stack);
+        /* Valgrind takes a move of the stack pointer within one stack for a new frame and
+         * would mark everything above it undefined: the bottom region becomes a stack of its
+         * own (and leaves the task's) until the task is reclaimed, which makes it a switch. */
+        t->exit_vg_id = UCO_VG_STACK_REGISTER(base, base + size);
+        UCO_VG_STACK_CHANGE(t->stack->vg_id, base + size, t->stack->lo + t->stack->size);
+        t->flags |= UCO__TF_EXIT_STACK;
+        uco__ctx_init(&bottom, base, size, exit_entry, t);
+        uco__ctx_switch(&here, &bottom);
+    }
     task_exit(t);
 }
 
@@ -233,6 +278,11 @@ static void reclaim(struct uco_loop *l)
 {
     struct uco_task *t = l->exiting;
     l->exiting = NULL;
+    if (t->flags & UCO__TF_EXIT_STACK) {
+        UCO_VG_STACK_DEREGISTER(t->exit_vg_id);
+        UCO_VG_STACK_CHANGE(t->stack->vg_id, t->stack->lo, t->stack->lo + t->stack->size);
+        t->flags &= (uint8_t)~UCO__TF_EXIT_STACK;
+    }
     uco__stack_put(&l->stacks, t->stack);
     t->stack = NULL;
 #ifdef UCO_TSAN
@@ -247,6 +297,9 @@ int uco_loop_spawn(uco_loop *l, uco_task **out, uco_task_fn *fn, void *arg,
 {
     if (!l || !fn) return -EINVAL;
     if (!pthread_equal(l->thread, pthread_self())) return -EXDEV;
+    if (opts)
+        for (size_t i = 0; i < sizeof opts->reserved / sizeof opts->reserved[0]; i++)
+            if (opts->reserved[i]) return -EINVAL; /* room to grow: refuse what we don't know */
     size_t size = opts && opts->stack_size ? opts->stack_size : l->stack_size;
     if (size > ((size_t)1 << 30)) return -EINVAL;
     if (size < UCO_STACK_MIN) size = UCO_STACK_MIN;

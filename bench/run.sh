@@ -68,6 +68,12 @@ BENCH_SRC=$SRC
 export BENCH_BIN BENCH_QUICK BENCH_OUT BENCH_SRC
 
 if [ "$DO_BUILD" = 1 ]; then
+    # What the benchmarks and their baselines need (Debian 12, as root): the build itself,
+    # boost.context and libuv (switch and worker-pool baselines), Debian's http-parser (HTTP
+    # parse baseline), nginx and wrk (HTTP), rsync (file copy), valgrind (instruction counts),
+    # gnuplot (plots), util-linux (taskset), time (peak RSS).
+    . "$SRC/scripts/lib.sh"
+    need_pkgs "${BUILD_PKGS[@]}" "${BENCH_PKGS[@]}" || die "could not install the benchmark dependencies"
     gen=()
     command -v ninja >/dev/null && [ ! -f "$BUILD/CMakeCache.txt" ] && gen=(-G Ninja)
     echo "== building the benchmarks in $BUILD"

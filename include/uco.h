@@ -6,6 +6,7 @@
 #include <uco/ring.h>
 #include <uco/async.h>
 #include <uco/io.h>
+#include <uco/fs.h>
 #include <uco/net.h>
 
 #endif

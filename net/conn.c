@@ -323,7 +323,7 @@ int uco_conn_shutdown(uco_conn *c, int how)
 {
     if (!c || c->closing) return -EINVAL;
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
-    UCO__NET_BEGIN("uco_conn_shutdown");
+    UCO__AWAIT_BEGIN("uco_conn_shutdown");
     io_uring_prep_shutdown(sqe, c->fd, how);
     if (c->fixed) sqe->flags |= IOSQE_FIXED_FILE;
     return (int)uco__await_sqe(t, sqe, UCO_OP_SHUTDOWN, c->fd, NULL);
@@ -453,7 +453,7 @@ int uco_conn_fd(uco_conn *c)
     if (c->real_fd >= 0) return c->real_fd;
     struct uco_loop *l = uco__tls_loop;
     if (!l || !uco__ring_has_op(&l->ring, UCO__IORING_OP_FIXED_FD_INSTALL)) return -EOPNOTSUPP;
-    UCO__NET_BEGIN("uco_conn_fd");
+    UCO__AWAIT_BEGIN("uco_conn_fd");
     io_uring_prep_rw(UCO__IORING_OP_FIXED_FD_INSTALL, sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_FIXED_FILE;
     int r = (int)uco__await_sqe(t, sqe, UCO_OP_OTHER, c->fd, NULL);

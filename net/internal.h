@@ -6,15 +6,6 @@
 
 #include "async/internal.h"
 
-/* An awaitable's prologue: the running task t (else -EPERM), not interrupted, an SQE. */
-#define UCO__NET_BEGIN(name)                                                                       \
-    struct uco_task *t = uco__self();                                                              \
-    if (UCO__UNLIKELY(!t)) return uco__not_in_task(name);                                          \
-    int err_ = uco__await_check(t);                                                                \
-    if (UCO__UNLIKELY(err_)) return err_;                                                          \
-    struct io_uring_sqe *sqe = uco__sqe(t->loop);                                                  \
-    if (UCO__UNLIKELY(!sqe)) return -EBUSY
-
 #define UCO__NOBUF 0xffffu /* "no buffer" in the per-buffer links below */
 
 /* A pool of provided receive buffers: one buffer ring (group) of count buffers of size bytes.

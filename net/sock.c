@@ -53,7 +53,7 @@ int uco_bind_socket(const uco_addr *addr, int type, int backlog, unsigned flags)
 int uco_connect(int fd, const uco_addr *addr)
 {
     if (!addr || !addr->len) return -EINVAL;
-    UCO__NET_BEGIN("uco_connect");
+    UCO__AWAIT_BEGIN("uco_connect");
     io_uring_prep_connect(sqe, fd, &addr->u.sa, addr->len);
     return (int)uco__await_sqe(t, sqe, UCO_OP_CONNECT, fd, NULL);
 }
@@ -84,7 +84,7 @@ int uco_dial(const uco_addr *addr, int type, int64_t deadline)
 
 int uco_accept(int fd, uco_addr *peer)
 {
-    UCO__NET_BEGIN("uco_accept");
+    UCO__AWAIT_BEGIN("uco_accept");
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     io_uring_prep_accept(sqe, fd, peer ? (struct sockaddr *)&ss : NULL, peer ? &len : NULL,
@@ -97,7 +97,7 @@ int uco_accept(int fd, uco_addr *peer)
 
 ssize_t uco_recv(int fd, void *buf, size_t len, int flags)
 {
-    UCO__NET_BEGIN("uco_recv");
+    UCO__AWAIT_BEGIN("uco_recv");
     io_uring_prep_recv(sqe, fd, buf, clamp_len(len), flags);
     return uco__await_sqe(t, sqe, UCO_OP_RECV, fd, NULL);
 }
@@ -136,7 +136,7 @@ ssize_t uco_recv_exact(int fd, void *buf, size_t len, int flags)
 ssize_t uco_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     if (!msg) return -EINVAL;
-    UCO__NET_BEGIN("uco_recvmsg");
+    UCO__AWAIT_BEGIN("uco_recvmsg");
     io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
     return uco__await_sqe(t, sqe, UCO_OP_RECVMSG, fd, NULL);
 }
@@ -144,7 +144,7 @@ ssize_t uco_recvmsg(int fd, struct msghdr *msg, int flags)
 ssize_t uco_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (!msg) return -EINVAL;
-    UCO__NET_BEGIN("uco_sendmsg");
+    UCO__AWAIT_BEGIN("uco_sendmsg");
     io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags | MSG_NOSIGNAL);
     return uco__await_sqe(t, sqe, UCO_OP_SENDMSG, fd, NULL);
 }
@@ -215,7 +215,7 @@ ssize_t uco__send(int fd, bool fixed, const void *buf, size_t len, int flags, bo
 {
     struct uco_loop *l = uco__tls_loop;
     if (zc && l && !uco__ring_has_op(&l->ring, IORING_OP_SEND_ZC)) return -EOPNOTSUPP;
-    UCO__NET_BEGIN("uco_send");
+    UCO__AWAIT_BEGIN("uco_send");
     if (zc)
         io_uring_prep_send_zc(sqe, fd, buf, clamp_len(len), flags | MSG_NOSIGNAL, 0);
     else
@@ -233,7 +233,7 @@ ssize_t uco_send_zc(int fd, const void *buf, size_t len, int flags)
 int uco_shutdown(int fd, int how)
 {
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
-    UCO__NET_BEGIN("uco_shutdown");
+    UCO__AWAIT_BEGIN("uco_shutdown");
     io_uring_prep_shutdown(sqe, fd, how);
     return (int)uco__await_sqe(t, sqe, UCO_OP_SHUTDOWN, fd, NULL);
 }
@@ -242,7 +242,7 @@ int uco_shutdown(int fd, int how)
 
 static ssize_t splice_await(int in, int64_t in_off, int out, bool out_fixed, size_t len)
 {
-    UCO__NET_BEGIN("uco_sendfile");
+    UCO__AWAIT_BEGIN("uco_sendfile");
     io_uring_prep_splice(sqe, in, in_off, out, -1, clamp_len(len), 0);
     if (out_fixed) sqe->flags |= IOSQE_FIXED_FILE;
     return uco__await_sqe(t, sqe, UCO_OP_SPLICE, out, NULL);

@@ -25,7 +25,11 @@ need_pkgs() {
 BUILD_PKGS=(gcc libc6-dev make cmake ninja-build pkg-config liburing-dev libcmocka-dev valgrind)
 # What the test suite needs on top: the aarch64 stack switch is tested under qemu-user, and
 # the installed headers are compiled as C++.
-TEST_PKGS=(gcc-aarch64-linux-gnu qemu-user g++)
+TEST_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user g++)
+
+# What bench/run.sh needs on top: the baselines and the tools that drive and measure them.
+BENCH_PKGS=(libboost-context-dev libuv1-dev libhttp-parser-dev nginx-light wrk rsync gnuplot-nox
+            util-linux time)
 
 # configure_build DIR [cmake args...]: configures (once) and builds the project into DIR.
 configure_build() {

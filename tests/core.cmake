@@ -1,5 +1,22 @@
 # Core runtime tests (uring/, async/), one line each.
 uco_add_test(test_task)
+uco_add_test(test_ring)
+uco_add_test(test_fault)
+uco_add_test(test_io)
+uco_add_test(test_cancel)
+uco_add_test(test_ops)
+uco_add_test(test_deadline)
+uco_add_test(test_pool)
+uco_add_test(test_loop)
+uco_add_test(test_badinput)
+uco_add_test(test_stack)
+uco_add_test(test_stall)
+uco_add_test(test_scale TIMEOUT 120)
+uco_add_test(test_alloc)
+uco_add_test(test_valgrind TIMEOUT 150)
+target_compile_definitions(test_valgrind PRIVATE
+  "UCO_TEST_BINARIES=\"$<TARGET_FILE:test_task>\", \"$<TARGET_FILE:test_cancel>\"")
+add_dependencies(test_valgrind test_task test_cancel)
 
 # The stack switch alone: native assembly, the ucontext fallback, and aarch64 under qemu.
 uco_add_test(test_ctx SOURCES ${PROJECT_SOURCE_DIR}/async/ctx_ucontext.c)

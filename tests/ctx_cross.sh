@@ -7,6 +7,10 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
     echo "SKIP: needs aarch64-linux-gnu-gcc and qemu-aarch64 (Debian: gcc-aarch64-linux-gnu qemu-user)"
     exit 77
 fi
+if [ ! -e /usr/aarch64-linux-gnu/include/stdint.h ]; then
+    echo "SKIP: needs the aarch64 C library headers (Debian: libc6-dev-arm64-cross)"
+    exit 77
+fi
 set -e
 aarch64-linux-gnu-gcc -O2 -static -fno-omit-frame-pointer -DUCO_CTX_STANDALONE -I"$src" \
     "$src/tests/test_ctx.c" "$src/async/ctx_aarch64.S" -o "$out/test_ctx_aarch64"

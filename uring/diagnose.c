@@ -64,6 +64,12 @@ char *uco_diagnose(int err, char *buf, size_t len)
                  "kernel.io_uring_disabled=2); an administrator can enable it with "
                  "'sysctl -w kernel.io_uring_disabled=0'",
                  what);
+    } else if (disabled == 1 && (err == -EPERM || err == -EACCES) && geteuid() != 0 && group < 0) {
+        snprintf(buf, len,
+                 "io_uring_setup: %s: io_uring is restricted to root by sysctl "
+                 "kernel.io_uring_disabled=1 (no kernel.io_uring_group is set) and this process "
+                 "is not root; set kernel.io_uring_group to one of its groups, or the sysctl to 0",
+                 what);
     } else if (disabled == 1 && (err == -EPERM || err == -EACCES) && geteuid() != 0 &&
                !in_group(group)) {
         snprintf(buf, len,

@@ -29,22 +29,23 @@ typedef struct uco_task uco_task;
 typedef intptr_t uco_task_fn(void *arg);
 
 typedef struct uco_task_opts {
-    size_t stack_size; /* 0 = the loop's default (UCO_STACK_DEFAULT unless set) */
-    const char *name;  /* shown by the stall detector and uco_loop_dump; copied (31 bytes) */
-    int64_t deadline;  /* absolute deadline for the whole task; 0 = none (see below) */
-    bool detached;     /* true: nobody joins; out may then be NULL */
-    uint64_t reserved[4];
+    size_t stack_size;    /* 0 = the loop's default (UCO_STACK_DEFAULT unless set) */
+    const char *name;     /* shown by the stall detector and uco_loop_dump; copied (31 bytes) */
+    int64_t deadline;     /* absolute deadline for the whole task; 0 = none (see below) */
+    bool detached;        /* true: nobody joins; out may then be NULL */
+    uint64_t reserved[4]; /* must be zero */
 } uco_task_opts;
 
 /* Starts fn(arg) as a new task on the current loop. It runs when the caller next awaits.
  * *out receives a joinable handle, to be released by exactly one uco_task_join() or
  * uco_task_detach(); with out == NULL the task is detached.
- * Returns 0, -EPERM outside a task (use uco_loop_spawn), -EINVAL (fn NULL), -ENOMEM. */
+ * Returns 0, -EPERM outside a task (use uco_loop_spawn), -EINVAL (fn NULL, a stack_size over
+ * 1 GiB, a nonzero reserved field), -ENOMEM. */
 UCO_API int uco_spawn(uco_task **out, uco_task_fn *fn, void *arg);
 /* As uco_spawn, with options (opts may be NULL). */
 UCO_API int uco_spawn_opts(uco_task **out, uco_task_fn *fn, void *arg, const uco_task_opts *opts);
 /* As uco_spawn_opts, on a given loop: the way to start the first tasks before uco_loop_run().
- * Must be called on the loop's thread. */
+ * Must be called on the loop's thread (-EXDEV otherwise). */
 UCO_API int uco_loop_spawn(uco_loop *loop, uco_task **out, uco_task_fn *fn, void *arg,
                            const uco_task_opts *opts);
 
@@ -62,12 +63,16 @@ UCO_API int uco_task_detach(uco_task *t);
 /* Requests cancellation of t: its current await (if any) is interrupted and returns
  * -ECANCELED, as does every later await of t. Does not wait; join to wait for the end.
  * Returns 0; -ESRCH if t has already finished (harmless: there was nothing to cancel);
- * -EINVAL for NULL or a released handle. Works outside a task too (on the loop's thread). */
+ * -EINVAL for NULL or the handle of a task that has ended and been released (joined, or
+ * detached); -EXDEV from a thread other than the loop's. A task still running may be
+ * cancelled through a handle given to uco_task_detach or uco_op_join. Works outside a task
+ * too (on the loop's thread). */
 UCO_API int uco_task_cancel(uco_task *t);
 
 /* Sets an absolute deadline for the whole of task t (UCO_FOREVER or 0 clears it): when it
  * passes, t's current await is interrupted and every await from then on returns -ETIMEDOUT,
- * as if the task had been cancelled for being late. Returns 0, -ESRCH (finished), -EINVAL. */
+ * as if the task had been cancelled for being late. Returns 0, -ESRCH (finished), -EINVAL
+ * (NULL or a released handle), -EXDEV (called from a thread other than the loop's). */
 UCO_API int uco_task_set_deadline(uco_task *t, int64_t deadline);
 
 /* The calling task, or NULL outside a task. */
@@ -111,7 +116,10 @@ UCO_API int uco_interrupted(void);
  *   - the op and the buffers it uses must stay valid until a wait has reported it done;
  *   - a starter that fails returns -errno and leaves nothing in flight (no wait needed);
  *   - a task that ends with started ops not yet waited for cancels them and waits for their
- *     completions before its stack is released, so forgetting one is safe, not a leak.
+ *     completions before its stack is released, so forgetting one is safe, not a leak: ops
+ *     and buffers in the task function's own frame stay untouched until then (the end of a
+ *     task runs in stack its function never used). An op in the frame of another function
+ *     must be waited for before that function returns, like any buffer lent to the kernel.
  */
 typedef struct uco_op {
     union {
@@ -177,16 +185,18 @@ UCO_API int64_t uco_op_wait(uco_op *op);
 
 /* Awaits every op of ops[0..n-1]; each op's own result is then read with uco_op_result().
  * Returns 0, or -ECANCELED / -ETIMEDOUT when the caller was interrupted: the ops still
- * pending were cancelled and all of them have completed. -EINVAL for a bad array. */
+ * pending were cancelled and all of them have completed. -EINVAL for a bad array (an op
+ * never started or already taken), -EPERM if one of them is another task's. */
 UCO_API int uco_op_wait_all(uco_op *const ops[], size_t n);
 
 /* Awaits the first of ops[0..n-1] to complete and returns its index; the others keep
  * running (wait for them, cancel them or let the task's end drain them). On interruption:
- * cancels and drains all of them and returns -ECANCELED / -ETIMEDOUT. */
+ * cancels and drains all of them and returns -ECANCELED / -ETIMEDOUT. -EINVAL / -EPERM as
+ * uco_op_wait_all. */
 UCO_API int64_t uco_op_wait_any(uco_op *const ops[], size_t n);
 
 /* The result of an op that a wait_all / wait_any reported done, and releases it like
- * uco_op_wait. -EINVAL if it is not done. */
+ * uco_op_wait. -EINVAL if it is not done, -EPERM if it is another task's. */
 UCO_API int64_t uco_op_result(uco_op *op);
 
 /* Whether a started op has completed (its result can be taken without suspending). */
@@ -194,7 +204,8 @@ UCO_API bool uco_op_done(const uco_op *op);
 
 /* Asks the kernel to cancel a started op (IORING_OP_ASYNC_CANCEL) and awaits the answer:
  * 0 cancelled, -ENOENT not found (already done), -EALREADY (running; it will end soon).
- * The op itself must still be waited for. Works for worker jobs not yet started, too. */
+ * The op itself must still be waited for. Works for worker jobs not yet started, too.
+ * -EINVAL for an op never started or already taken, -EPERM for another task's. */
 UCO_API int uco_op_cancel(uco_op *op);
 
 /* Starters of ops with no file descriptor: */

@@ -38,14 +38,16 @@ typedef void uco_stall_fn(const uco_stall_report *report, void *arg);
  * "the default" given beside it. */
 typedef struct uco_loop_opts {
     unsigned sq_entries;    /* submission queue size; 0 = 256 */
-    unsigned cq_entries;    /* completion queue size; 0 = 8 x sq_entries */
+    unsigned cq_entries;    /* completion queue size; 0 = 16 x sq_entries */
     unsigned ring_mode;     /* enum uco_ring_mode; 0 = AUTO */
     size_t stack_size;      /* default task stack, rounded up to pages; 0 = UCO_STACK_DEFAULT */
     size_t stack_cache;     /* free stacks kept with their memory; 0 = 256 */
     size_t guarded_stacks;  /* stacks that get a guard page: 0 = automatic (from
                                vm.max_map_count, see docs/DESIGN.md "Stacks"); SIZE_MAX = all */
     int64_t stall_ns;       /* stall detector threshold; 0 = off */
-    uco_stall_fn *stall_fn; /* called from the detector's own thread; NULL = one line on stderr */
+    uco_stall_fn *stall_fn; /* NULL = one line on stderr. A "still running" report comes from
+                               the detector's own thread, a "finished" one from the loop's
+                               thread as the task awaits: it must be thread-safe */
     void *stall_arg;
     uint64_t reserved[8]; /* must be zero */
 } uco_loop_opts;
@@ -126,7 +128,7 @@ UCO_API char *uco_diagnose(int err, char *buf, size_t len);
 /* Registers n buffers (1..16384); replaces nothing: returns -EBUSY if some are registered.
  * Returns 0, -EINVAL, -ENOMEM, -EFAULT, -EBUSY or another -errno from io_uring_register. */
 UCO_API int uco_buf_register(uco_loop *loop, const struct iovec *iovs, unsigned n);
-/* Drops the registration. Returns 0, or -ENXIO when none is registered. */
+/* Drops the registration. Returns 0, or -ENXIO when none is registered, -EINVAL for NULL. */
 UCO_API int uco_buf_unregister(uco_loop *loop);
 
 /* --- Fault injection ----------------------------------------------------------------------
@@ -134,7 +136,8 @@ UCO_API int uco_buf_unregister(uco_loop *loop);
  * without running, or run with their length clamped so they come back short. Rules are
  * checked in order when an operation is submitted; the first that matches applies. */
 typedef struct uco_fault {
-    unsigned op;    /* enum uco_op_kind to match; UCO_OP_ANY (0) matches every kind */
+    unsigned op;    /* enum uco_op_kind to match; UCO_OP_ANY (0) matches every kind. Kernel
+                       operations only: UCO_OP_WORK, _JOIN and _SLEEP are refused */
     int fd;         /* file descriptor to match; -1 = any */
     unsigned skip;  /* let this many matching operations through before acting */
     unsigned count; /* act on this many, then the rule is spent; 0 = on every one */
@@ -142,7 +145,8 @@ typedef struct uco_fault {
     size_t max_len; /* error == 0: run the operation with at most max_len bytes */
 } uco_fault;
 
-/* Adds a rule. Returns its index (>= 0), or -EINVAL (bad rule) or -ENOSPC (16 rules). */
+/* Adds a rule. Returns its index (>= 0), or -EINVAL (NULL loop, bad rule) or -ENOSPC
+ * (16 rules). */
 UCO_API int uco_fault_add(uco_loop *loop, const uco_fault *rule);
 /* Removes every rule. */
 UCO_API void uco_fault_clear(uco_loop *loop);

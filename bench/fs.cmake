@@ -1,0 +1,3 @@
+# File-system benchmarks. bench/copy.sh (ucp against cp -a and rsync -a on real trees) is the
+# macro benchmark; bench_fs_ops compares single awaitables with the blocking system calls.
+uco_add_bench(bench_fs_ops SOURCES fs_ops.c)

@@ -1,0 +1,367 @@
+/* The copy engine's entries: regular files, symlinks, FIFOs, device nodes and sockets, hard
+ * links, and what to do when the destination already exists (as cp does). */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/copy_internal.h"
+
+/* The name failures of dir/name are reported under (NULL for the root: its own path). */
+static const char *rname(const struct cp_dir *dir, const char *name)
+{
+    return dir->depth ? name : NULL;
+}
+
+static bool same_inode(const struct statx *a, const struct statx *b)
+{
+    return a->stx_ino == b->stx_ino && a->stx_dev_major == b->stx_dev_major &&
+           a->stx_dev_minor == b->stx_dev_minor;
+}
+
+static bool not_newer(const struct statx *src, const struct statx *dst)
+{
+    if (dst->stx_mtime.tv_sec != src->stx_mtime.tv_sec)
+        return dst->stx_mtime.tv_sec > src->stx_mtime.tv_sec;
+    return dst->stx_mtime.tv_nsec >= src->stx_mtime.tv_nsec;
+}
+
+/* Removes a destination left incomplete; works in a cancelled task too. */
+static bool remove_dst(struct cp_dir *dir, const char *name)
+{
+    int r = uco_unlinkat(dir->dst_fd, name, 0);
+    if (r == -ECANCELED || r == -ETIMEDOUT) r = unlinkat(dir->dst_fd, name, 0) < 0 ? -errno : 0;
+    return r == 0;
+}
+
+enum existing { EX_REPLACE, EX_SKIP, EX_FAILED };
+
+/* The destination exists. Decides, as cp does, whether to overwrite it (regular file: opened
+ * and truncated, following a symlink there; anything else: removed and made anew), skip it
+ * (-n, -u), or refuse (a directory; the source itself). */
+static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const char *name,
+                              const struct statx *src, bool through_symlink)
+{
+    struct statx dst;
+    int r = uco_statx(dir->dst_fd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &dst);
+    if (r == 0 && through_symlink && S_ISLNK(dst.stx_mode)) {
+        r = uco_statx(dir->dst_fd, name, 0, STATX_BASIC_STATS, &dst);
+        if (r == -ENOENT) {
+            uco__cp_fail(e, dir, rname(dir, name), "write through dangling symlink", true, -ENOENT,
+                         false);
+            return EX_FAILED;
+        }
+    }
+    if (r < 0) {
+        uco__cp_fail(e, dir, rname(dir, name), "stat", true, r, false);
+        return EX_FAILED;
+    }
+    if (S_ISDIR(dst.stx_mode)) {
+        uco__cp_fail(e, dir, rname(dir, name), "overwrite directory with non-directory", true,
+                     -EISDIR, false);
+        return EX_FAILED;
+    }
+    if (same_inode(src, &dst)) {
+        uco__cp_fail(e, dir, rname(dir, name), "same file", true, -EINVAL, false);
+        return EX_FAILED;
+    }
+    if ((e->flags & UCO_COPY_NO_CLOBBER) ||
+        ((e->flags & UCO_COPY_UPDATE) && not_newer(src, &dst))) {
+        e->st.skipped++;
+        return EX_SKIP;
+    }
+    return EX_REPLACE;
+}
+
+/* Opens an existing regular destination for overwriting (cp: O_TRUNC, following a symlink;
+ * with -f, one that cannot be opened is removed and created afresh). */
+static int open_existing(struct cp_engine *e, struct cp_dir *dir, const char *name,
+                         const struct statx *src, mode_t cmode, bool *created, bool *skip)
+{
+    *created = false;
+    *skip = false;
+    switch (existing(e, dir, name, src, true)) {
+    case EX_SKIP:
+        *skip = true;
+        return 0;
+    case EX_FAILED:
+        return -EEXIST; /* reported */
+    case EX_REPLACE:
+        break;
+    }
+    int fd = uco_openat(dir->dst_fd, name, O_WRONLY | O_TRUNC | O_CLOEXEC, 0);
+    if (fd < 0 && (e->flags & UCO_COPY_FORCE)) {
+        int r = uco_unlinkat(dir->dst_fd, name, 0);
+        if (r == 0 || r == -ENOENT) {
+            fd = uco_openat(dir->dst_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cmode);
+            *created = fd >= 0;
+        }
+    }
+    return fd;
+}
+
+/* Closes both descriptors at once (two closes in flight, one wait). */
+static void close2(int a, int b)
+{
+    uco_op ca, cb;
+    bool sa = a >= 0 && uco_op_close(&ca, a) == 0;
+    bool sb = b >= 0 && uco_op_close(&cb, b) == 0;
+    if (sa) uco_op_wait(&ca);
+    if (sb) uco_op_wait(&cb);
+}
+
+static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
+                    const struct statx *stx, bool follow)
+{
+    const char *rn = rname(dir, dname);
+    int sflags = O_RDONLY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+    /* Reading the source need not touch its access time (ours to skip only as its owner). */
+    bool noatime = e->privileged || stx->stx_uid == e->euid;
+    if (noatime) sflags |= O_NOATIME;
+    mode_t want = stx->stx_mode & 07777;
+    mode_t cmode = (e->flags & UCO_COPY_MODE) ? want : (want & 0777);
+    /* Open the source and create the destination at once. */
+    uco_op os, od;
+    int r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
+    if (r < 0) return uco__cp_fail(e, dir, rn, "open", false, r, false);
+    r = uco_op_openat(&od, dir->dst_fd, dname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cmode);
+    int src = (int)uco_op_wait(&os);
+    int dst = r < 0 ? r : (int)uco_op_wait(&od);
+    if (src == -EPERM && noatime) /* some file systems refuse O_NOATIME */
+        src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
+    bool created = dst >= 0;
+    if (src < 0) {
+        if (created) {
+            uco_close(dst);
+            remove_dst(dir, dname);
+        }
+        return uco__cp_fail(e, dir, rn, "open", false, src, false);
+    }
+    if (dst == -EEXIST) {
+        bool skip;
+        dst = open_existing(e, dir, dname, stx, cmode, &created, &skip);
+        if (skip || dst == -EEXIST) {
+            uco_close(src);
+            return skip ? 0 : -EEXIST;
+        }
+    }
+    if (dst < 0) {
+        uco_close(src);
+        return uco__cp_fail(e, dir, rn, "create", true, dst, false);
+    }
+    int dst_direct = -1;
+    if ((e->flags & UCO_COPY_DIRECT) && stx->stx_size > e->small_max) {
+        /* Best effort: a file system without O_DIRECT just uses the page cache. */
+        int d = uco_openat(dir->dst_fd, dname, O_WRONLY | O_DIRECT | O_CLOEXEC, 0);
+        if (d >= 0) dst_direct = d;
+        int s = uco_openat(dir->src_fd, sname, sflags | O_DIRECT, 0);
+        if (s >= 0) {
+            uco_close(src);
+            src = s;
+        }
+    }
+    const char *where = "read";
+    int64_t n = uco__cp_data(e, src, dst, dst_direct, stx, &where);
+    if (dst_direct >= 0) uco_close(dst_direct);
+    if (n < 0) {
+        close2(src, dst);
+        bool removed = remove_dst(dir, dname);
+        return uco__cp_fail(e, dir, rn, where, where[0] == 'w', (int)n, removed);
+    }
+    struct cp_meta m;
+    uco__cp_meta_from_statx(&m, stx);
+    r = uco__cp_meta_apply_x(e, dir, dname, dst, src, &m, created);
+    close2(src, dst);
+    if (r < 0) return r; /* reported; the data is complete */
+    e->st.files++;
+    uco__cp_entry_done(e, dir, rn, S_IFREG, false);
+    return 0;
+}
+
+/* Creates a non-regular entry with make(); an existing destination is replaced as cp does. */
+static int make_replacing(struct cp_engine *e, struct cp_dir *dir, const char *name,
+                          const struct statx *stx, int (*make)(void *), void *arg, const char *op)
+{
+    int r = make(arg);
+    if (r == -EEXIST) {
+        switch (existing(e, dir, name, stx, false)) {
+        case EX_SKIP:
+            return 1;
+        case EX_FAILED:
+            return -EEXIST;
+        case EX_REPLACE:
+            break;
+        }
+        r = uco_unlinkat(dir->dst_fd, name, 0);
+        if (r == 0 || r == -ENOENT) r = make(arg);
+    }
+    if (r < 0) uco__cp_fail(e, dir, rname(dir, name), op, true, r, false);
+    return r;
+}
+
+struct mk_symlink {
+    const char *target;
+    struct cp_dir *dir;
+    const char *name;
+};
+
+static int mk_symlink(void *arg)
+{
+    struct mk_symlink *a = arg;
+    return uco_symlinkat(a->target, a->dir->dst_fd, a->name);
+}
+
+static int copy_symlink(struct cp_engine *e, struct cp_dir *dir, const char *sname,
+                        const char *dname, const struct statx *stx)
+{
+    /* The stat'ed size is the target's length, unless the link changed since. */
+    size_t cap =
+        stx->stx_size > 0 && stx->stx_size < PATH_MAX ? (size_t)stx->stx_size + 1 : PATH_MAX;
+    char *target = NULL;
+    ssize_t n;
+    for (;;) {
+        char *t = realloc(target, cap);
+        if (!t) {
+            free(target);
+            return uco__cp_fail(e, dir, rname(dir, dname), "readlink", false, -ENOMEM, false);
+        }
+        target = t;
+        n = uco_readlinkat(dir->src_fd, sname, target, cap);
+        if (n < 0 || (size_t)n < cap) break;
+        cap *= 2; /* filled: it may be longer */
+    }
+    if (n < 0) {
+        free(target);
+        return uco__cp_fail(e, dir, rname(dir, dname), "readlink", false, (int)n, false);
+    }
+    target[n] = 0;
+    struct mk_symlink a = {target, dir, dname};
+    int r = make_replacing(e, dir, dname, stx, mk_symlink, &a, "symlink");
+    free(target);
+    if (r != 0) return r < 0 ? r : 0;
+    struct cp_meta m;
+    uco__cp_meta_from_statx(&m, stx);
+    r = uco__cp_meta_apply(e, dir, dname, -1, &m, true);
+    if (r < 0) return r;
+    e->st.symlinks++;
+    uco__cp_entry_done(e, dir, rname(dir, dname), S_IFLNK, false);
+    return 0;
+}
+
+struct mk_node {
+    struct cp_dir *dir;
+    const char *name;
+    mode_t mode;
+    dev_t rdev;
+};
+
+static int mk_node(void *arg)
+{
+    struct mk_node *a = arg;
+    return uco_mknodat(a->dir->dst_fd, a->name, a->mode, a->rdev);
+}
+
+static int copy_special(struct cp_engine *e, struct cp_dir *dir, const char *dname,
+                        const struct statx *stx)
+{
+    mode_t perm = stx->stx_mode & ((e->flags & UCO_COPY_MODE) ? 07777 : 0777);
+    struct mk_node a = {dir, dname, (stx->stx_mode & S_IFMT) | perm,
+                        makedev(stx->stx_rdev_major, stx->stx_rdev_minor)};
+    int r = make_replacing(e, dir, dname, stx, mk_node, &a, "mknod");
+    if (r != 0) return r < 0 ? r : 0;
+    struct cp_meta m;
+    uco__cp_meta_from_statx(&m, stx);
+    r = uco__cp_meta_apply(e, dir, dname, -1, &m, true);
+    if (r < 0) return r;
+    e->st.specials++;
+    uco__cp_entry_done(e, dir, rname(dir, dname), stx->stx_mode & S_IFMT, false);
+    return 0;
+}
+
+struct mk_link {
+    struct cp_engine *e;
+    struct cp_link *l;
+    struct cp_dir *dir;
+    const char *name;
+};
+
+static int mk_link(void *arg)
+{
+    struct mk_link *a = arg;
+    return uco_linkat(a->e->root->dst_fd, a->l->dst, a->dir->dst_fd, a->name, 0);
+}
+
+/* Another name of an inode already copied: a hard link to the copy. */
+static int make_link(struct cp_engine *e, struct cp_dir *dir, const char *name,
+                     const struct statx *stx, struct cp_link *l)
+{
+    struct mk_link a = {e, l, dir, name};
+    int r = make_replacing(e, dir, name, stx, mk_link, &a, "link");
+    if (r != 0) return r < 0 ? r : 0;
+    e->st.hardlinks++;
+    uco__cp_entry_done(e, dir, name, stx->stx_mode & S_IFMT, true);
+    return 0;
+}
+
+static int copy_one(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
+                    const struct statx *stx)
+{
+    bool top = dir->depth == 0;
+    bool follow = !(e->flags & UCO_COPY_NO_DEREF) || (top && (e->flags & UCO_COPY_DEREF_ROOT));
+    switch (stx->stx_mode & S_IFMT) {
+    case S_IFREG:
+        return copy_reg(e, dir, sname, dname, stx, follow);
+    case S_IFLNK:
+        return copy_symlink(e, dir, sname, dname, stx);
+    case S_IFIFO:
+    case S_IFCHR:
+    case S_IFBLK:
+    case S_IFSOCK:
+        return copy_special(e, dir, dname, stx);
+    default:
+        return uco__cp_fail(e, dir, rname(dir, dname), "copy (unknown file type)", false, -EINVAL,
+                            false);
+    }
+}
+
+int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
+                  const struct statx *stx)
+{
+    struct cp_link *l = NULL;
+    if ((e->flags & UCO_COPY_LINKS) && dir->depth > 0 && stx->stx_nlink > 1) {
+        bool created;
+        dev_t dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
+        l = uco__cp_link_find(e, dev, stx->stx_ino, &created, stx->stx_nlink);
+        if (!l) {
+            /* Said once: from here on, new hard-link groups are copied as separate files. */
+            static const char op[] = "keep hard links (too many groups open; copied as a file)";
+            if (!e->links_reported) uco__cp_fail(e, dir, dname, op, false, -ENOMEM, false);
+            e->links_reported = true;
+        }
+        if (l && !created) {
+            while (l->state == CP_LINK_COPYING) {
+                int r = uco__cp_wait(&l->waiters, "first copy of a hard link");
+                if (r < 0) {
+                    uco__cp_link_release(e, l);
+                    return r;
+                }
+            }
+            if (l->dst) {
+                int r = make_link(e, dir, dname, stx, l);
+                uco__cp_link_release(e, l);
+                return r;
+            }
+            l->state = CP_LINK_COPYING; /* the earlier copy failed: this name tries */
+        }
+    }
+    int r = copy_one(e, dir, sname, dname, stx);
+    if (l) {
+        if (r == 0 && !l->dst) l->dst = uco__cp_relpath(dir, dname);
+        l->state = CP_LINK_DONE;
+        uco__cp_wake_all(&l->waiters);
+        uco__cp_link_release(e, l);
+    }
+    return r;
+}

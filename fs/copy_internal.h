@@ -1,0 +1,213 @@
+/* fs/ — the copy engine's private structures.
+ *
+ * Shape of a copy: the caller's task (the coordinator) creates the root, then a few walker
+ * tasks read directories depth-first (each with its own stack of open iterators) and hand every
+ * non-directory entry to an entry task; at most `jobs` entry tasks exist at once, so a walker
+ * that finds the slots full waits. A walker that finds a subdirectory while another walker is
+ * idle hands it over, so several directories are filled at once (creates in one directory are
+ * serialised by the kernel's directory lock; in different directories they run in parallel).
+ *
+ * Directory nodes are reference counted: the walker listing a directory, each entry task in it
+ * and each child directory hold a reference. When the last one goes, the directory's own
+ * metadata (mode, owner, times) is applied — after everything inside it was created, or its
+ * modification time would move again — its descriptors are closed and the parent released.
+ * Memory is bounded by jobs, walkers x depth, and the hard-link groups still open.
+ */
+#ifndef UCO_FS_COPY_INTERNAL_H
+#define UCO_FS_COPY_INTERNAL_H
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "fs/internal.h"
+
+/* ---- a wait queue of tasks (no core primitive yet) ------------------------------------ */
+
+struct cp_waiter {
+    struct uco_task *task;
+    struct cp_waitq *q;
+    struct cp_waiter *next, *prev;
+};
+
+struct cp_waitq {
+    struct cp_waiter *head, *tail;
+};
+
+/* Parks the calling task until cp_wake_*; returns 0, or -ECANCELED / -ETIMEDOUT. */
+int uco__cp_wait(struct cp_waitq *q, const char *what);
+void uco__cp_wake_one(struct cp_waitq *q);
+void uco__cp_wake_all(struct cp_waitq *q);
+
+/* ---- metadata to preserve -------------------------------------------------------------- */
+
+struct cp_meta {
+    mode_t mode; /* type and permission bits */
+    uid_t uid;
+    gid_t gid;
+    struct timespec atime, mtime;
+};
+
+void uco__cp_meta_from_statx(struct cp_meta *m, const struct statx *stx);
+
+/* ---- directories ---------------------------------------------------------------------- */
+
+struct cp_dir {
+    struct cp_dir *parent;
+    int src_fd, dst_fd;
+    unsigned refs;
+    unsigned depth;
+    bool created;  /* made by us (not merged into an existing one) */
+    bool dst_sgid; /* the destination has S_ISGID while being filled: new entries get dst_gid */
+    gid_t dst_gid;
+    dev_t dev;    /* source device (one-file-system, cycle checks) */
+    uint64_t ino; /* source inode (cycle checks when following symlinks) */
+    struct cp_meta meta;
+    uint16_t namelen;
+    char name[]; /* the root's name is the path the caller gave */
+};
+
+/* ---- hard links ----------------------------------------------------------------------- */
+
+enum { CP_LINK_COPYING, CP_LINK_DONE };
+
+struct cp_link {
+    struct cp_link *next; /* hash chain */
+    dev_t dev;
+    uint64_t ino;
+    uint32_t left;  /* names of this inode not seen yet */
+    uint32_t users; /* entry tasks holding it (find .. release) */
+    uint8_t state;
+    struct cp_waitq waiters;
+    char *dst; /* path of the first copy, relative to the destination root */
+};
+
+/* ---- buffers -------------------------------------------------------------------------- */
+
+#define CP_CLASSES 15 /* 4 KiB << 0..14 = 4 KiB..64 MiB */
+
+struct cp_buf {
+    struct cp_buf *next;
+};
+
+/* ---- entries in flight ---------------------------------------------------------------- */
+
+struct cp_engine;
+
+struct cp_job {
+    struct cp_engine *e;
+    struct cp_job *next, *prev; /* live list (cancellation) or free list */
+    struct uco_task *task;
+    struct cp_dir *dir; /* parent: holds a reference */
+    struct statx stx;
+    char name[256];
+};
+
+/* ---- the engine ----------------------------------------------------------------------- */
+
+struct cp_engine {
+    uco_copy_opts o;
+    unsigned flags;
+    mode_t umask;
+    uid_t euid;
+    gid_t egid;
+    bool privileged; /* may chown to anyone, write anywhere */
+    size_t chunk, small_max;
+    int64_t t0, last_progress;
+    uco_copy_stats st;
+    int first_err;
+    int stop; /* -errno: stop copying (callback said so, or the caller was cancelled) */
+
+    const char *src_root, *dst_root; /* as the caller named them */
+    int src_dirfd, dst_dirfd;
+    struct cp_dir *root;
+    dev_t root_dev;
+
+    /* entry tasks */
+    unsigned jobs_busy;
+    struct cp_waitq job_q;
+    struct cp_job *live, *free_jobs;
+    unsigned big_busy, big_max;
+    struct cp_waitq big_q;
+
+    /* walkers */
+    struct cp_dir **pending; /* directories waiting for a walker (LIFO) */
+    unsigned npending, idle, walkers_alive;
+    bool walk_over;
+    struct cp_waitq walk_q;
+    struct uco_task **walker_tasks;
+
+    /* all tasks of the copy have ended */
+    unsigned tasks_alive;
+    struct cp_waitq end_q;
+
+    /* hard links */
+    struct cp_link **links;
+    size_t nlinks_buckets, nlinks;
+    bool links_full;     /* CP_LINKS_MAX groups open: further ones are not tracked */
+    bool links_reported; /* ... and that was reported */
+
+    /* buffers */
+    struct cp_buf *free_bufs[CP_CLASSES];
+    bool meta_inline; /* metadata system calls on the loop's thread instead of the pool */
+};
+
+/* Path of a node's source or destination (root name + "/" + ... + "/" + name), malloc'd;
+ * name may be NULL (the directory itself). NULL when out of memory. */
+char *uco__cp_path(const struct cp_engine *e, const struct cp_dir *d, const char *name, bool dst);
+/* The destination path of dir/name relative to the destination root (hard links). */
+char *uco__cp_relpath(const struct cp_dir *d, const char *name);
+
+/* Reports a failure of entry dir/name (NULL dir: the root itself). Counts it once per entry:
+ * call it once per failed entry. Always returns err. */
+int uco__cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name, const char *op,
+                 bool on_dst, int err, bool removed);
+/* Progress and entry callbacks. */
+void uco__cp_progress(struct cp_engine *e, bool done);
+void uco__cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const char *name,
+                        mode_t type, bool linked);
+
+/* Buffers of at least size bytes (page aligned), from a per-size free list. */
+void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap);
+void uco__cp_buf_put(struct cp_engine *e, void *buf, size_t cap);
+void uco__cp_bufs_free(struct cp_engine *e);
+
+/* Directory references. */
+void uco__cp_dir_get(struct cp_dir *d);
+void uco__cp_dir_put(struct cp_engine *e, struct cp_dir *d);
+
+/* Copies one non-directory entry (regular, symlink, special), with hard-link handling: source
+ * dir->src_fd/sname to dir->dst_fd/dname (the same name inside a tree; the caller's two paths
+ * for a single file, where dir is the pseudo-directory above the root). stx is the source's
+ * statx (lstat unless following). Reports its own failures. Returns 0 or -errno. */
+int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
+                  const struct statx *stx);
+
+/* Applies metadata to an open destination (fd) or to a name (fd < 0: dirfd/name, without
+ * following symlinks). created: we made it (so what it got at creation is known). Reports
+ * failures as an error of dir/name and returns the first -errno. */
+int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                       const struct cp_meta *m, bool created);
+/* As uco__cp_meta_apply, also copying extended attributes from src_fd (with UCO_COPY_XATTR). */
+int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                         int src_fd, const struct cp_meta *m, bool created);
+
+/* Regular files: copies the data of src (open) into dst (open, new or truncated), to the
+ * source's end of file; holes of a sparse source stay holes. dst_direct (or -1) is dst opened
+ * with O_DIRECT, used for whole aligned blocks. Returns the bytes of the copy (its size) or
+ * -errno, with *where saying which side failed ("read" or "write"). */
+int64_t uco__cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const struct statx *stx,
+                     const char **where);
+
+/* Hard-link groups open at once (about 130 bytes each): a tree whose files have other names
+ * outside it would otherwise grow the table without bound. */
+#define CP_LINKS_MAX 200000
+
+/* Hard links: the group of (dev, ino), created when absent (NULL when CP_LINKS_MAX are open,
+ * or out of memory: the name is then copied as a file of its own); each find is paired with a
+ * release, and the group goes when all the inode's names were seen and nobody holds it. */
+struct cp_link *uco__cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool *created,
+                                  uint32_t nlink);
+void uco__cp_link_release(struct cp_engine *e, struct cp_link *l);
+void uco__cp_links_free(struct cp_engine *e);
+
+#endif

@@ -1,0 +1,311 @@
+/* The copy engine's metadata: owner, mode, times and extended attributes of copied entries;
+ * hard-link groups; buffers. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fs/copy_internal.h"
+
+void uco__cp_meta_from_statx(struct cp_meta *m, const struct statx *stx)
+{
+    m->mode = stx->stx_mode;
+    m->uid = stx->stx_uid;
+    m->gid = stx->stx_gid;
+    m->atime.tv_sec = stx->stx_atime.tv_sec;
+    m->atime.tv_nsec = stx->stx_atime.tv_nsec;
+    m->mtime.tv_sec = stx->stx_mtime.tv_sec;
+    m->mtime.tv_nsec = stx->stx_mtime.tv_nsec;
+}
+
+/* The system calls of one entry's metadata, run in one go (on a worker or inline). */
+struct meta_call {
+    int fd; /* target, or -1: dirfd/name without following symlinks */
+    int dirfd;
+    const char *name;
+    int src_fd; /* xattrs from here; -1: none */
+    bool chown, chmod, times, privileged;
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+    struct timespec ts[2];
+    const char *op; /* what failed */
+    int err;
+};
+
+static bool fail(struct meta_call *c, const char *op)
+{
+    if (!c->err) {
+        c->err = -errno;
+        c->op = op;
+    }
+    return false;
+}
+
+/* Errors that mean "this file system keeps no such attribute", which cp -a ignores too. */
+static bool xattr_unsupported(int err, const char *name)
+{
+    if (err != ENOTSUP && err != EOPNOTSUPP && err != EPERM) return false;
+    /* A lost ACL is a lost permission: never silent. */
+    return strncmp(name, "system.posix_acl_", 17) != 0;
+}
+
+static void copy_xattrs(struct meta_call *c)
+{
+    char small[1024];
+    char *list = small;
+    ssize_t n = flistxattr(c->src_fd, list, sizeof small);
+    if (n < 0 && errno == ERANGE) {
+        n = flistxattr(c->src_fd, NULL, 0);
+        if (n > 0) {
+            list = malloc((size_t)n);
+            if (!list) {
+                errno = ENOMEM;
+                fail(c, "list xattrs");
+                return;
+            }
+            n = flistxattr(c->src_fd, list, (size_t)n);
+        }
+    }
+    if (n < 0) {
+        if (errno != ENOTSUP && errno != EOPNOTSUPP) fail(c, "list xattrs");
+        if (list != small) free(list);
+        return;
+    }
+    char *val = NULL;
+    for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1) {
+        const char *name = list + off;
+        if (!val && !(val = malloc(XATTR_SIZE_MAX))) {
+            errno = ENOMEM;
+            fail(c, "get xattr");
+            break;
+        }
+        ssize_t v = fgetxattr(c->src_fd, name, val, XATTR_SIZE_MAX);
+        if (v < 0) {
+            if (errno != ENODATA) fail(c, "get xattr");
+            continue;
+        }
+        if (fsetxattr(c->fd, name, val, (size_t)v, 0) < 0 && !xattr_unsupported(errno, name))
+            fail(c, "set xattr");
+    }
+    free(val);
+    if (list != small) free(list);
+}
+
+static void meta_run(struct meta_call *c)
+{
+    bool by_name = c->fd < 0;
+    if (c->chown) {
+        int r = by_name ? fchownat(c->dirfd, c->name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW)
+                        : fchown(c->fd, c->uid, c->gid);
+        if (r < 0 && !c->privileged && (errno == EPERM || errno == EINVAL)) {
+            /* Not ours to give away: keep our user, try the group alone (as cp does; failing
+             * that too is not an error for an unprivileged copy). */
+            (void)(by_name ? fchownat(c->dirfd, c->name, (uid_t)-1, c->gid, AT_SYMLINK_NOFOLLOW)
+                           : fchown(c->fd, (uid_t)-1, c->gid));
+        } else if (r < 0) {
+            fail(c, "chown");
+        }
+    }
+    if (c->src_fd >= 0 && !by_name) copy_xattrs(c);
+    if (c->chmod) {
+        int r = by_name ? fchmodat(c->dirfd, c->name, c->mode, 0) : fchmod(c->fd, c->mode);
+        if (r < 0) fail(c, "chmod");
+    }
+    if (c->times) {
+        int r = by_name ? utimensat(c->dirfd, c->name, c->ts, AT_SYMLINK_NOFOLLOW)
+                        : futimens(c->fd, c->ts);
+        if (r < 0) fail(c, "set times");
+    }
+}
+
+static intptr_t meta_job(void *arg)
+{
+    meta_run(arg);
+    return 0;
+}
+
+int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                       const struct cp_meta *m, bool created)
+{
+    return uco__cp_meta_apply_x(e, dir, name, fd, -1, m, created);
+}
+
+int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                         int src_fd, const struct cp_meta *m, bool created)
+{
+    mode_t type = m->mode & S_IFMT;
+    struct meta_call c = {.fd = fd, .dirfd = dir->dst_fd, .name = name, .src_fd = -1};
+    c.privileged = e->privileged;
+    if (e->flags & UCO_COPY_OWNER) {
+        /* What a new entry got: our user, and our group or the directory's (setgid). */
+        gid_t got = dir->dst_sgid ? dir->dst_gid : e->egid;
+        bool known = created && dir->depth > 0;
+        c.chown = !known || m->uid != e->euid || m->gid != got;
+        c.uid = m->uid;
+        c.gid = m->gid;
+    }
+    if (!S_ISLNK(type)) {
+        mode_t want = m->mode & 07777;
+        if (e->flags & UCO_COPY_MODE) {
+            /* Created files got want minus the umask; special bits may have been dropped (and
+             * chown drops set-id bits); directories were made owner-writable to be filled. */
+            c.chmod = !created || S_ISDIR(type) || (want & 07000) || (want & e->umask);
+        } else if (created && S_ISDIR(type)) {
+            /* As cp: a new directory keeps the sticky bit, loses the set-id bits. */
+            want &= 01777 & ~e->umask;
+            c.chmod = true;
+        }
+        c.mode = want;
+    }
+    if (e->flags & UCO_COPY_TIMES) {
+        c.times = true;
+        c.ts[0] = m->atime;
+        c.ts[1] = m->mtime;
+    }
+    if ((e->flags & UCO_COPY_XATTR) && fd >= 0) c.src_fd = src_fd;
+    if (!c.chown && !c.chmod && !c.times && c.src_fd < 0) return 0;
+    if (fd < 0 && !name) return 0; /* nothing to name it by (cannot happen for entries) */
+    if (e->meta_inline) {
+        meta_run(&c);
+    } else {
+        intptr_t r = uco_work(meta_job, &c);
+        if (r < 0) return r; /* cancelled before it ran */
+    }
+    if (c.err) uco__cp_fail(e, dir, dir->depth ? name : NULL, c.op, true, c.err, false);
+    return c.err;
+}
+
+/* ---- hard-link groups ----------------------------------------------------------------- */
+
+static size_t link_hash(dev_t dev, uint64_t ino, size_t buckets)
+{
+    uint64_t h = (ino ^ ((uint64_t)dev << 32) ^ (uint64_t)dev) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 20) & (buckets - 1);
+}
+
+static void links_grow(struct cp_engine *e)
+{
+    size_t nb = e->nlinks_buckets ? e->nlinks_buckets * 2 : 256;
+    struct cp_link **t = calloc(nb, sizeof *t);
+    if (!t) return; /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < e->nlinks_buckets; i++) {
+        struct cp_link *l = e->links[i];
+        while (l) {
+            struct cp_link *next = l->next;
+            size_t h = link_hash(l->dev, l->ino, nb);
+            l->next = t[h];
+            t[h] = l;
+            l = next;
+        }
+    }
+    free(e->links);
+    e->links = t;
+    e->nlinks_buckets = nb;
+}
+
+struct cp_link *uco__cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool *created,
+                                  uint32_t nlink)
+{
+    *created = false;
+    if (e->nlinks >= e->nlinks_buckets) links_grow(e);
+    if (!e->links) return NULL;
+    size_t h = link_hash(dev, ino, e->nlinks_buckets);
+    for (struct cp_link *l = e->links[h]; l; l = l->next)
+        if (l->dev == dev && l->ino == ino) {
+            if (l->left) l->left--;
+            l->users++;
+            return l;
+        }
+    if (e->nlinks >= CP_LINKS_MAX) {
+        e->links_full = true;
+        return NULL;
+    }
+    struct cp_link *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->dev = dev;
+    l->ino = ino;
+    l->left = nlink ? nlink - 1 : 0;
+    l->state = CP_LINK_COPYING;
+    l->users = 1;
+    l->next = e->links[h];
+    e->links[h] = l;
+    e->nlinks++;
+    *created = true;
+    return l;
+}
+
+/* Forgets a group once every name of the inode has been seen and nobody holds it. */
+void uco__cp_link_release(struct cp_engine *e, struct cp_link *l)
+{
+    if (l->users) l->users--;
+    if (l->left || l->users) return;
+    size_t h = link_hash(l->dev, l->ino, e->nlinks_buckets);
+    for (struct cp_link **p = &e->links[h]; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            e->nlinks--;
+            free(l->dst);
+            free(l);
+            return;
+        }
+}
+
+void uco__cp_links_free(struct cp_engine *e)
+{
+    for (size_t i = 0; i < e->nlinks_buckets; i++) {
+        struct cp_link *l = e->links[i];
+        while (l) {
+            struct cp_link *next = l->next;
+            free(l->dst);
+            free(l);
+            l = next;
+        }
+    }
+    free(e->links);
+    e->links = NULL;
+    e->nlinks_buckets = e->nlinks = 0;
+}
+
+/* ---- buffers -------------------------------------------------------------------------- */
+
+static unsigned buf_class(size_t size)
+{
+    unsigned c = 0;
+    while (c + 1 < CP_CLASSES && ((size_t)4096 << c) < size)
+        c++;
+    return c;
+}
+
+void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap)
+{
+    unsigned c = buf_class(size);
+    *cap = (size_t)4096 << c;
+    struct cp_buf *b = e->free_bufs[c];
+    if (b) {
+        e->free_bufs[c] = b->next;
+        return b;
+    }
+    return aligned_alloc(4096, *cap);
+}
+
+void uco__cp_buf_put(struct cp_engine *e, void *buf, size_t cap)
+{
+    if (!buf) return;
+    unsigned c = buf_class(cap);
+    struct cp_buf *b = buf;
+    b->next = e->free_bufs[c];
+    e->free_bufs[c] = b;
+}
+
+void uco__cp_bufs_free(struct cp_engine *e)
+{
+    for (unsigned c = 0; c < CP_CLASSES; c++)
+        while (e->free_bufs[c]) {
+            struct cp_buf *b = e->free_bufs[c];
+            e->free_bufs[c] = b->next;
+            free(b);
+        }
+}

@@ -1,0 +1,430 @@
+/* The copy engine through its library API (uco_copy): counters, the error report, progress,
+ * sources that grow or shrink while being copied, cancellation, options. */
+#pragma GCC diagnostic ignored "-Wformat-truncation" /* short temporary paths */
+
+#include "test_util.h"
+#include "tree_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char base[PATH_MAX];
+
+static int setup(void **state)
+{
+    snprintf(base, sizeof base, "/tmp/uco-test-copy-XXXXXX");
+    return mkdtemp(base) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    remove_tree(base);
+    return 0;
+}
+
+static void at(char *buf, const char *name)
+{
+    snprintf(buf, PATH_MAX, "%s/%s", base, name);
+}
+
+/* A file of size bytes whose byte i is pattern(i). */
+static unsigned char pattern(uint64_t i)
+{
+    return (unsigned char)((i * 131) ^ (i >> 12));
+}
+
+static void make_file(const char *p, size_t size)
+{
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    static unsigned char buf[1 << 16];
+    for (size_t off = 0; off < size;) {
+        size_t n = size - off < sizeof buf ? size - off : sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = pattern(off + i);
+        assert_int_equal(write(fd, buf, n), (ssize_t)n);
+        off += n;
+    }
+    close(fd);
+}
+
+/* Whether p holds exactly pattern(0..size). */
+static bool holds_pattern(const char *p, size_t size)
+{
+    struct stat st;
+    if (stat(p, &st) < 0 || (size_t)st.st_size != size) return false;
+    int fd = open(p, O_RDONLY);
+    static unsigned char buf[1 << 16];
+    for (size_t off = 0; off < size;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) {
+            close(fd);
+            return false;
+        }
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != pattern(off + (size_t)i)) {
+                close(fd);
+                return false;
+            }
+        off += (size_t)n;
+    }
+    close(fd);
+    return true;
+}
+
+struct run {
+    const char *src, *dst;
+    uco_copy_opts o;
+    uco_copy_stats st;
+    int result;
+    /* error report */
+    int nerr;
+    char errpath[8][PATH_MAX];
+    int errs[8];
+    bool removed[8];
+    int stop_after; /* > 0: the error callback stops the copy at that error */
+    /* progress */
+    int progress_calls, done_calls;
+    uint64_t last_bytes;
+    /* a change made to the source from the progress callback */
+    const char *grow, *shrink;
+    bool grow_dir; /* grow whichever of src/f0, src/f1 is not in dst yet */
+    uint64_t change_at;
+    bool changed;
+    uco_task *cancel_me;
+};
+
+static int on_error(const uco_copy_error *e, void *arg)
+{
+    struct run *r = arg;
+    if (r->nerr < 8) {
+        snprintf(r->errpath[r->nerr], PATH_MAX, "%s", e->path);
+        r->errs[r->nerr] = e->err;
+        r->removed[r->nerr] = e->removed;
+    }
+    r->nerr++;
+    return r->stop_after && r->nerr >= r->stop_after;
+}
+
+static void append_pattern(const char *p)
+{
+    int fd = open(p, O_WRONLY | O_APPEND);
+    static unsigned char more[1 << 20];
+    struct stat s;
+    fstat(fd, &s);
+    for (size_t i = 0; i < sizeof more; i++)
+        more[i] = pattern((uint64_t)s.st_size + i);
+    /* Called from inside the copy's tasks: no cmocka assert here (see test_util.h). */
+    if (write(fd, more, sizeof more) != (ssize_t)sizeof more) t_fail(__FILE__, __LINE__, "append");
+    close(fd);
+}
+
+static void on_progress(const uco_copy_stats *st, bool done, void *arg)
+{
+    struct run *r = arg;
+    r->progress_calls++;
+    r->done_calls += done;
+    r->last_bytes = st->bytes;
+    if (!r->changed && st->bytes >= r->change_at) {
+        if (r->grow_dir) {
+            for (int i = 0; i < 2 && !r->changed; i++) {
+                char s[PATH_MAX], d[PATH_MAX];
+                snprintf(s, sizeof s, "%s/f%d", r->src, i);
+                snprintf(d, sizeof d, "%s/f%d", r->dst, i);
+                if (access(d, F_OK) < 0) {
+                    append_pattern(s);
+                    r->changed = true;
+                }
+            }
+        } else if (r->grow) {
+            r->changed = true;
+            append_pattern(r->grow);
+        } else if (r->shrink) {
+            r->changed = true;
+            if (truncate(r->shrink, 2 << 20) < 0) t_fail(__FILE__, __LINE__, "truncate");
+        } else if (r->cancel_me) {
+            r->changed = true;
+            uco_task_cancel(r->cancel_me);
+        }
+    }
+}
+
+static intptr_t copy_body(void *arg)
+{
+    struct run *r = arg;
+    r->o.on_error = on_error;
+    r->o.error_arg = r;
+    r->o.on_progress = on_progress;
+    r->o.progress_arg = r;
+    r->o.progress_ns = 1;
+    r->result = uco_copy(AT_FDCWD, r->src, AT_FDCWD, r->dst, &r->o, &r->st);
+    return 0;
+}
+
+static void run_copy(struct run *r)
+{
+    t_run(copy_body, r, NULL);
+}
+
+static void counters_match_the_tree(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    at(src, "counted");
+    at(dst, "counted-copy");
+    assert_int_equal(build_tree(src, geteuid() == 0 ? TREE_OWNERS | TREE_DEVICES : 0), 0);
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    run_copy(&r);
+    assert_int_equal(r.result, 0);
+    assert_int_equal(r.nerr, 0);
+    assert_int_equal(r.st.errors, 0);
+    assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
+    /* From build_tree: symlinks (9 in syms/, links/sym, owners/link-owned), hard links made
+     * as links (h2, h3, big-linked-2, sym-hard), specials (fifo, socket, [char, block],
+     * [owners/fifo-owned]). */
+    bool root = geteuid() == 0;
+    assert_int_equal(r.st.symlinks, 9 + 1 + (root ? 1 : 0));
+    assert_int_equal(r.st.hardlinks, 4);
+    assert_int_equal(r.st.specials, 2 + (root ? 3 : 0));
+    assert_int_equal(r.st.dirs, 1 + 1 + 2 + 1 + 64 + 1 + 2 + 1 + 1 + 1 + 4 + (root ? 2 : 0));
+    assert_true(r.st.files > 20);
+    assert_true(r.st.bytes > (6u << 20));
+    assert_int_equal(r.st.files_total,
+                     r.st.files + r.st.dirs + r.st.symlinks + r.st.hardlinks + r.st.specials);
+    assert_int_equal(r.done_calls, 1);
+    assert_true(r.progress_calls > 1);
+    assert_int_equal(r.last_bytes, r.st.bytes);
+}
+
+/* Writes that fail (injected EIO) remove their file and report it; the rest is copied. */
+static intptr_t inject_body(void *arg)
+{
+    struct run *r = arg;
+    uco_fault f = {.op = UCO_OP_WRITE, .fd = -1, .skip = 3, .count = 2, .error = EIO};
+    T_CHECK(uco_fault_add(uco_loop_current(), &f) >= 0);
+    return copy_body(r);
+}
+
+static void failed_writes_are_reported_removed_and_the_rest_copied(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
+    at(src, "eio");
+    at(dst, "eio-copy");
+    mkdir(src, 0755);
+    for (int i = 0; i < 10; i++) {
+        snprintf(p, sizeof p, "%s/f%d", src, i);
+        make_file(p, 1000 + (size_t)i);
+    }
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    r.o.jobs = 1; /* one file at a time: the 4th and 5th writes are two files */
+    t_run(inject_body, &r, NULL);
+    assert_int_equal(r.result, -EIO);
+    assert_int_equal(r.nerr, 2);
+    assert_int_equal(r.st.errors, 2);
+    assert_int_equal(r.st.files, 8);
+    int present = 0;
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(r.errs[k], -EIO);
+        assert_true(r.removed[k]);
+        assert_true(strncmp(r.errpath[k], dst, strlen(dst)) == 0); /* a write: dst side */
+        assert_int_equal(access(r.errpath[k], F_OK), -1);
+    }
+    for (int i = 0; i < 10; i++) {
+        snprintf(p, sizeof p, "%s/f%d", dst, i);
+        if (access(p, F_OK) == 0) {
+            present++;
+            assert_true(holds_pattern(p, 1000 + (size_t)i));
+        }
+    }
+    assert_int_equal(present, 8);
+}
+
+static void error_callback_can_stop_the_copy(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
+    at(src, "stop");
+    at(dst, "stop-copy");
+    mkdir(src, 0755);
+    mkdir(dst, 0755);
+    /* Directories in the destination where the source has files: each one is an error. */
+    for (int i = 0; i < 20; i++) {
+        snprintf(p, sizeof p, "%s/f%02d", src, i);
+        make_file(p, 10);
+        snprintf(p, sizeof p, "%s/f%02d", dst, i);
+        mkdir(p, 0755);
+    }
+    struct run r = {.src = src, .dst = dst, .stop_after = 3};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    r.o.jobs = 2;
+    run_copy(&r);
+    assert_int_equal(r.result, -ECANCELED);
+    assert_true(r.nerr >= 3 && r.nerr < 20);
+    assert_int_equal(r.errs[0], -EISDIR);
+}
+
+/* Copies a file of size bytes one 64 KiB chunk at a time, growing it by 1 MiB or cutting it
+ * to 2 MiB once 1 MiB was copied, and checks the copy holds `expect` bytes of the pattern. */
+static void change_during_copy(const char *name, size_t size, bool grow, size_t expect)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    at(src, name);
+    snprintf(dst, sizeof dst, "%s-copy", src);
+    make_file(src, size);
+    struct run r = {.src = src, .dst = dst, .change_at = 1 << 20};
+    if (grow)
+        r.grow = src;
+    else
+        r.shrink = src;
+    r.o.flags = UCO_COPY_ARCHIVE;
+    r.o.chunk_size = 64 << 10;
+    r.o.queue_depth = 1;
+    run_copy(&r);
+    assert_int_equal(r.result, 0);
+    assert_true(r.changed);
+    assert_true(holds_pattern(dst, expect));
+}
+
+static void a_source_that_grows_is_copied_to_its_new_end(void **state)
+{
+    change_during_copy("grows", 4 << 20, true, 5 << 20);
+}
+
+static void a_source_that_shrinks_is_not_padded(void **state)
+{
+    change_during_copy("shrinks", 8 << 20, false, 2 << 20);
+}
+
+/* Small files stat'ed in the listing, one of which grows before its turn (one job at a time:
+ * the first file's progress report grows whichever has not been copied yet). */
+static void a_small_source_that_grew_since_stat_is_copied_whole(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX], f[PATH_MAX];
+    at(src, "small-grow");
+    at(dst, "small-grow-copy");
+    mkdir(src, 0755);
+    for (int i = 0; i < 2; i++) {
+        snprintf(f, sizeof f, "%s/f%d", src, i);
+        make_file(f, 100);
+    }
+    struct run r = {.src = src, .dst = dst, .grow_dir = true, .change_at = 1};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    r.o.jobs = 1;
+    run_copy(&r);
+    assert_int_equal(r.result, 0);
+    assert_true(r.changed);
+    int grown = 0;
+    for (int i = 0; i < 2; i++) {
+        snprintf(f, sizeof f, "%s/f%d", dst, i);
+        grown += holds_pattern(f, 100 + (1 << 20));
+        if (!holds_pattern(f, 100)) assert_true(holds_pattern(f, 100 + (1 << 20)));
+    }
+    assert_int_equal(grown, 1);
+}
+
+static intptr_t cancel_body(void *arg)
+{
+    struct run *r = arg;
+    uco_task *t;
+    T_CHECK_EQ(uco_spawn(&t, copy_body, r), 0);
+    r->cancel_me = t;
+    intptr_t res;
+    T_CHECK_EQ(uco_task_join(t, &res), 0);
+    return 0;
+}
+
+static void cancelling_the_copy_removes_the_file_in_progress(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
+    at(src, "cancel");
+    at(dst, "cancel-copy");
+    mkdir(src, 0755);
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/big%d", src, i);
+        make_file(p, 3 << 20);
+    }
+    struct run r = {.src = src, .dst = dst, .change_at = 5 << 20};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    r.o.chunk_size = 64 << 10;
+    t_run(cancel_body, &r, NULL);
+    assert_int_equal(r.result, -ECANCELED);
+    assert_true(r.changed);
+    /* Every file there is complete; at least one was not copied. */
+    int present = 0;
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/big%d", dst, i);
+        if (access(p, F_OK) == 0) {
+            present++;
+            assert_true(holds_pattern(p, 3 << 20));
+        }
+    }
+    assert_true(present < 6);
+}
+
+static intptr_t bad_args_body(void *arg)
+{
+    uco_copy_opts o = {0};
+    o.chunk_size = 3 << 20;
+    T_CHECK_EQ(uco_copy(AT_FDCWD, "a", AT_FDCWD, "b", &o, NULL), -EINVAL);
+    o.chunk_size = 0;
+    o.reserved[0] = 1;
+    T_CHECK_EQ(uco_copy(AT_FDCWD, "a", AT_FDCWD, "b", &o, NULL), -EINVAL);
+    o.reserved[0] = 0;
+    o.queue_depth = 65;
+    T_CHECK_EQ(uco_copy(AT_FDCWD, "a", AT_FDCWD, "b", &o, NULL), -EINVAL);
+    T_CHECK_EQ(uco_copy(AT_FDCWD, NULL, AT_FDCWD, "b", NULL, NULL), -EFAULT);
+    T_CHECK_EQ(uco_copy(AT_FDCWD, "", AT_FDCWD, "b", NULL, NULL), -ENOENT);
+    char missing[PATH_MAX];
+    at(missing, "does-not-exist");
+    uco_copy_stats st;
+    T_CHECK_EQ(uco_copy(AT_FDCWD, missing, AT_FDCWD, "b", NULL, &st), -ENOENT);
+    T_CHECK_EQ(st.errors, 1);
+    /* A directory without RECURSIVE. */
+    T_CHECK_EQ(uco_copy(AT_FDCWD, base, AT_FDCWD, "b", NULL, NULL), -EISDIR);
+    return 0;
+}
+
+static void bad_arguments_are_refused(void **state)
+{
+    t_run(bad_args_body, NULL, NULL);
+    assert_int_equal(uco_copy(AT_FDCWD, "a", AT_FDCWD, "b", NULL, NULL), -EPERM);
+}
+
+static void one_job_one_walker_gives_the_same_tree(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    at(src, "serial");
+    at(dst, "serial-copy");
+    assert_int_equal(build_tree(src, TREE_MODES), 0);
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    r.o.jobs = 1;
+    r.o.walkers = 1;
+    r.o.queue_depth = 1;
+    r.o.chunk_size = 64 << 10;
+    run_copy(&r);
+    assert_int_equal(r.result, 0);
+    assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(counters_match_the_tree),
+        cmocka_unit_test(failed_writes_are_reported_removed_and_the_rest_copied),
+        cmocka_unit_test(error_callback_can_stop_the_copy),
+        cmocka_unit_test(a_source_that_grows_is_copied_to_its_new_end),
+        cmocka_unit_test(a_source_that_shrinks_is_not_padded),
+        cmocka_unit_test(a_small_source_that_grew_since_stat_is_copied_whole),
+        cmocka_unit_test(cancelling_the_copy_removes_the_file_in_progress),
+        cmocka_unit_test(bad_arguments_are_refused),
+        cmocka_unit_test(one_job_one_walker_gives_the_same_tree),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,686 @@
+/* ucp against cp: the same trees copied by both, compared entry by entry (content, type, mode,
+ * owner, ns times, link targets, hard-link groups, sparseness, user xattrs) on ext4 and on
+ * tmpfs; and every bad input, where ucp must name the path, exit non-zero, and lose nothing.
+ * Runs the built ucp and /bin/cp as real processes. Needs root (chown, device nodes, mounts). */
+/* Paths here are short temporary ones: no truncation to warn about. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#include "test_util.h"
+#include "tree_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CP      "/bin/cp"
+#define NOBODY  65534
+#define ERR_LEN 16384
+
+static char base[PATH_MAX];     /* on ext4 */
+static char ucp_path[PATH_MAX]; /* a copy of ucp that other users can run */
+static char err[ERR_LEN], out[ERR_LEN];
+static bool have_tmpfs;
+static char tmpfs_dir[PATH_MAX];
+
+/* base/name */
+static void path(char *buf, const char *name)
+{
+    snprintf(buf, PATH_MAX, "%s/%s", base, name);
+}
+
+/* Runs ucp with the given arguments (NULL-terminated), as uid (-1: root). */
+static int ucp_as(uid_t uid, const char *a0, ...)
+{
+    char *argv[32] = {ucp_path};
+    int n = 1;
+    va_list ap;
+    va_start(ap, a0);
+    for (const char *a = a0; a && n < 31; a = va_arg(ap, const char *))
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    int r = run_prog(argv, uid, err, sizeof err, out, sizeof out);
+    /* A sanitizer report must not hide behind an expected failure. */
+    if (strstr(err, "Sanitizer") || strstr(err, "runtime error:")) fail_msg("ucp: %s", err);
+    return r;
+}
+
+static int cp_as(uid_t uid, const char *a0, ...)
+{
+    char *argv[32] = {CP};
+    int n = 1;
+    va_list ap;
+    va_start(ap, a0);
+    for (const char *a = a0; a && n < 31; a = va_arg(ap, const char *))
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    return run_prog(argv, uid, NULL, 0, NULL, 0);
+}
+
+#define UCP(...) ucp_as((uid_t)-1, __VA_ARGS__, (const char *)NULL)
+#define CPA(...) cp_as((uid_t)-1, __VA_ARGS__, (const char *)NULL)
+
+static void check_err_has(const char *what)
+{
+    if (!strstr(err, what)) fail_msg("ucp's stderr lacks \"%s\":\n%s", what, err);
+}
+
+/* Copies a file byte for byte (following symlinks) with mode. */
+static int copy_bin(const char *from, const char *to, mode_t mode)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int outfd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int ok = in >= 0 && outfd >= 0;
+    char buf[65536];
+    ssize_t n;
+    while (ok && (n = read(in, buf, sizeof buf)) > 0)
+        ok = write(outfd, buf, (size_t)n) == n;
+    if (in >= 0) close(in);
+    if (outfd >= 0) close(outfd);
+    return ok ? 0 : -1;
+}
+
+/* The runs as nobody must be able to execute ucp, and the build tree may be out of their
+ * reach (on a fresh Debian, /root is 0700): run a copy from base, with libuco beside it. */
+static void install_ucp_copy(void)
+{
+    char dir[PATH_MAX], lib[PATH_MAX];
+    path(dir, "bin");
+    mkdir(dir, 0755);
+    const char *soname = strrchr(UCO_LIB_PATH, '/');
+    snprintf(ucp_path, sizeof ucp_path, "%s/ucp", dir);
+    snprintf(lib, sizeof lib, "%s%s", dir, soname ? soname : "/libuco.so");
+    if (copy_bin(UCP_PATH, ucp_path, 0755) < 0 || copy_bin(UCO_LIB_PATH, lib, 0755) < 0)
+        t_skip_all("cannot copy ucp for the runs as another user");
+    setenv("LD_LIBRARY_PATH", dir, 1); /* ucp's RUNPATH points into the build tree */
+}
+
+/* An ext4 directory for the tests: /tmp when it is ext4, else a loop-mounted image. */
+static int setup(void **state)
+{
+    if (geteuid() != 0) t_skip_all("needs root (chown, device nodes, mounts, other users)");
+    if (access(UCP_PATH, X_OK) < 0) t_skip_all("ucp not built");
+    snprintf(base, sizeof base, "/tmp/uco-test-ucp-XXXXXX");
+    if (!mkdtemp(base)) return -1;
+    chmod(base, 0755); /* the unprivileged runs must reach it */
+    if (!is_fs(base, EXT4_SUPER_MAGIC)) {
+        char img[PATH_MAX], mnt[PATH_MAX];
+        path(img, "ext4.img");
+        path(mnt, "ext4");
+        mkdir(mnt, 0755);
+        int fd = open(img, O_CREAT | O_WRONLY, 0600);
+        if (fd < 0 || ftruncate(fd, 512 << 20) < 0) t_skip_all("cannot make an ext4 image");
+        close(fd);
+        if (private_mounts() < 0) t_skip_all("/tmp is not ext4 and mounting is not allowed");
+        char *mk[] = {"/sbin/mkfs.ext4", "-q", "-F", img, NULL};
+        char *mo[] = {"/bin/mount", "-o", "loop", img, mnt, NULL};
+        if (run_prog(mk, (uid_t)-1, NULL, 0, NULL, 0) || run_prog(mo, (uid_t)-1, NULL, 0, NULL, 0))
+            t_skip_all("/tmp is not ext4 and a loop-mounted ext4 image could not be made");
+        snprintf(base, sizeof base, "%s", mnt);
+        chmod(base, 0755);
+    }
+    install_ucp_copy();
+    path(tmpfs_dir, "tmpfs");
+    mkdir(tmpfs_dir, 0755);
+    int r = mount_tmpfs(tmpfs_dir, 512 << 20);
+    have_tmpfs = r == 0;
+    if (!have_tmpfs) printf("note: no tmpfs (%s): the tmpfs tests skip\n", strerror(-r));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    if (have_tmpfs) umount2(tmpfs_dir, MNT_DETACH);
+    char *p = strstr(base, "/ext4");
+    if (p && !p[5]) {
+        umount2(base, MNT_DETACH);
+        *p = 0;
+    }
+    remove_tree(base);
+    return 0;
+}
+
+/* base/name, emptied and writable by everyone (for the runs as nobody). */
+static void scratch_for_all(char *where, const char *name)
+{
+    path(where, name);
+    remove_tree(where);
+    mkdir(where, 0777);
+    chmod(where, 0777);
+}
+
+/* Copies src with ucp and cp (same options) to <where>/u and <where>/c and compares. */
+static void same_as_cp(const char *src, const char *where, const char *opt, unsigned what)
+{
+    char u[PATH_MAX], c[PATH_MAX];
+    snprintf(u, sizeof u, "%s/u", where);
+    snprintf(c, sizeof c, "%s/c", where);
+    remove_tree(u);
+    remove_tree(c);
+    int ru = UCP(opt, src, u);
+    if (ru != 0) fail_msg("ucp %s exited %d:\n%s", opt, ru, err);
+    assert_int_equal(CPA(opt, src, c), 0);
+    assert_int_equal(compare_trees(c, u, what), 0);
+}
+
+static void make_src(const char *name, unsigned what)
+{
+    char src[PATH_MAX];
+    path(src, name);
+    struct stat st;
+    if (stat(src, &st) == 0) return;
+    if (build_tree(src, what) < 0) fail_msg("could not build the tree");
+    settle_atimes(src);
+}
+
+#define FULL_TREE (TREE_OWNERS | TREE_DEVICES | TREE_XATTRS | TREE_MODES)
+
+static void archive_copy_matches_cp_on_ext4(void **state)
+{
+    char src[PATH_MAX];
+    make_src("src", FULL_TREE);
+    path(src, "src");
+    same_as_cp(src, base, "-a", CMP_ALL);
+}
+
+static void archive_copy_matches_cp_on_tmpfs(void **state)
+{
+    if (!have_tmpfs) {
+        printf("SKIP: tmpfs could not be mounted\n");
+        skip();
+    }
+    char src[PATH_MAX], tsrc[PATH_MAX];
+    make_src("src", FULL_TREE);
+    path(src, "src");
+    /* ext4 -> tmpfs, and tmpfs -> tmpfs. */
+    same_as_cp(src, tmpfs_dir, "-a", CMP_ALL);
+    snprintf(tsrc, sizeof tsrc, "%s/src", tmpfs_dir);
+    remove_tree(tsrc);
+    assert_int_equal(CPA("-a", src, tsrc), 0);
+    settle_atimes(tsrc);
+    char where[PATH_MAX];
+    snprintf(where, sizeof where, "%s/t2", tmpfs_dir);
+    mkdir(where, 0755);
+    same_as_cp(tsrc, where, "-a", CMP_ALL);
+    remove_tree(where);
+    remove_tree(tsrc);
+}
+
+static void recursive_and_preserve_copies_match_cp(void **state)
+{
+    char src[PATH_MAX];
+    make_src("src", FULL_TREE);
+    path(src, "src");
+    /* -r: symlinks stay symlinks (never followed), modes minus umask, new times. */
+    same_as_cp(src, base, "-r", CMP_MODE | CMP_OWNER | CMP_SPARSE | CMP_LINKS);
+    same_as_cp(src, base, "-rp", CMP_ALL & ~(CMP_XATTR | CMP_LINKS));
+}
+
+/* (helpers) */
+static void write_file(const char *p, const char *content, time_t mtime)
+{
+    FILE *f = fopen(p, "w");
+    fputs(content, f);
+    fclose(f);
+    struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
+    utimensat(AT_FDCWD, p, ts, 0);
+}
+
+/* The same changes made to both copies before copying onto them again. */
+static void disturb(const char *root)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/files/size-4096", root);
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fputs("other content", f);
+        fclose(f);
+    }
+    snprintf(p, sizeof p, "%s/files/size-1", root);
+    chmod(p, 0600);
+    snprintf(p, sizeof p, "%s/extra-file", root);
+    write_file(p, "", 1000000000);
+    snprintf(p, sizeof p, "%s/syms/relative", root);
+    unlink(p); /* comes back */
+    snprintf(p, sizeof p, "%s/syms/dangling", root);
+    unlink(p);
+    symlink("elsewhere", p); /* replaced */
+    snprintf(p, sizeof p, "%s/special/fifo", root);
+    unlink(p);
+    f = fopen(p, "w"); /* a file where the source has a FIFO: replaced */
+    if (f) fclose(f);
+}
+
+static void direct_io_copy_matches_cp(void **state)
+{
+    char src[PATH_MAX], u[PATH_MAX], c[PATH_MAX];
+    make_src("src", FULL_TREE);
+    path(src, "src");
+    path(u, "direct-u");
+    path(c, "direct-c");
+    remove_tree(u);
+    remove_tree(c);
+    /* O_DIRECT reads and writes through the read/write pipeline, small chunks: many of them. */
+    int r = UCP("-a", "--direct", "--chunk-size=64K", "--queue-depth=8", src, u);
+    if (r != 0) fail_msg("ucp exited %d:\n%s", r, err);
+    assert_int_equal(CPA("-a", src, c), 0);
+    assert_int_equal(compare_trees(c, u, CMP_ALL), 0);
+    remove_tree(u);
+    remove_tree(c);
+}
+
+static void copying_onto_an_existing_tree_matches_cp(void **state)
+{
+    char src[PATH_MAX], u[PATH_MAX], c[PATH_MAX], s2[PATH_MAX], u2[PATH_MAX], c2[PATH_MAX];
+    make_src("src", FULL_TREE);
+    path(src, "src");
+    path(u, "onto-u");
+    path(c, "onto-c");
+    remove_tree(u);
+    remove_tree(c);
+    assert_int_equal(CPA("-a", src, u), 0);
+    assert_int_equal(CPA("-a", src, c), 0);
+    disturb(u);
+    disturb(c);
+    snprintf(s2, sizeof s2, "%s/.", src);
+    snprintf(u2, sizeof u2, "%s/", u);
+    snprintf(c2, sizeof c2, "%s/", c);
+    int ru = UCP("-a", s2, u2);
+    if (ru != 0) fail_msg("ucp exited %d:\n%s", ru, err);
+    assert_int_equal(CPA("-a", s2, c2), 0);
+    assert_int_equal(compare_trees(c, u, CMP_ALL & ~CMP_ATIME), 0);
+    /* And once more with nothing to change. */
+    assert_int_equal(UCP("-a", s2, u2), 0);
+    assert_int_equal(CPA("-a", s2, c2), 0);
+    assert_int_equal(compare_trees(c, u, CMP_ALL & ~CMP_ATIME), 0);
+    remove_tree(u);
+    remove_tree(c);
+}
+
+/* cp stops at PATH_MAX ("File name too long"); ucp works relative to open directories and
+ * copies the tree whole, and an error down there still names the whole path. */
+static void paths_longer_than_path_max_are_copied_and_named(void **state)
+{
+    char src[PATH_MAX], u[PATH_MAX];
+    path(src, "long");
+    path(u, "long-copy");
+    remove_tree(src);
+    remove_tree(u);
+    assert_int_equal(mkdir(src, 0755), 0);
+    int fd = open(src, O_RDONLY | O_DIRECTORY);
+    char name[201];
+    memset(name, 'p', 200);
+    name[200] = 0;
+    /* 30 levels of 200 characters: 6,000 bytes of path, past PATH_MAX (4,096). */
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(mkdirat(fd, name, 0755), 0);
+        int next = openat(fd, name, O_RDONLY | O_DIRECTORY);
+        close(fd);
+        fd = next;
+    }
+    int f = openat(fd, "leaf", O_CREAT | O_WRONLY, 0600);
+    assert_int_equal(write(f, "deep", 4), 4);
+    close(f);
+    settle_atimes(src);
+    int r = UCP("-a", src, u);
+    if (r != 0) fail_msg("ucp exited %d:\n%s", r, err);
+    /* (cp could not settle the access times down there, so those are left out) */
+    assert_int_equal(compare_trees(src, u, CMP_ALL & ~CMP_ATIME), 0);
+    /* Unreadable for nobody: the message has the full path. */
+    remove_tree(u);
+    char where[PATH_MAX];
+    scratch_for_all(where, "long-nobody");
+    snprintf(u, sizeof u, "%s/u", where);
+    assert_int_equal(ucp_as(NOBODY, "-r", src, u, (const char *)NULL), 1);
+    check_err_has("/leaf': Permission denied");
+    const char *q = strstr(err, "'");
+    assert_true(q && strstr(q, "/leaf'") - q > PATH_MAX);
+    close(fd);
+    remove_tree(where);
+    remove_tree(src);
+}
+
+/* ---- refusals and errors ---------------------------------------------------------------- */
+
+static void missing_source_is_named_and_fails(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    path(src, "no-such-source");
+    path(dst, "dst-missing");
+    assert_int_equal(UCP("-a", src, dst), 1);
+    check_err_has("no-such-source");
+    check_err_has("No such file or directory");
+    assert_int_equal(CPA("-a", src, dst), 1);
+    assert_int_equal(access(dst, F_OK), -1);
+}
+
+static void directory_onto_a_file_is_refused(void **state)
+{
+    char d[PATH_MAX], f[PATH_MAX];
+    path(d, "dir-src");
+    path(f, "a-file");
+    mkdir(d, 0755);
+    FILE *fp = fopen(f, "w");
+    fputs("keep me", fp);
+    fclose(fp);
+    assert_int_equal(UCP("-r", d, f), 1);
+    check_err_has("cannot overwrite non-directory");
+    check_err_has("a-file");
+    assert_int_equal(CPA("-r", d, f), 1);
+    struct stat st;
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_size, 7); /* untouched */
+    /* Without -r a directory is omitted, as cp does. */
+    assert_int_equal(UCP(d, f), 1);
+    check_err_has("omitting directory");
+    /* Several sources need a directory. */
+    assert_int_equal(UCP(f, f, d, f), 1);
+    check_err_has("is not a directory");
+}
+
+static void directory_into_itself_is_refused_and_creates_nothing(void **state)
+{
+    char d[PATH_MAX], inside[PATH_MAX];
+    path(d, "self");
+    path(inside, "self/sub/copy");
+    mkdir(d, 0755);
+    char sub[PATH_MAX];
+    path(sub, "self/sub");
+    mkdir(sub, 0755);
+    assert_int_equal(UCP("-a", d, inside), 1);
+    check_err_has("into itself");
+    assert_int_equal(access(inside, F_OK), -1);
+    assert_int_equal(CPA("-a", d, inside), 1);
+    /* Into its own directory: the target is self/self. */
+    assert_int_equal(UCP("-a", d, d), 1);
+    check_err_has("into itself");
+    assert_int_equal(CPA("-a", d, d), 1);
+}
+
+static void same_file_is_refused_and_left_intact(void **state)
+{
+    char f[PATH_MAX], hl[PATH_MAX], d[PATH_MAX];
+    path(f, "same");
+    path(hl, "same-hardlink");
+    FILE *fp = fopen(f, "w");
+    fputs("content", fp);
+    fclose(fp);
+    unlink(hl);
+    assert_int_equal(link(f, hl), 0);
+    assert_int_equal(UCP(f, f), 1);
+    check_err_has("are the same file");
+    assert_int_equal(UCP("-a", f, hl), 1);
+    check_err_has("are the same file");
+    assert_int_equal(CPA("-a", f, hl), 1);
+    struct stat st;
+    assert_int_equal(stat(f, &st), 0);
+    assert_int_equal(st.st_size, 7);
+    /* A directory onto itself through its parent ("cp -r d ." from inside its parent). */
+    path(d, "samedir");
+    mkdir(d, 0755);
+    assert_int_equal(UCP("-r", d, base), 1);
+    check_err_has("are the same file");
+    assert_int_equal(CPA("-r", d, base), 1);
+}
+
+static void full_disk_reports_enospc_and_leaves_no_incomplete_file(void **state)
+{
+    char mnt[PATH_MAX], src[PATH_MAX], dst[PATH_MAX];
+    path(mnt, "small-tmpfs");
+    mkdir(mnt, 0755);
+    int r = mount_tmpfs(mnt, 3 << 20);
+    if (r < 0) {
+        printf("SKIP: cannot mount a small tmpfs: %s\n", strerror(-r));
+        skip();
+    }
+    path(src, "enospc-src");
+    remove_tree(src);
+    mkdir(src, 0755);
+    int sfd = open(src, O_RDONLY | O_DIRECTORY);
+    static char buf[1 << 20];
+    for (int i = 0; i < 8; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        int fd = openat(sfd, name, O_CREAT | O_WRONLY, 0644);
+        memset(buf, 'a' + i, sizeof buf);
+        assert_int_equal(write(fd, buf, sizeof buf), (ssize_t)sizeof buf);
+        close(fd);
+    }
+    close(sfd);
+    snprintf(dst, sizeof dst, "%s/d", mnt);
+    assert_int_equal(UCP("-a", src, dst), 1);
+    check_err_has("No space left on device");
+    check_err_has("removed");
+    /* Whatever is there is complete: each file has the source's full content or is absent. */
+    int kept = 0;
+    for (int i = 0; i < 8; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/f%d", dst, i);
+        struct stat st;
+        if (stat(p, &st) < 0) continue;
+        kept++;
+        assert_int_equal(st.st_size, sizeof buf);
+        FILE *fp = fopen(p, "r");
+        assert_int_equal(fread(buf, 1, sizeof buf, fp), sizeof buf);
+        fclose(fp);
+        for (size_t k = 0; k < sizeof buf; k++)
+            if (buf[k] != 'a' + i) fail_msg("'%s' is incomplete at %zu", p, k);
+    }
+    /* How many fit depends on how the concurrent allocations interleave: not all of them. */
+    assert_true(kept < 8);
+    umount2(mnt, MNT_DETACH);
+    remove_tree(src);
+}
+
+/* Files and directories the (unprivileged) user cannot read, at several depths. */
+static void unreadable_entries_are_reported_and_the_rest_copied(void **state)
+{
+    char src[PATH_MAX], u[PATH_MAX], c[PATH_MAX];
+    path(src, "unreadable");
+    path(u, "unreadable-u");
+    path(c, "unreadable-c");
+    remove_tree(src);
+    remove_tree(u);
+    remove_tree(c);
+    char p[PATH_MAX];
+    mkdir(src, 0755);
+    snprintf(p, sizeof p, "%s/a", src);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/a/b", src);
+    mkdir(p, 0755);
+    const char *files[] = {
+        "ok1", "secret", "a/ok2", "a/b/secret-deep", "a/b/ok3", "a/b/\xff\xfe-secret"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/%s", src, files[i]);
+        FILE *fp = fopen(p, "w");
+        fputs(files[i], fp);
+        fclose(fp);
+        chmod(p, strstr(files[i], "secret") ? 0600 : 0644);
+    }
+    snprintf(p, sizeof p, "%s/a/closed", src);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/a/closed/inside", src);
+    fclose(fopen(p, "w"));
+    chown(base, 0, 0);
+    /* The destinations' parent must be writable by nobody. */
+    char where[PATH_MAX];
+    scratch_for_all(where, "nobody");
+    snprintf(u, sizeof u, "%s/u", where);
+    snprintf(c, sizeof c, "%s/c", where);
+    assert_int_equal(ucp_as(NOBODY, "-r", src, u, (const char *)NULL), 1);
+    check_err_has("secret': Permission denied");
+    check_err_has("a/b/secret-deep': Permission denied");
+    check_err_has("a/b/\xff\xfe-secret");
+    check_err_has("a/closed': Permission denied");
+    assert_int_equal(cp_as(NOBODY, "-r", src, c, (const char *)NULL), 1);
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER), 0);
+    snprintf(p, sizeof p, "%s/a/b/ok3", u);
+    assert_int_equal(access(p, F_OK), 0);
+    remove_tree(where);
+    remove_tree(src);
+}
+
+static void permission_denied_deep_in_the_destination_spares_the_rest(void **state)
+{
+    char src[PATH_MAX], where[PATH_MAX], u[PATH_MAX], c[PATH_MAX], p[PATH_MAX];
+    path(src, "deny-src");
+    remove_tree(src);
+    scratch_for_all(where, "deny");
+    snprintf(p, sizeof p, "%s/x/y/z", src);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
+    assert_int_equal(system(cmd), 0);
+    const char *files[] = {"top", "x/in-x", "x/y/in-y", "x/y/z/in-z"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", src, files[i]);
+        fclose(fopen(p, "w"));
+    }
+    /* Each destination has x/y already, owned by root and not writable by nobody. */
+    for (int k = 0; k < 2; k++) {
+        char *d = k ? c : u;
+        snprintf(d, PATH_MAX, "%s/%s", where, k ? "c" : "u");
+        snprintf(p, sizeof p, "%s/x/y", d);
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && chmod 0777 '%s' '%s/x' && chmod 0555 '%s'", p,
+                 d, d, p);
+        assert_int_equal(system(cmd), 0);
+    }
+    char s2[PATH_MAX], u2[PATH_MAX], c2[PATH_MAX];
+    snprintf(s2, sizeof s2, "%s/.", src);
+    snprintf(u2, sizeof u2, "%s/", u);
+    snprintf(c2, sizeof c2, "%s/", c);
+    assert_int_equal(ucp_as(NOBODY, "-r", s2, u2, (const char *)NULL), 1);
+    check_err_has("x/y/in-y': Permission denied");
+    check_err_has("x/y/z': Permission denied");
+    assert_int_equal(cp_as(NOBODY, "-r", s2, c2, (const char *)NULL), 1);
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER), 0);
+    snprintf(p, sizeof p, "%s/x/in-x", u);
+    assert_int_equal(access(p, F_OK), 0);
+    remove_tree(where);
+    remove_tree(src);
+}
+
+/* ---- options ---------------------------------------------------------------------------- */
+
+static void read_file(const char *p, char *buf, size_t len)
+{
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+}
+
+static void no_clobber_update_force_and_verbose_behave_like_cp(void **state)
+{
+    char s[PATH_MAX], d[PATH_MAX], buf[64];
+    path(s, "opt-src");
+    path(d, "opt-dst");
+    write_file(s, "new", 2000000000);
+    write_file(d, "old", 1000000000);
+    assert_int_equal(UCP("-n", s, d), 0);
+    read_file(d, buf, sizeof buf);
+    assert_string_equal(buf, "old");
+    write_file(d, "newer", 2100000000);
+    assert_int_equal(UCP("-u", s, d), 0);
+    read_file(d, buf, sizeof buf);
+    assert_string_equal(buf, "newer");
+    write_file(d, "older", 1000000000);
+    assert_int_equal(UCP("-u", s, d), 0);
+    read_file(d, buf, sizeof buf);
+    assert_string_equal(buf, "new");
+    /* -f: a destination that cannot be opened (a non-writable file, for nobody) is replaced. */
+    char where[PATH_MAX], s2[PATH_MAX], d2[PATH_MAX];
+    scratch_for_all(where, "force");
+    snprintf(s2, sizeof s2, "%s/s", where);
+    snprintf(d2, sizeof d2, "%s/d", where);
+    write_file(s2, "fresh", 2000000000);
+    write_file(d2, "stale", 1000000000);
+    chmod(s2, 0644);
+    chmod(d2, 0444);
+    chown(d2, NOBODY, NOBODY);
+    assert_int_equal(ucp_as(NOBODY, s2, d2, (const char *)NULL), 1);
+    check_err_has("Permission denied");
+    assert_int_equal(ucp_as(NOBODY, "-f", s2, d2, (const char *)NULL), 0);
+    read_file(d2, buf, sizeof buf);
+    assert_string_equal(buf, "fresh");
+    /* -v says what it copies, in cp's words. */
+    char vd[PATH_MAX], line[PATH_MAX * 2];
+    path(vd, "verbose-dst");
+    unlink(vd);
+    assert_int_equal(UCP("-v", s, vd), 0);
+    snprintf(line, sizeof line, "'%s' -> '%s'\n", s, vd);
+    assert_string_equal(out, line);
+    remove_tree(where);
+}
+
+static void one_file_system_stops_at_mount_points_like_cp(void **state)
+{
+    char src[PATH_MAX], mnt[PATH_MAX], p[PATH_MAX];
+    path(src, "xdev");
+    remove_tree(src);
+    mkdir(src, 0755);
+    snprintf(mnt, sizeof mnt, "%s/mounted", src);
+    mkdir(mnt, 0755);
+    snprintf(p, sizeof p, "%s/here", src);
+    fclose(fopen(p, "w"));
+    int r = mount_tmpfs(mnt, 1 << 20);
+    if (r < 0) {
+        printf("SKIP: cannot mount tmpfs: %s\n", strerror(-r));
+        skip();
+    }
+    snprintf(p, sizeof p, "%s/on-other-fs", mnt);
+    fclose(fopen(p, "w"));
+    char where[PATH_MAX];
+    path(where, "xdev-out");
+    mkdir(where, 0755);
+    same_as_cp(src, where, "-ax", CMP_ALL & ~CMP_ATIME);
+    snprintf(p, sizeof p, "%s/u/mounted/on-other-fs", where);
+    assert_int_equal(access(p, F_OK), -1);
+    umount2(mnt, MNT_DETACH);
+    remove_tree(where);
+    remove_tree(src);
+}
+
+static void help_version_and_bad_options(void **state)
+{
+    assert_int_equal(UCP("--help"), 0);
+    if (!strstr(out, "Usage: ucp")) fail_msg("--help: %s", out);
+    assert_int_equal(UCP("--version"), 0);
+    if (!strstr(out, "ucp (uco) ")) fail_msg("--version: %s", out);
+    assert_int_equal(UCP("--no-such-option", "a", "b"), 1);
+    assert_int_equal(UCP("--jobs=0", "a", "b"), 1);
+    check_err_has("--jobs");
+    assert_int_equal(UCP("--chunk-size=3M", "a", "b"), 1);
+    assert_int_equal(UCP("only-one"), 1);
+    check_err_has("missing destination");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(archive_copy_matches_cp_on_ext4),
+        cmocka_unit_test(archive_copy_matches_cp_on_tmpfs),
+        cmocka_unit_test(recursive_and_preserve_copies_match_cp),
+        cmocka_unit_test(direct_io_copy_matches_cp),
+        cmocka_unit_test(copying_onto_an_existing_tree_matches_cp),
+        cmocka_unit_test(paths_longer_than_path_max_are_copied_and_named),
+        cmocka_unit_test(missing_source_is_named_and_fails),
+        cmocka_unit_test(directory_onto_a_file_is_refused),
+        cmocka_unit_test(directory_into_itself_is_refused_and_creates_nothing),
+        cmocka_unit_test(same_file_is_refused_and_left_intact),
+        cmocka_unit_test(full_disk_reports_enospc_and_leaves_no_incomplete_file),
+        cmocka_unit_test(unreadable_entries_are_reported_and_the_rest_copied),
+        cmocka_unit_test(permission_denied_deep_in_the_destination_spares_the_rest),
+        cmocka_unit_test(no_clobber_update_force_and_verbose_behave_like_cp),
+        cmocka_unit_test(one_file_system_stops_at_mount_points_like_cp),
+        cmocka_unit_test(help_version_and_bad_options),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
