@@ -22,6 +22,11 @@ struct server {
     char errpath[64];
 };
 
+/* The server of the test running now (one at a time), so that a failed test's teardown can
+ * end it: an assertion leaves the test function without its own cleanup. */
+static pid_t t_server_pid;
+static char t_server_err[64];
+
 /* Starts uco-httpd on 127.0.0.1, port 0, with extra arguments (NULL-terminated list) and an
  * optional RLIMIT_NOFILE for the child (0: inherited). 0, or -1. */
 static inline int server_start_lim(struct server *s, const char *const *extra, rlim_t nofile)
@@ -32,7 +37,31 @@ static inline int server_start_lim(struct server *s, const char *const *extra, r
         argv[n++] = extra[i];
     argv[n] = NULL;
     s->pid = server_spawn(UCO_HTTPD_PATH, argv, nofile, s->errpath, &s->addr);
-    return s->pid > 0 ? 0 : -1;
+    if (s->pid <= 0) return -1;
+    t_server_pid = s->pid;
+    memcpy(t_server_err, s->errpath, sizeof t_server_err);
+    return 0;
+}
+
+/* Waits for the server to exit by itself (at most 20 s): its exit status, or -1. */
+static inline int server_wait(struct server *s)
+{
+    int st = wait_child(s->pid, 20);
+    t_server_pid = 0;
+    return st;
+}
+
+/* Teardown of every test: kills and collects a server a failed test left running. */
+static inline int server_teardown(void **state)
+{
+    (void)state;
+    if (t_server_pid > 0) {
+        kill(t_server_pid, SIGKILL);
+        waitpid(t_server_pid, NULL, 0);
+        unlink(t_server_err);
+        t_server_pid = 0;
+    }
+    return 0;
 }
 
 static inline int server_start(struct server *s, const char *const *extra)
@@ -44,7 +73,7 @@ static inline int server_start(struct server *s, const char *const *extra)
 static inline int server_stop(struct server *s)
 {
     kill(s->pid, SIGTERM);
-    return wait_child(s->pid, 20);
+    return server_wait(s);
 }
 
 static inline char *server_log(struct server *s)

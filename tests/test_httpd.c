@@ -380,6 +380,15 @@ static void remove_tree(void)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_top);
     assert_int_equal(system(cmd), 0);
+    tmp_top[0] = 0;
+}
+
+/* After every test: a server and a tree a failed test left behind go. */
+static int teardown(void **state)
+{
+    server_teardown(state);
+    if (tmp_top[0]) remove_tree();
+    return 0;
 }
 
 static void path_traversal_is_refused_in_every_spelling(void **state)
@@ -606,15 +615,17 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(benchmark_endpoints_answer_exactly),
-        cmocka_unit_test(keep_alive_and_pipelined_requests_are_answered_in_order),
-        cmocka_unit_test(more_clients_than_receive_buffers_are_all_served),
-        cmocka_unit_test(malformed_requests_get_their_status_and_the_server_stays_up),
-        cmocka_unit_test(parser_corpus_through_the_server),
-        cmocka_unit_test(path_traversal_is_refused_in_every_spelling),
-        cmocka_unit_test(static_files_types_ranges_and_conditionals),
-        cmocka_unit_test(large_file_goes_through_splice_whole),
-        cmocka_unit_test(request_bodies_echo_or_are_discarded),
+        cmocka_unit_test_teardown(benchmark_endpoints_answer_exactly, teardown),
+        cmocka_unit_test_teardown(keep_alive_and_pipelined_requests_are_answered_in_order,
+                                  teardown),
+        cmocka_unit_test_teardown(more_clients_than_receive_buffers_are_all_served, teardown),
+        cmocka_unit_test_teardown(malformed_requests_get_their_status_and_the_server_stays_up,
+                                  teardown),
+        cmocka_unit_test_teardown(parser_corpus_through_the_server, teardown),
+        cmocka_unit_test_teardown(path_traversal_is_refused_in_every_spelling, teardown),
+        cmocka_unit_test_teardown(static_files_types_ranges_and_conditionals, teardown),
+        cmocka_unit_test_teardown(large_file_goes_through_splice_whole, teardown),
+        cmocka_unit_test_teardown(request_bodies_echo_or_are_discarded, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

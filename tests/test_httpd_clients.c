@@ -214,7 +214,7 @@ static void sigterm_lets_the_request_in_flight_finish_and_exits_0(void **state)
     assert_int_equal(p.status, 200);
     assert_string_equal(p.body, "0123456789");
     assert_true(rd_closed(r));
-    assert_int_equal(wait_child(s.pid, 20), 0);
+    assert_int_equal(server_wait(&s), 0);
     reader_free(r);
     reader_free(ir);
     free(p.body);
@@ -369,13 +369,19 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(slowloris_gets_408_and_idle_connections_are_closed),
-        cmocka_unit_test(peer_reset_mid_request_closes_that_connection_only),
-        cmocka_unit_test(client_that_never_reads_is_closed_after_the_timeout),
-        cmocka_unit_test(sigterm_lets_the_request_in_flight_finish_and_exits_0),
-        cmocka_unit_test(running_out_of_descriptors_backs_off_and_keeps_serving),
-        cmocka_unit_test(threads_share_the_port_and_each_serves_its_connections),
-        cmocka_unit_test(command_line_help_and_errors),
+        cmocka_unit_test_teardown(slowloris_gets_408_and_idle_connections_are_closed,
+                                  server_teardown),
+        cmocka_unit_test_teardown(peer_reset_mid_request_closes_that_connection_only,
+                                  server_teardown),
+        cmocka_unit_test_teardown(client_that_never_reads_is_closed_after_the_timeout,
+                                  server_teardown),
+        cmocka_unit_test_teardown(sigterm_lets_the_request_in_flight_finish_and_exits_0,
+                                  server_teardown),
+        cmocka_unit_test_teardown(running_out_of_descriptors_backs_off_and_keeps_serving,
+                                  server_teardown),
+        cmocka_unit_test_teardown(threads_share_the_port_and_each_serves_its_connections,
+                                  server_teardown),
+        cmocka_unit_test_teardown(command_line_help_and_errors, server_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
