@@ -323,8 +323,10 @@ int uco_loop_spawn(uco_loop *l, uco_task **out, uco_task_fn *fn, void *arg,
     uco__timer_init(&t->sleep_timer, sleep_fire);
     t->name[0] = 0;
     if (opts && opts->name) {
-        strncpy(t->name, opts->name, sizeof t->name - 1);
-        t->name[sizeof t->name - 1] = 0;
+        /* strncpy would pad all 32 bytes; copy just the name. */
+        size_t n = strnlen(opts->name, sizeof t->name - 1);
+        memcpy(t->name, opts->name, n);
+        t->name[n] = 0;
     }
     if (detached) t->flags |= UCO__TF_DETACHED;
 #ifdef UCO_ASAN
