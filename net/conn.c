@@ -68,12 +68,23 @@ void uco__close_async(struct uco_loop *l, int fd, bool fixed)
 static void spawn_receiver(struct uco_conn *c)
 {
     uco_task_opts o = {.stack_size = c->spawn_stack, .name = c->spawn_name, .detached = true};
-    uco_task_fn *fn = c->spawn_fn;
-    c->spawn_fn = NULL;
-    if (uco_loop_spawn(c->loop, NULL, fn, c->spawn_arg, &o) < 0) {
-        /* No task can own the connection now: end it rather than leave it orphaned. */
-        uco_conn_close(c);
+    if (uco_loop_spawn(c->loop, NULL, c->spawn_fn, c->spawn_arg, &o) == 0) {
+        c->spawn_fn = NULL;
+        c->spawn_backoff = 0;
+        return;
     }
+    /* Out of memory for a task: keep the request and try again after a back-off (10 ms
+     * doubling to 1 s), as the listener does when descriptors run out. The connection stays
+     * its owner's: closing it here would leave the owner holding a dangling pointer. */
+    c->spawn_backoff = c->spawn_backoff ? c->spawn_backoff * 2 : 10 * UCO_MSEC;
+    if (c->spawn_backoff > UCO_SEC) c->spawn_backoff = UCO_SEC;
+    uco__timer_arm(&c->loop->timers, &c->spawn_retry, uco__clock() + c->spawn_backoff);
+}
+
+static void spawn_retry_fire(struct uco__timer *tm)
+{
+    struct uco_conn *c = UCO__CONTAINER_OF(tm, struct uco_conn, spawn_retry);
+    if (c->spawn_fn && !c->closing) spawn_receiver(c);
 }
 
 /* Input (or its end) arrived: wake the task waiting for it, or start the one asked for. */
@@ -347,6 +358,7 @@ struct uco_conn *uco__conn_new(struct uco_loop *l, int fd, bool fixed, const uco
     c->recv_comp.fn = recv_complete;
     c->send_comp.fn = uco__conn_send_complete;
     uco__timer_init(&c->linger, uco__conn_linger_fire);
+    uco__timer_init(&c->spawn_retry, spawn_retry_fire);
     c->loop = l;
     c->pool = pool;
     uco__bufpool_ref(pool);
@@ -424,6 +436,7 @@ void uco_conn_close(uco_conn *c)
     uco__bufpool_unstarve(c->pool, c);
     c->closing = true; /* before giving buffers back: the pool must not re-arm us */
     c->spawn_fn = NULL;
+    uco__timer_disarm(&c->loop->timers, &c->spawn_retry);
     unsigned dropped = 0;
     for (uint16_t *chain[2] = {&c->q_head, &c->held}, i = 0; i < 2; i++) {
         for (uint16_t b = *chain[i], next; b != UCO__NOBUF; b = next, dropped++) {

@@ -70,6 +70,8 @@ struct uco_conn {
     void *spawn_arg;
     size_t spawn_stack;
     const char *spawn_name;
+    struct uco__timer spawn_retry; /* the task could not be started: try again after back-off */
+    int64_t spawn_backoff;
     bool sending;
     struct uco__send_waiter *send_head, *send_tail;
     struct uco_conn *starved_next;
