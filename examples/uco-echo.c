@@ -45,6 +45,8 @@ struct session {
     uco_conn *conn;
     uco_task *task; /* its task; lean mode: none (a task runs only while there is input) */
     uint64_t id;
+    unsigned refs; /* held by end_sessions across its awaits */
+    bool dead;     /* ended while held: freed by the last holder */
     struct session *prev, *next;
 };
 static struct session *sessions;
@@ -60,7 +62,8 @@ static void session_end(struct session *s)
         sessions = s->next;
     if (s->next) s->next->prev = s->prev;
     if (s->task) uco_task_detach(s->task);
-    free(s);
+    s->dead = true;
+    if (!s->refs) free(s);
 }
 
 /* One task per connection for its whole life: receive a buffer, queue that same buffer out
@@ -105,15 +108,38 @@ static intptr_t serve_lean(void *arg)
     return 0;
 }
 
+/* Ends every session through its own task, which frees it: a lean session's task may
+ * already be queued to start (its input arrived), so freeing it from here would leave that
+ * task a dangling session. Shutting the socket down gives every lean session end of stream,
+ * which starts (or is met by) its task; a task-per-connection session is cancelled. */
 static void end_sessions(void)
 {
-    for (struct session *s = sessions, *next; s; s = next) {
-        next = s->next;
-        if (lean)
-            session_end(s); /* idle: lean tasks never wait, so none is running now */
-        else
+    if (!lean) {
+        for (struct session *s = sessions; s; s = s->next)
             uco_task_cancel(s->task);
+        return;
     }
+    /* Sessions end (and would be freed) during the awaits of the shutdowns: hold them. */
+    size_t n = 0, k = 0;
+    for (struct session *s = sessions; s; s = s->next)
+        n++;
+    struct session **v = n ? malloc(n * sizeof *v) : NULL;
+    for (struct session *s = sessions; v && s; s = s->next) {
+        s->refs++;
+        v[k++] = s;
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (!v[i]->dead) uco_conn_shutdown(v[i]->conn, SHUT_RDWR);
+        if (--v[i]->refs == 0 && v[i]->dead) free(v[i]);
+    }
+    free(v);
+    /* Lean sessions have no task to keep the loop running until they are gone: wait here.
+     * Bounded: whatever is left after the linger time is closed by force. */
+    int64_t give_up = uco_now() + UCO_CONN_LINGER + UCO_SEC;
+    while (sessions && uco_now() < give_up)
+        uco_sleep(2 * UCO_MSEC);
+    while (sessions)
+        session_end(sessions);
 }
 
 /* Gives connection c its session and its task (or, lean, its wait for input). */
@@ -174,6 +200,16 @@ static intptr_t server(void *arg)
         }
     }
     uco_listener_close(l);
+    return 0;
+}
+
+/* After a signal: stops the server (cancelled, so its awaits all return at once) and then,
+ * from this task, which is not cancelled and can still wait, ends every session. */
+static intptr_t stopper(void *arg)
+{
+    uco_task *server_task = arg;
+    uco_task_cancel(server_task);
+    uco_task_join(server_task, NULL);
     end_sessions();
     return 0;
 }
@@ -252,9 +288,9 @@ int main(int argc, char **argv)
     }
     r = uco_loop_run(loop);
     if (r == 1) {
-        /* Stopped by a signal: cancel every task and let them close their connections. */
-        uco_task_cancel(main_task);
-        r = uco_loop_run(loop);
+        /* Stopped by a signal: stop accepting and let every connection close. */
+        r = uco_loop_spawn(loop, NULL, stopper, main_task, NULL);
+        if (r == 0) r = uco_loop_run(loop);
     }
     if (r < 0) fprintf(stderr, "%s: loop: %s\n", prog, strerror(-r));
     uco_loop_free(loop);

@@ -234,6 +234,33 @@ static void lean_mode_serves_many_and_survives_resets(void **state)
     unlink(s.errpath);
 }
 
+/* Regression: SIGTERM freed lean sessions whose task start was already queued (input had
+ * just arrived), and ended them from the cancelled server task, where awaits cannot wait. */
+static void lean_sigterm_with_open_connections_closes_every_one(void **state)
+{
+    struct server s;
+    assert_int_equal(server_start_args(&s, "127.0.0.1", "--lean"), 0);
+    enum { N = 200 };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        assert_true((fds[i] = connect_to(&s.addr)) >= 0);
+    assert_int_equal(echo_once(fds[0], "ready", 5), 0); /* every connection is accepted */
+    for (int i = 0; i < N; i += 2) /* input in flight for half of them as the signal comes */
+        assert_int_equal(write_full(fds[i], "late", 4), 0);
+    assert_int_equal(server_stop(&s), 0);
+    for (int i = 0; i < N; i++) {
+        char buf[16];
+        ssize_t n, total = 0;
+        while ((n = read(fds[i], buf, sizeof buf)) > 0)
+            total += n;
+        assert_int_equal(n, 0); /* closed by the server, not timed out */
+        assert_true(total == 0 || total == 4);
+        close(fds[i]);
+    }
+    assert_null(strstr(server_log(&s), "Sanitizer"));
+    unlink(s.errpath);
+}
+
 /* ---- the command line --------------------------------------------------------------------- */
 
 static int run_status(const char *const argv[], char *out, size_t outlen)
@@ -278,6 +305,7 @@ int main(void)
         cmocka_unit_test(half_close_gets_every_byte_back_then_the_end),
         cmocka_unit_test(ipv6_loopback_is_served),
         cmocka_unit_test(lean_mode_serves_many_and_survives_resets),
+        cmocka_unit_test(lean_sigterm_with_open_connections_closes_every_one),
         cmocka_unit_test(command_line_help_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
