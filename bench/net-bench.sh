@@ -5,6 +5,7 @@
 #   bench/net-bench.sh [--build DIR] [--secs S] [--rounds N] [--quick]
 #                [--conns "50 500"] [--sizes "64 4096"]
 #                [--server NAME=CMD]... [--http] [--http-server NAME=CMD]... [--no-echo]
+#                [--server-quota PCT]
 #
 # Echo mode (default): uco-echo against the raw-liburing and epoll echo baselines, driven by
 # bench/echo-load (closed loop, every byte checked). HTTP mode (--http): nginx with one worker
@@ -32,6 +33,7 @@ sizes="64 4096"
 echo_mode=1
 http_mode=0
 declare -a servers=() http_servers=()
+quota=
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --http) http_mode=1; shift ;;
     --http-server) http_servers+=("$2"); http_mode=1; shift 2 ;;
     --no-echo) echo_mode=0; shift ;;
+    --server-quota) quota=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | grep -v '^set -e' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "net.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
@@ -67,8 +70,23 @@ fi
 
 tmp=$(mktemp -d /tmp/uco-net-bench.XXXXXX)
 server_pid=
+# --server-quota PCT: every server runs in a cgroup capped at PCT % of one CPU, the same cap
+# for each, so that the server, not the one-core load generator, is what limits throughput
+# (on a 2-core machine the client otherwise saturates first and req/s cannot rank servers).
+cg=
+if [ -n "$quota" ]; then
+    if [ -d /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+        cg=/sys/fs/cgroup/cpu/uco-bench-$$
+        mkdir "$cg" && echo 100000 >"$cg/cpu.cfs_period_us" && echo $((quota * 1000)) >"$cg/cpu.cfs_quota_us"
+    elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        cg=/sys/fs/cgroup/uco-bench-$$
+        mkdir "$cg" && echo "$((quota * 1000)) 100000" >"$cg/cpu.max"
+    fi
+    [ -n "$cg" ] && [ -d "$cg" ] || { echo "net.sh: --server-quota needs a cgroup cpu controller (and root)" >&2; exit 1; }
+fi
 cleanup() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    if [ -n "$cg" ]; then rmdir "$cg" 2>/dev/null || true; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -90,7 +108,10 @@ start_server() {
     port=$((port + 1))
     local cmd=${1//\{port\}/$port}
     # shellcheck disable=SC2086
-    taskset -c 0 $cmd >"$tmp/server.out" 2>"$tmp/server.err" &
+    (
+        if [ -n "$cg" ]; then echo "$BASHPID" >"$cg/cgroup.procs"; fi
+        exec taskset -c 0 $cmd
+    ) >"$tmp/server.out" 2>"$tmp/server.err" &
     server_pid=$!
     if ! wait_port "$port"; then
         echo "net.sh: '$cmd' did not start:" >&2
