@@ -48,7 +48,6 @@ enum {
     UCO__TF_RELEASED = 1u << 1,    /* handle given to a join op, or detached after the end */
     UCO__TF_INTERRUPTED = 1u << 2, /* the current park was interrupted (interrupt_fn ran) */
     UCO__TF_EXITING = 1u << 3,     /* function returned; draining started ops */
-    UCO__TF_EXIT_STACK = 1u << 4,  /* draining them at the bottom of its stack (exit_vg_id) */
 };
 
 /* The fields every park and wake-up touches come first and fill the first cache line (with the
@@ -78,8 +77,8 @@ struct uco_task {
     int64_t task_deadline, scope_deadline;
     struct uco__timer deadline_timer, sleep_timer;
     uint64_t id;
-    int64_t run_start;   /* when it was last switched in (stall detector) */
-    unsigned exit_vg_id; /* Valgrind's id of that bottom region, with UCO__TF_EXIT_STACK */
+    int64_t run_start;              /* when it was last switched in (stall detector) */
+    struct uco__stack *spare_stack; /* its own stack while it drains on an exit stack */
     char name[32];
 #ifdef UCO_ASAN
     void *asan_fake_stack;
@@ -160,8 +159,9 @@ struct uco_loop {
     struct uco__runq runq;  /* ready for the next batch */
     struct uco__runq batch; /* being run in this turn */
     struct uco_task *current;
-    uco__ctx sched_ctx;       /* the scheduler's context (uco_loop_run's stack) */
-    struct uco_task *exiting; /* finished task to reclaim once off its stack */
+    uco__ctx sched_ctx;            /* the scheduler's context (uco_loop_run's stack) */
+    struct uco_task *exiting;      /* finished task to reclaim once off its stack */
+    struct uco_task *exit_request; /* a task to restart on an exit stack (task.c) */
     struct uco__timers timers;
     struct uco__stacks stacks;
     struct uco_task *all;                   /* live tasks */

@@ -84,6 +84,7 @@ void uco__park(struct uco_task *t)
 }
 
 static void reclaim(struct uco_loop *l);
+static void move_to_exit_stack(struct uco_loop *l);
 
 /* Runs the tasks that were ready at the start of this turn. Tasks made ready meanwhile wait
  * for the next turn, so I/O is polled between turns even if tasks keep yielding. */
@@ -96,6 +97,7 @@ void uco__run_batch(struct uco_loop *l)
         entering(l, t);
         switch_ctx(l, NULL, t, false);
         if (l->exiting) reclaim(l);
+        if (UCO__UNLIKELY(l->exit_request != NULL)) move_to_exit_stack(l);
     }
     l->current = NULL;
 }
@@ -185,17 +187,17 @@ static void sleep_fire(struct uco__timer *tm)
 static void task_exit(struct uco_task *t) __attribute__((noreturn));
 
 /* A task may return with started ops it never waited for (async.h promises that this is
- * safe): their records and buffers lie in its function's dead frame, and task_exit parks
- * while they are cancelled and drained. The exit path must not run over that frame, so in
- * that case it moves to the bottom of the stack, far below it. The function runs below a
- * small reserve that holds the switch there (the registers the switch pushes); it stays in
- * the stack's top page, which every task touches anyway. */
+ * safe): their records, and the buffers the kernel may still write into, lie anywhere in the
+ * function's dead frames, and task_exit parks while they are cancelled and drained. So the
+ * exit path must not run over those frames: the task asks the scheduler, from a small reserve
+ * kept above the function's frames, to restart it on a small stack of its own (the scheduler
+ * allocates it on its own stack); its own stack stays untouched until the drain is over, and
+ * both go back when the task is reclaimed. The reserve only holds that one switch. */
 #if defined(UCO_ASAN) || defined(UCO_TSAN) || !defined(__OPTIMIZE__)
 #define EXIT_RESERVE 2048 /* instrumented or unoptimised frames are several times larger */
 #else
 #define EXIT_RESERVE 256
 #endif
-#define EXIT_STACK (16 * 1024) /* at most this much at the bottom for the exit path */
 
 static __attribute__((noinline)) void run_fn(struct uco_task *t)
 {
@@ -207,6 +209,9 @@ static __attribute__((noinline)) void run_fn(struct uco_task *t)
 static void exit_entry(void *arg)
 {
     struct uco_task *t = arg;
+#ifdef UCO_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
     /* To Valgrind the function's frame died when it returned: its started ops are about to be
      * read and completed, so they are live memory again. */
     for (struct uco__op *op = t->started; op; op = op->tnext)
@@ -222,21 +227,33 @@ static void task_entry(void *arg)
 #endif
     run_fn(t);
     if (UCO__UNLIKELY(t->started != NULL)) {
-        /* Still on the same stack (no sanitizer needs telling), just far from the frame. */
-        size_t size = uco__stack_usable(t->stack) / 2;
-        if (size > EXIT_STACK) size = EXIT_STACK;
-        uco__ctx here, bottom;
-        char *base = uco__stack_base(t->stack);
-        /* Valgrind takes a move of the stack pointer within one stack for a new frame and
-         * would mark everything above it undefined: the bottom region becomes a stack of its
-         * own (and leaves the task's) until the task is reclaimed, which makes it a switch. */
-        t->exit_vg_id = UCO_VG_STACK_REGISTER(base, base + size);
-        UCO_VG_STACK_CHANGE(t->stack->vg_id, base + size, t->stack->lo + t->stack->size);
-        t->flags |= UCO__TF_EXIT_STACK;
-        uco__ctx_init(&bottom, base, size, exit_entry, t);
-        uco__ctx_switch(&here, &bottom);
+        struct uco_loop *l = t->loop;
+        l->exit_request = t; /* the scheduler also does the stall detector's bookkeeping */
+        l->current = NULL;
+        switch_ctx(l, t, NULL, false);
+        /* Resumed here only if no exit stack could be had (a failed mmap): drain from here,
+         * the best that is left. */
     }
     task_exit(t);
+}
+
+/* The scheduler's half of the above, on its own stack: restart the task on an exit stack, at
+ * the head of the batch. */
+static void move_to_exit_stack(struct uco_loop *l)
+{
+    struct uco_task *t = l->exit_request;
+    l->exit_request = NULL;
+    if (l->stall) uco__stall_leave(l, t); /* its report may call back: not from the reserve */
+    struct uco__stack *ex = uco__stack_get(&l->stacks, UCO_STACK_MIN);
+    if (ex) {
+        t->spare_stack = t->stack;
+        t->stack = ex;
+        uco__ctx_init(&t->ctx, uco__stack_base(ex), uco__stack_usable(ex), exit_entry, t);
+    }
+    t->state = UCO__TS_READY;
+    t->runq_next = l->batch.head;
+    l->batch.head = t;
+    if (!l->batch.tail) l->batch.tail = t;
 }
 
 static void unlink_all(struct uco_loop *l, struct uco_task *t)
@@ -278,10 +295,9 @@ static void reclaim(struct uco_loop *l)
 {
     struct uco_task *t = l->exiting;
     l->exiting = NULL;
-    if (t->flags & UCO__TF_EXIT_STACK) {
-        UCO_VG_STACK_DEREGISTER(t->exit_vg_id);
-        UCO_VG_STACK_CHANGE(t->stack->vg_id, t->stack->lo, t->stack->lo + t->stack->size);
-        t->flags &= (uint8_t)~UCO__TF_EXIT_STACK;
+    if (t->spare_stack) {
+        uco__stack_put(&l->stacks, t->spare_stack);
+        t->spare_stack = NULL;
     }
     uco__stack_put(&l->stacks, t->stack);
     t->stack = NULL;

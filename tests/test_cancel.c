@@ -332,6 +332,63 @@ static intptr_t deep_exit_body(void *arg)
     return 0;
 }
 
+/* Regression: the end-of-task drain used to run on the bottom 16 KiB of the task's own
+ * stack, where a deep frame may have left a started op and its buffer: the drain's frames
+ * overwrote the op record the kernel was about to complete. The drain now runs on a stack of
+ * its own. */
+struct deep_read {
+    int fd;
+    size_t depth;   /* bytes of stack used above the op */
+    char *buf_seen; /* where the deep buffer was */
+};
+
+/* Below the caller's d->depth bytes: across the depths tried, this frame, its op record and
+ * buffer land all over the bottom 24 KiB of a 64 KiB stack. */
+static __attribute__((noinline)) int start_read_here(struct deep_read *d)
+{
+    uco_op op;
+    char buf[16];
+    d->buf_seen = buf;
+    return uco_op_read(&op, d->fd, buf, sizeof buf, -1); /* never waited for */
+}
+
+static __attribute__((noinline)) int start_read_deep(struct deep_read *d)
+{
+    char *frame = __builtin_alloca(d->depth);
+    memset(frame, PATTERN, d->depth);
+    __asm__ volatile("" : : "r"(frame) : "memory");
+    return start_read_here(d);
+}
+
+static intptr_t forgets_a_deep_op(void *arg)
+{
+    return start_read_deep(arg);
+}
+
+static intptr_t deep_op_body(void *arg)
+{
+    int p[2];
+    T_CHECK_EQ(pipe(p), 0);
+    struct deep_read d = {.fd = p[0]};
+    for (size_t depth = 40 * 1024; depth <= 56 * 1024; depth += 64) {
+        d.depth = depth;
+        uco_task *t;
+        T_CHECK_EQ(uco_spawn(&t, forgets_a_deep_op, &d), 0);
+        intptr_t r = -1;
+        T_CHECK_EQ(uco_task_join(t, &r), 0);
+        T_CHECK_EQ(r, 0);
+        T_CHECK_EQ(t_stats().ops_inflight, 0);
+    }
+    T_CHECK_EQ(pipe_keeps_late_data(p), 0);
+    t_close2(p);
+    return 0;
+}
+
+static void started_op_deep_in_the_stack_survives_the_end_drain(void **state)
+{
+    assert_int_equal(t_run(deep_op_body, NULL, NULL), 0);
+}
+
 static void started_ops_survive_a_deep_exit_path(void **state)
 {
     atomic_int reports = 0;
@@ -393,6 +450,7 @@ int main(void)
         cmocka_unit_test(cancelled_before_start_still_runs_and_every_await_fails),
         cmocka_unit_test(started_ops_left_in_the_task_frame_survive_the_end_drain),
         cmocka_unit_test(started_ops_survive_a_deep_exit_path),
+        cmocka_unit_test(started_op_deep_in_the_stack_survives_the_end_drain),
         cmocka_unit_test(detached_task_end_drains_started_ops),
         cmocka_unit_test(cancel_during_the_end_drain),
     };
