@@ -92,7 +92,7 @@ int uco__ring_submit(struct uco__ring *r)
 
 struct io_uring_sqe *uco__ring_sqe_full(struct uco__ring *r)
 {
-    for (int tries = 0; tries < 64; tries++) {
+    for (int refused = 0;;) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
         if (sqe) {
             r->sqes++;
@@ -101,15 +101,19 @@ struct io_uring_sqe *uco__ring_sqe_full(struct uco__ring *r)
         /* SQ full: hand what is queued to the kernel and take a fresh slot. */
         int ret = uco__ring_submit(r);
         if (ret == -EBUSY || ret == -EAGAIN) {
-            /* The kernel wants completions reaped first (old kernels refuse submissions while
-             * a CQ overflow is pending; EAGAIN is a transient allocation failure). */
-            uco__ring_enter(r, false, 0);
-            uco__ring_reap(r);
+            /* Old kernels refuse submissions while a CQ overflow is pending; EAGAIN is a
+             * transient allocation failure. Completions are NOT dispatched from here: this
+             * runs inside whatever took the SQE, and a completion function could free an
+             * object that caller is using. Let the kernel flush what it holds into the CQ and
+             * try again; if it keeps refusing, the caller gets -EBUSY and the loop's next turn
+             * reaps. */
+            r->enters++;
+            io_uring_get_events(&r->ring);
+            if (++refused == 4) return NULL;
         } else if (ret < 0) {
             return NULL;
         }
     }
-    return NULL;
 }
 
 int uco__ring_enter(struct uco__ring *r, bool wait, int64_t timeout_ns)
