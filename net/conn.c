@@ -423,14 +423,10 @@ void uco__conn_finish_close(struct uco_conn *c)
     maybe_free(c);
 }
 
-/* Queued output that did not drain in time (a peer that does not read): cancel it. */
+/* Queued output that did not drain in time (a peer that does not read): give it up. */
 void uco__conn_linger_fire(struct uco__timer *tm)
 {
-    struct uco_conn *c = UCO__CONTAINER_OF(tm, struct uco_conn, linger);
-    struct io_uring_sqe *sqe = uco__internal_sqe(c->loop);
-    if (!sqe) return;
-    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->send_comp, 0);
-    io_uring_sqe_set_data(sqe, &c->loop->ignore_comp);
+    uco__conn_out_abort(UCO__CONTAINER_OF(tm, struct uco_conn, linger), -ETIMEDOUT);
 }
 
 void uco_conn_close(uco_conn *c)
@@ -459,9 +455,10 @@ void uco_conn_close(uco_conn *c)
          * cancels it now. Either way the send in flight completes into out_sent, and that
          * completion alone finishes the close. */
         struct uco_task *t = uco__self();
-        if ((t && t->cancel_res) ||
-            uco__timer_arm(&c->loop->timers, &c->linger, uco__clock() + UCO_CONN_LINGER) < 0)
-            uco__conn_linger_fire(&c->linger);
+        if (t && t->cancel_res)
+            uco__conn_out_abort(c, t->cancel_res);
+        else if (uco__timer_arm(&c->loop->timers, &c->linger, uco__clock() + UCO_CONN_LINGER) < 0)
+            uco__conn_out_abort(c, -ENOMEM);
         return;
     }
     uco__conn_finish_close(c);
