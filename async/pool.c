@@ -132,8 +132,10 @@ int uco__pool_submit(struct uco_loop *l, struct uco__op *op)
     pool.tail = op;
     pool.queued++;
     op->u.work.queued = true;
-    pthread_cond_signal(&pool.cv);
+    bool wake = pool.idle > 0;
     pthread_mutex_unlock(&pool.mu);
+    /* After unlocking: a worker woken while we hold the lock would only block on it again. */
+    if (wake) pthread_cond_signal(&pool.cv);
     l->jobs_pending++;
     uco__inbox_arm(l);
     return 0;

@@ -2,6 +2,8 @@
  * directory), optionally with each entry's statx done in the same trip to the worker. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +28,7 @@ struct kdirent64 {
 struct uco_dir {
     int fd;
     bool own, eof;
+    bool at_end; /* getdents64 found the end: once the buffer is used up, that is all */
     unsigned flags;
     size_t bufsize, len, pos; /* buffer size, bytes of records in it, cursor */
     /* UCO_DIR_STAT: statx of the entries from stat_pos up to stat_end (dots excluded) */
@@ -67,16 +70,25 @@ static void stat_window(struct uco_dir *d)
     d->stat_i = 0;
 }
 
-/* Worker side: refill the buffer when it is used up, then stat ahead if asked. */
+/* Room for the longest record getdents64 may return (header + 255-byte name + NUL, aligned). */
+#define DIRENT_MAX ((offsetof(struct kdirent64, d_name) + NAME_MAX + 1 + 7) & ~(size_t)7)
+
+/* Worker side: refill the buffer when it is used up, then stat ahead if asked. The buffer is
+ * filled while there is room, so a directory that fits is read to its end in one trip and the
+ * trip that would only find the end is saved. */
 static intptr_t dir_job(void *arg)
 {
     struct uco_dir *d = arg;
     if (d->pos >= d->len) {
-        ssize_t n = getdents64(d->fd, d->buf, d->bufsize);
-        if (n < 0) return -errno;
-        d->len = (size_t)n;
-        d->pos = 0;
-        if (n == 0) {
+        d->len = d->pos = 0;
+        while (!d->at_end && d->bufsize - d->len >= DIRENT_MAX) {
+            ssize_t n = getdents64(d->fd, d->buf + d->len, d->bufsize - d->len);
+            if (n < 0 && d->len == 0) return -errno;
+            if (n < 0) break; /* hand out what was read; the error comes back next time */
+            if (n == 0) d->at_end = true;
+            d->len += (size_t)n;
+        }
+        if (d->len == 0) {
             d->eof = true;
             return 0;
         }
@@ -131,6 +143,10 @@ int uco_dir_next(uco_dir *d, uco_dirent *ent)
     for (;;) {
         if (d->eof) return 0;
         bool need_list = d->pos >= d->len;
+        if (need_list && d->at_end) {
+            d->eof = true;
+            return 0;
+        }
         bool need_stat = (d->flags & UCO_DIR_STAT) && d->pos >= d->stat_end;
         if (need_list || need_stat) {
             intptr_t r = uco_work(dir_job, d);

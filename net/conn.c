@@ -410,24 +410,23 @@ int uco_conn_dial(uco_conn **out, const uco_addr *addr, int64_t deadline, const 
 }
 
 /* Closes the socket once no output is queued, and frees the connection once nothing is in
- * flight. */
+ * flight. Idempotent: the socket is closed once, whoever calls it again (a second close would
+ * hit whatever reused the descriptor's number or fixed slot). */
 void uco__conn_finish_close(struct uco_conn *c)
 {
-    uco__timer_disarm(&c->loop->timers, &c->linger);
-    c->fd_closed = true;
-    uco__close_async(c->loop, c->fd, c->fixed);
-    if (c->recv_state == UCO__RECV_ARMED) cancel_recv(c);
+    if (!c->fd_closed) {
+        uco__timer_disarm(&c->loop->timers, &c->linger);
+        c->fd_closed = true;
+        uco__close_async(c->loop, c->fd, c->fixed);
+        if (c->recv_state == UCO__RECV_ARMED) cancel_recv(c);
+    }
     maybe_free(c);
 }
 
-/* Queued output that did not drain in time (a peer that does not read): cancel it. */
+/* Queued output that did not drain in time (a peer that does not read): give it up. */
 void uco__conn_linger_fire(struct uco__timer *tm)
 {
-    struct uco_conn *c = UCO__CONTAINER_OF(tm, struct uco_conn, linger);
-    struct io_uring_sqe *sqe = uco__internal_sqe(c->loop);
-    if (!sqe) return;
-    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->send_comp, 0);
-    io_uring_sqe_set_data(sqe, &c->loop->ignore_comp);
+    uco__conn_out_abort(UCO__CONTAINER_OF(tm, struct uco_conn, linger), -ETIMEDOUT);
 }
 
 void uco_conn_close(uco_conn *c)
@@ -450,13 +449,18 @@ void uco_conn_close(uco_conn *c)
     c->nheld = 0;
     if (c->fixed && c->real_fd >= 0) close(c->real_fd);
     if (c->recv_state == UCO__RECV_ARMED) cancel_recv(c); /* no more input wanted */
-    /* Output queued with uco_conn_send_buf still goes out before the socket closes, for at
-     * most UCO_CONN_LINGER; a cancelled task's close drops it at once. */
-    struct uco_task *t = uco__self();
-    if (c->out_active && (!t || !t->cancel_res) &&
-        uco__timer_arm(&c->loop->timers, &c->linger, uco__clock() + UCO_CONN_LINGER) == 0)
+    if (c->out_active) {
+        /* Output queued with uco_conn_send_buf still goes out before the socket closes, for at
+         * most UCO_CONN_LINGER; a cancelled task's close (or one whose linger cannot be timed)
+         * cancels it now. Either way the send in flight completes into out_sent, and that
+         * completion alone finishes the close. */
+        struct uco_task *t = uco__self();
+        if (t && t->cancel_res)
+            uco__conn_out_abort(c, t->cancel_res);
+        else if (uco__timer_arm(&c->loop->timers, &c->linger, uco__clock() + UCO_CONN_LINGER) < 0)
+            uco__conn_out_abort(c, -ENOMEM);
         return;
-    if (c->out_active) uco__conn_linger_fire(&c->linger);
+    }
     uco__conn_finish_close(c);
 }
 

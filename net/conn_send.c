@@ -150,6 +150,17 @@ static void out_start(struct uco_conn *c)
     uco__inflight_add(c->loop, 1);
 }
 
+/* Gives the buffers queued out from bid on back to the pool. */
+static void out_drop(struct uco_conn *c, uint16_t bid)
+{
+    struct uco_bufpool *p = c->pool;
+    for (uint16_t next; bid != UCO__NOBUF; bid = next) {
+        next = p->next[bid];
+        c->nbufs--;
+        uco__bufpool_put(p, bid);
+    }
+}
+
 static void out_sent(struct uco_conn *c, int32_t res)
 {
     struct uco_bufpool *p = c->pool;
@@ -164,14 +175,12 @@ static void out_sent(struct uco_conn *c, int32_t res)
             c->nbufs--;
             uco__bufpool_put(p, bid);
         }
-    } else {
-        /* The rest cannot go out: drop it; the next send call reports why. */
+    }
+    if (res <= 0 || c->out_abort) {
+        /* The rest cannot go out, or is given up (even if this send made it before its
+         * cancel): drop it; the next send call reports why. */
         if (!c->send_err) c->send_err = res < 0 ? res : -EIO;
-        for (uint16_t b = c->out_head, next; b != UCO__NOBUF; b = next) {
-            next = p->next[b];
-            c->nbufs--;
-            uco__bufpool_put(p, b);
-        }
+        out_drop(c, c->out_head);
         c->out_head = c->out_tail = UCO__NOBUF;
     }
     if (c->out_head != UCO__NOBUF) {
@@ -185,6 +194,26 @@ static void out_sent(struct uco_conn *c, int32_t res)
     }
     send_unlock(c);
     uco__conn_maybe_arm(c); /* fewer buffers held: a throttled receive may go on */
+}
+
+void uco__conn_out_abort(struct uco_conn *c, int32_t err)
+{
+    if (!c->out_active) return;
+    c->out_abort = true;
+    if (!c->send_err) c->send_err = err;
+    struct uco_bufpool *p = c->pool;
+    uint16_t rest = p->next[c->out_head]; /* behind the send in flight */
+    p->next[c->out_head] = UCO__NOBUF;
+    c->out_tail = c->out_head;
+    out_drop(c, rest);
+    struct io_uring_sqe *sqe = uco__internal_sqe(c->loop);
+    if (!sqe) {
+        /* No SQE for the cancel now: try again shortly (the linger timer is free). */
+        uco__timer_arm(&c->loop->timers, &c->linger, uco__clock() + 10 * UCO_MSEC);
+        return;
+    }
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->send_comp, 0);
+    io_uring_sqe_set_data(sqe, &c->loop->ignore_comp);
 }
 
 ssize_t uco_conn_send_buf(uco_conn *c, uco_buf *b)

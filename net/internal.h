@@ -44,6 +44,7 @@ struct uco_conn {
     int32_t send_res;
     bool send_cancelled;
     bool out_active;             /* the buffers queued out hold the send lock; one is in flight */
+    bool out_abort;              /* queued output given up for good (sticky): drop, send no more */
     bool fd_closed;              /* the socket's close was issued (it waits for queued output) */
     uint16_t out_head, out_tail; /* buffers queued by uco_conn_send_buf, through pool->next */
     uint16_t nheld;              /* views the task holds */
@@ -128,6 +129,11 @@ void uco__conn_finish_close(struct uco_conn *c);
 /* The send completion (send_comp) and the close linger timer. */
 void uco__conn_send_complete(struct uco__comp *comp, int32_t res, uint32_t flags);
 void uco__conn_linger_fire(struct uco__timer *tm);
+/* Gives up the output queued with uco_conn_send_buf for good (the linger ran out, a cancelled
+ * task closes): what waits behind the send in flight goes back to the pool now, that send is
+ * cancelled, and its completion drops whatever is left whatever it reports. err is what the
+ * next send call on c reports. */
+void uco__conn_out_abort(struct uco_conn *c, int32_t err);
 
 /* Queues an SQE that closes fd (a fixed slot when fixed) with nobody waiting for it. */
 void uco__close_async(struct uco_loop *l, int fd, bool fixed);

@@ -3,6 +3,7 @@
 uco_add_test(test_net_addr TIMEOUT 30)
 uco_add_test(test_net_sock TIMEOUT 60)
 uco_add_test(test_net_conn TIMEOUT 120)
+uco_add_test(test_net_close TIMEOUT 60)
 # uco-echo as a real process (skips when examples are not built).
 uco_add_test(test_net_echo TIMEOUT 120)
 if(UCO_BUILD_EXAMPLES)

@@ -15,6 +15,14 @@
 
 #include "test_util.h"
 
+/* Inside a task: waits (yielding, bounded) until cond holds. */
+#define YIELD_UNTIL(cond)                                                                          \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < 200000 && !(cond); i_++)                                             \
+            uco_yield();                                                                           \
+        T_CHECK(cond);                                                                             \
+    } while (0)
+
 /* Order-sensitive 64-bit checksum over a byte stream, independent of how it is split. */
 struct ck {
     uint64_t h, n;

@@ -13,14 +13,6 @@ static uco_addr any4(void)
     return a;
 }
 
-/* Waits (yielding, bounded) until cond holds. */
-#define YIELD_UNTIL(cond)                                                                          \
-    do {                                                                                           \
-        for (int i_ = 0; i_ < 200000 && !(cond); i_++)                                             \
-            uco_yield();                                                                           \
-        T_CHECK(cond);                                                                             \
-    } while (0)
-
 struct pair {
     uco_listener *l;
     uco_conn *server;

@@ -29,7 +29,8 @@ int build_tree(const char *root, unsigned what);
 #define CMP_ALL    127u
 
 /* Compares trees a and b: returns the number of differences (each printed to stdout, the first
- * few only). */
+ * few only). Each inode's access time is compared before the comparison reads it (symlink
+ * targets and directories; files are opened with O_NOATIME). */
 int compare_trees(const char *a, const char *b, unsigned what);
 
 /* Runs argv (argv[0] a path) with uid/gid (-1: unchanged) and returns its exit status (or
@@ -50,8 +51,8 @@ int mount_tmpfs(const char *dir, size_t size);
 /* Whether path's file system is ext4 / tmpfs. */
 bool is_fs(const char *path, long magic);
 
-/* Reads every file of a tree once, so that relatime has settled access times and later reads by
- * the programs under test change none. */
+/* Reads every file of a tree (cp -a), again until relatime has settled every access time, so
+ * that later reads by the programs under test change none. */
 void settle_atimes(const char *root);
 
 #endif

@@ -276,7 +276,8 @@ UCO_API int uco_conn_shutdown(uco_conn *c, int how);
 
 /* Closes the connection: stops receiving, gives every received and viewed buffer back, and
  * closes the socket once what uco_conn_send_buf queued has gone out (at most
- * UCO_CONN_LINGER; called from a cancelled task, at once, dropping it). Does not await; the
+ * UCO_CONN_LINGER; called from a cancelled task, the queued output is dropped: the send in
+ * flight is cancelled and the socket closed as soon as it ends). Does not await; the
  * memory goes once the kernel has finished with the connection's operations (the loop waits
  * for them before it is freed). NULL is a no-op. */
 UCO_API void uco_conn_close(uco_conn *c);
