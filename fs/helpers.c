@@ -22,8 +22,9 @@ int uco_file_read(int dirfd, const char *path, void **buf, size_t *len, size_t m
     struct statx stx;
     int r = uco_statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx);
     /* The size is a hint: /proc and sysfs files say 0, and files change. Read to the end, at
-     * most max + 1 bytes (one more than allowed means too big). */
-    size_t limit = max + 1;
+     * most max + 1 bytes (one more than allowed means too big). The buffer takes limit + 1 (the
+     * NUL), so limit stops below SIZE_MAX: no file that big can be read anyway. */
+    size_t limit = max < SIZE_MAX - 1 ? max + 1 : SIZE_MAX - 1;
     size_t cap =
         r == 0 && stx.stx_size > 0 && stx.stx_size < limit ? (size_t)stx.stx_size + 1 : 4096;
     if (cap > limit) cap = limit;

@@ -400,6 +400,30 @@ static void whole_file_helpers_read_write_and_copy_ranges(void **state)
     t_run(helpers_body, NULL, NULL);
 }
 
+/* max + 1 wrapped to 0: the whole file was read as empty. */
+static intptr_t read_max_body(void *arg)
+{
+    static char big[100000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i % 241);
+    T_CHECK_EQ(uco_file_write(tmpfd, "max", big, sizeof big, 0, 0600), 0);
+    size_t maxes[] = {SIZE_MAX, SIZE_MAX - 1};
+    for (size_t i = 0; i < 2; i++) {
+        void *buf = NULL;
+        size_t len = 0;
+        T_CHECK_EQ(uco_file_read(tmpfd, "max", &buf, &len, maxes[i]), 0);
+        T_CHECK_EQ(len, sizeof big);
+        T_CHECK(buf && memcmp(buf, big, sizeof big) == 0);
+        free(buf);
+    }
+    return 0;
+}
+
+static void file_read_with_size_max_reads_the_whole_file(void **state)
+{
+    t_run(read_max_body, NULL, NULL);
+}
+
 static void awaitables_outside_a_task_return_eperm(void **state)
 {
     struct statx stx;
@@ -422,6 +446,7 @@ int main(void)
         cmocka_unit_test(dir_iterator_lists_every_entry_once_in_batches),
         cmocka_unit_test(dir_iterator_with_stat_gives_each_entry_its_statx),
         cmocka_unit_test(whole_file_helpers_read_write_and_copy_ranges),
+        cmocka_unit_test(file_read_with_size_max_reads_the_whole_file),
         cmocka_unit_test(awaitables_outside_a_task_return_eperm),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
