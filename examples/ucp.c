@@ -31,7 +31,8 @@ struct ucp {
     const char *dst;
     bool dst_is_dir;
     int status;
-    int bar_len; /* characters of the bar on screen (to clear it) */
+    unsigned long reported; /* failures printed by on_error */
+    int bar_len;            /* characters of the bar on screen (to clear it) */
     uco_copy_stats total;
 };
 
@@ -82,6 +83,7 @@ static int on_error(const uco_copy_error *e, void *arg)
 {
     struct ucp *u = arg;
     clear_bar(u);
+    u->reported++;
     const char *op = e->op;
     if (!strcmp(op, "same file"))
         fprintf(stderr, "ucp: '%s' and '%s' are the same file\n", e->src, e->dst);
@@ -193,16 +195,24 @@ static intptr_t run(void *arg)
             size_t dl = strlen(u->dst);
             if (!base || asprintf(&target, "%s%s%s", u->dst, dl && u->dst[dl - 1] == '/' ? "" : "/",
                                   base) < 0) {
-                fprintf(stderr, "ucp: %s: %s\n", src, strerror(ENOMEM));
+                fprintf(stderr, "ucp: copy '%s': %s\n", src, strerror(ENOMEM));
                 free(base);
                 u->status = 1;
                 continue;
             }
             free(base);
         }
+        /* Zeroed: a copy refused before it began (bad options, no memory) writes no stats. */
         uco_copy_stats st;
+        memset(&st, 0, sizeof st);
+        unsigned long reported = u->reported;
         int r = uco_copy(AT_FDCWD, src, AT_FDCWD, target ? target : u->dst, &u->o, &st);
         if (r < 0) u->status = 1;
+        if (r < 0 && u->reported == reported) {
+            /* Refused without a report of its own: still say what failed. */
+            clear_bar(u);
+            fprintf(stderr, "ucp: copy '%s': %s\n", src, strerror(-r));
+        }
         u->total.bytes += st.bytes;
         u->total.bytes_total += st.bytes_total;
         u->total.files += st.files;

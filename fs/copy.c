@@ -724,7 +724,6 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
 {
     if (!uco__self()) return uco__not_in_task("uco_copy");
     if (!src || !dst) return -EFAULT;
-    if (!*src || !*dst) return -ENOENT;
     struct cp_engine *e = calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
     int r = opts_check(e, opts);
@@ -749,6 +748,9 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
     r = uco_statx(src_dirfd, src, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx);
     if (r < 0) {
         uco__cp_fail(e, &top, NULL, "stat", false, r, false);
+    } else if (!*dst) {
+        /* As cp: an empty name is no file (an empty source fails its stat above). */
+        uco__cp_fail(e, &top, NULL, "create", true, -ENOENT, false);
     } else {
         e->root_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
         e->st.files_total = 1;

@@ -397,6 +397,37 @@ static void missing_source_is_named_and_fails(void **state)
     assert_int_equal(access(dst, F_OK), -1);
 }
 
+/* An operand the copy refuses before it starts printed nothing (and ucp read stats that were
+ * never written): every such failure says "ucp: <operation> '<path>': <reason>". */
+static void early_failures_are_named_and_fail(void **state)
+{
+    char f[PATH_MAX], missing[PATH_MAX], nodir[PATH_MAX], want[PATH_MAX + 64];
+    path(f, "early-src");
+    path(missing, "early-missing");
+    path(nodir, "early-no-dir/x");
+    FILE *fp = fopen(f, "w");
+    fputs("x", fp);
+    fclose(fp);
+    assert_int_equal(UCP("", f), 1);
+    check_err_has("ucp: stat '': No such file or directory\n");
+    assert_int_equal(UCP(f, ""), 1);
+    check_err_has("ucp: create '': No such file or directory\n");
+    assert_int_equal(UCP("-a", missing, nodir), 1);
+    snprintf(want, sizeof want, "ucp: stat '%s': No such file or directory\n", missing);
+    check_err_has(want);
+    assert_int_equal(UCP("-a", f, nodir), 1);
+    snprintf(want, sizeof want, "ucp: create '%s': No such file or directory\n", nodir);
+    check_err_has(want);
+    /* Several sources, "" among them: the others are still copied. */
+    char dir[PATH_MAX], copied[PATH_MAX];
+    path(dir, "early-dir");
+    mkdir(dir, 0755);
+    assert_int_equal(UCP("", f, dir), 1);
+    check_err_has("ucp: stat '': No such file or directory\n");
+    snprintf(copied, sizeof copied, "%s/early-src", dir);
+    assert_int_equal(access(copied, F_OK), 0);
+}
+
 static void directory_onto_a_file_is_refused(void **state)
 {
     char d[PATH_MAX], f[PATH_MAX];
@@ -707,6 +738,7 @@ int main(void)
         cmocka_unit_test(copying_onto_an_existing_tree_matches_cp),
         cmocka_unit_test(paths_longer_than_path_max_are_copied_and_named),
         cmocka_unit_test(missing_source_is_named_and_fails),
+        cmocka_unit_test(early_failures_are_named_and_fail),
         cmocka_unit_test(directory_onto_a_file_is_refused),
         cmocka_unit_test(directory_into_itself_is_refused_and_creates_nothing),
         cmocka_unit_test(same_file_is_refused_and_left_intact),
