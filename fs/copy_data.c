@@ -10,7 +10,14 @@
 
 #include "fs/copy_internal.h"
 
-#define DIRECT_ALIGN 4096
+/* O_DIRECT wants offsets, lengths and buffers aligned to the device's logical block (512 or
+ * 4096 bytes): 4096 serves both. */
+#define DIRECT_ALIGN ((size_t)4096)
+
+static size_t align_up(size_t n)
+{
+    return (n + DIRECT_ALIGN - 1) & ~(DIRECT_ALIGN - 1);
+}
 
 /* ---- small files ---------------------------------------------------------------------- */
 
@@ -57,11 +64,12 @@ struct slot {
     size_t len;  /* bytes in buf (after the read) */
     size_t done; /* bytes of it written */
     int state;   /* 0 idle, 1 reading, 2 writing */
+    bool direct; /* the read went through src_direct */
 };
 
 struct pipe {
     struct cp_engine *e;
-    int src, dst, dst_direct;
+    int src, src_direct, dst, dst_direct; /* *_direct: O_DIRECT, or -1 */
     size_t chunk;
     unsigned depth;
     struct slot *slots;
@@ -69,15 +77,33 @@ struct pipe {
     size_t buf_cap; /* capacity of each slot's buffer (0: none yet) */
 };
 
+/* Reads up to len bytes at off into s. Through O_DIRECT when the offset is aligned, the length
+ * then rounded up to whole blocks (the buffer has room: chunks are whole blocks); the caller
+ * drops what came back past the end of its segment. */
+static int start_read(struct pipe *p, struct slot *s, size_t len, int64_t off)
+{
+    s->off = off;
+    s->done = 0;
+    s->direct =
+        p->src_direct >= 0 && (size_t)off % DIRECT_ALIGN == 0 && align_up(len) <= p->buf_cap;
+    if (s->direct) len = align_up(len);
+    s->len = len;
+    s->state = 1;
+    return uco_op_read(&s->op, s->direct ? p->src_direct : p->src, s->buf, len, off);
+}
+
 static int start_write(struct pipe *p, struct slot *s)
 {
     int64_t off = s->off + (int64_t)s->done;
     size_t len = s->len - s->done;
-    /* O_DIRECT only for whole aligned blocks; the tail goes through the page cache. */
-    int fd = p->dst_direct >= 0 && off % DIRECT_ALIGN == 0 && len % DIRECT_ALIGN == 0 &&
-                     (uintptr_t)(s->buf + s->done) % DIRECT_ALIGN == 0
-                 ? p->dst_direct
-                 : p->dst;
+    /* O_DIRECT for the whole aligned blocks; an unaligned tail (the end of the file) follows
+     * through the page cache once they are written. */
+    int fd = p->dst;
+    if (p->dst_direct >= 0 && (size_t)off % DIRECT_ALIGN == 0 && len >= DIRECT_ALIGN &&
+        (uintptr_t)(s->buf + s->done) % DIRECT_ALIGN == 0) {
+        fd = p->dst_direct;
+        len &= ~(DIRECT_ALIGN - 1);
+    }
     s->state = 2;
     return uco_op_write(&s->op, fd, s->buf + s->done, len, off);
 }
@@ -212,16 +238,13 @@ static int64_t rw_segment(struct pipe *p, int64_t start, int64_t end, const char
             if (s->state) continue;
             size_t len = p->chunk;
             if (eof - next < (int64_t)len) len = (size_t)(eof - next);
-            s->off = next;
-            s->done = 0;
-            int sr = uco_op_read(&s->op, p->src, s->buf, len, next);
+            int sr = start_read(p, s, len, next);
             if (sr < 0) {
                 *where = "read";
                 r = sr;
+                s->state = 0;
                 break;
             }
-            s->len = len;
-            s->state = 1;
             busy++;
             next += (int64_t)len;
         }
@@ -246,6 +269,15 @@ static int64_t rw_segment(struct pipe *p, int64_t start, int64_t end, const char
         struct slot *s = &p->slots[idx[k]];
         int64_t res = uco_op_result(&s->op);
         if (s->state == 1) {
+            if (res == -EINVAL && s->direct && !r) {
+                /* The device wants a bigger alignment: the page cache from here on. */
+                p->src_direct = -1;
+                size_t len = s->len;
+                if (eof - s->off < (int64_t)len) len = (size_t)(eof - s->off);
+                int sr = start_read(p, s, len, s->off);
+                if (sr >= 0) continue;
+                res = sr;
+            }
             if (res < 0) {
                 *where = "read";
                 r = r ? r : res;
@@ -259,6 +291,9 @@ static int64_t rw_segment(struct pipe *p, int64_t start, int64_t end, const char
                 if (at < eof) eof = at;
                 if (next > eof) next = eof;
             }
+            /* A rounded-up direct read may pass the segment's end (into a hole): not ours. */
+            int64_t room = eof > s->off ? eof - s->off : 0;
+            if (res > room) res = room;
             s->len = (size_t)res;
             if (res == 0 || r) {
                 s->state = 0;
@@ -407,14 +442,16 @@ static int64_t copy_sparse(struct pipe *p, const char **where)
     return size;
 }
 
-static int64_t copy_big(struct cp_engine *e, int src, int dst, int dst_direct,
-                        const struct statx *stx, const char **where)
+static int64_t copy_big(struct cp_engine *e, const struct cp_fds *f, const struct statx *stx,
+                        const char **where)
 {
     struct slot slots[64];
     int64_t size = (int64_t)stx->stx_size;
-    /* No bigger buffers than the file needs (a 200 KiB file takes one 256 KiB chunk). */
-    size_t chunk = size < (int64_t)e->chunk ? (size_t)size + 1 : e->chunk;
-    struct pipe p = {e, src, dst, dst_direct, chunk, e->o.queue_depth, slots, false, 0};
+    /* No bigger buffers than the file needs (a 200 KiB file takes one 256 KiB chunk), in whole
+     * blocks (O_DIRECT reads a chunk at a time; the chunk size option is a power of two). */
+    size_t chunk = size < (int64_t)e->chunk ? align_up((size_t)size + 1) : e->chunk;
+    struct pipe p = {e,     f->src,           f->src_direct, f->dst, f->dst_direct,
+                     chunk, e->o.queue_depth, slots,         false,  0};
     /* O_DIRECT asks for reads and writes that bypass the cache: no copy_file_range then. */
     p.cfr = !(e->flags & UCO_COPY_DIRECT);
     bool sparse = size > 0 && (int64_t)stx->stx_blocks * 512 < size;
@@ -425,7 +462,7 @@ static int64_t copy_big(struct cp_engine *e, int src, int dst, int dst_direct,
         /* Allocating the whole file first makes each page written cheaper than allocating
          * as it goes (measured: a quarter less CPU for 1 GiB on ext4), and a full disk fails
          * before any copying. A file system without fallocate just goes on. */
-        int fr = uco_fallocate(dst, 0, 0, size);
+        int fr = uco_fallocate(f->dst, 0, 0, size);
         if (fr == -ENOSPC || fr == -EDQUOT || fr == -EFBIG) {
             *where = "write";
             r = fr;
@@ -433,7 +470,7 @@ static int64_t copy_big(struct cp_engine *e, int src, int dst, int dst_direct,
             r = copy_segment(&p, 0, INT64_MAX, where);
             /* The source shrank: drop what was allocated past its end. */
             if (fr == 0 && r >= 0 && r < size) {
-                int tr = uco_ftruncate(dst, r);
+                int tr = uco_ftruncate(f->dst, r);
                 if (tr < 0) {
                     *where = "write";
                     r = tr;
@@ -445,11 +482,11 @@ static int64_t copy_big(struct cp_engine *e, int src, int dst, int dst_direct,
     return r;
 }
 
-int64_t uco__cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const struct statx *stx,
+int64_t uco__cp_data(struct cp_engine *e, const struct cp_fds *f, const struct statx *stx,
                      const char **where)
 {
     int64_t size = (int64_t)stx->stx_size;
     bool sparse = size > 0 && (int64_t)stx->stx_blocks * 512 < size;
-    if (!sparse && size <= (int64_t)e->small_max) return copy_small(e, src, dst, size, where);
-    return copy_big(e, src, dst, dst_direct, stx, where);
+    if (!sparse && size <= (int64_t)e->small_max) return copy_small(e, f->src, f->dst, size, where);
+    return copy_big(e, f, stx, where);
 }

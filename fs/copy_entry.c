@@ -151,20 +151,18 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         uco_close(src);
         return uco__cp_fail(e, dir, rn, "create", true, dst, false);
     }
-    int dst_direct = -1;
+    struct cp_fds f = {src, -1, dst, -1};
     if ((e->flags & UCO_COPY_DIRECT) && stx->stx_size > e->small_max) {
-        /* Best effort: a file system without O_DIRECT just uses the page cache. */
+        /* Best effort: a file system without O_DIRECT just uses the page cache; unaligned
+         * pieces (a file's tail) go through it too. */
         int d = uco_openat(dir->dst_fd, dname, O_WRONLY | O_DIRECT | O_CLOEXEC, 0);
-        if (d >= 0) dst_direct = d;
+        if (d >= 0) f.dst_direct = d;
         int s = uco_openat(dir->src_fd, sname, sflags | O_DIRECT, 0);
-        if (s >= 0) {
-            uco_close(src);
-            src = s;
-        }
+        if (s >= 0) f.src_direct = s;
     }
     const char *where = "read";
-    int64_t n = uco__cp_data(e, src, dst, dst_direct, stx, &where);
-    if (dst_direct >= 0) uco_close(dst_direct);
+    int64_t n = uco__cp_data(e, &f, stx, &where);
+    close2(f.src_direct, f.dst_direct);
     if (n < 0) {
         close2(src, dst);
         bool removed = remove_dst(dir, dname);

@@ -191,11 +191,16 @@ int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name
 int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                          int src_fd, const struct cp_meta *m, bool created);
 
+/* A regular file's descriptors: src and dst, and each again with O_DIRECT (or -1), used for
+ * aligned blocks only. */
+struct cp_fds {
+    int src, src_direct, dst, dst_direct;
+};
+
 /* Regular files: copies the data of src (open) into dst (open, new or truncated), to the
- * source's end of file; holes of a sparse source stay holes. dst_direct (or -1) is dst opened
- * with O_DIRECT, used for whole aligned blocks. Returns the bytes of the copy (its size) or
- * -errno, with *where saying which side failed ("read" or "write"). */
-int64_t uco__cp_data(struct cp_engine *e, int src, int dst, int dst_direct, const struct statx *stx,
+ * source's end of file; holes of a sparse source stay holes. Returns the bytes of the copy (its
+ * size) or -errno, with *where saying which side failed ("read" or "write"). */
+int64_t uco__cp_data(struct cp_engine *e, const struct cp_fds *f, const struct statx *stx,
                      const char **where);
 
 /* Hard-link groups open at once (about 130 bytes each): a tree whose files have other names

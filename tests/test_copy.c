@@ -78,6 +78,22 @@ static bool holds_pattern(const char *p, size_t size)
     return true;
 }
 
+/* 1 when files a and b have the same size and bytes, else 0. */
+static int same_content(const char *a, const char *b)
+{
+    int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY);
+    static unsigned char ba[1 << 16], bb[1 << 16];
+    int same = fa >= 0 && fb >= 0;
+    while (same) {
+        ssize_t na = read(fa, ba, sizeof ba), nb = read(fb, bb, sizeof bb);
+        same = na == nb && na >= 0 && memcmp(ba, bb, (size_t)na) == 0;
+        if (na <= 0) break;
+    }
+    if (fa >= 0) close(fa);
+    if (fb >= 0) close(fb);
+    return same;
+}
+
 struct run {
     const char *src, *dst;
     uco_copy_opts o;
@@ -413,6 +429,64 @@ static void one_job_one_walker_gives_the_same_tree(void **state)
     assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
 }
 
+/* O_DIRECT wants aligned offsets, lengths and buffers: a file between 64 KiB and the chunk size
+ * was read in one unaligned chunk (size + 1 bytes) and failed with EINVAL; a sparse file's last
+ * segment (to an unaligned end) too. Every size, aligned or not, must come out whole. */
+static void direct_copies_files_of_every_size_whole(void **state)
+{
+    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", src[PATH_MAX], dst[PATH_MAX];
+    assert_non_null(mkdtemp(dir));
+    snprintf(src, sizeof src, "%s/probe", dir);
+    int fd = open(src, O_RDWR | O_CREAT | O_DIRECT, 0600);
+    if (fd < 0) {
+        int e = errno;
+        remove_tree(dir);
+        if (e != EINVAL) fail_msg("open O_DIRECT in %s: %s", dir, strerror(e));
+        printf("SKIP: no O_DIRECT on the file system of /var/tmp\n");
+        skip();
+    }
+    close(fd);
+    unlink(src);
+    const size_t chunk = (size_t)1 << 20;
+    const size_t sizes[] = {0,     1,         4095,         4096,         65535,
+                            65536, 65537,     100000,       200000,       chunk - 1,
+                            chunk, chunk + 1, chunk + 4096, 3 * chunk + 7};
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(dst, sizeof dst, "%s/dst", dir);
+    mkdir(src, 0755);
+    char p[PATH_MAX];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        snprintf(p, sizeof p, "%s/f%zu", src, sizes[i]);
+        make_file(p, sizes[i]);
+    }
+    /* Sparse: a hole, then data to an unaligned end. */
+    snprintf(p, sizeof p, "%s/sparse", src);
+    make_file(p, 300007);
+    fd = open(p, O_WRONLY);
+    assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 196608), 0);
+    close(fd);
+    for (int pass = 0; pass < 2; pass++) {
+        struct run r = {.src = src, .dst = dst};
+        r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_DIRECT;
+        r.o.chunk_size = pass ? (64 << 10) : chunk; /* the default, then the smallest */
+        run_copy(&r);
+        for (int k = 0; k < r.nerr && k < 8; k++)
+            printf("error: %s: %s\n", r.errpath[k], strerror(-r.errs[k]));
+        assert_int_equal(r.nerr, 0);
+        assert_int_equal(r.result, 0);
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            snprintf(p, sizeof p, "%s/f%zu", dst, sizes[i]);
+            if (!holds_pattern(p, sizes[i])) fail_msg("%s: not a whole copy", p);
+        }
+        char a[PATH_MAX];
+        snprintf(a, sizeof a, "%s/sparse", src);
+        snprintf(p, sizeof p, "%s/sparse", dst);
+        assert_int_equal(same_content(a, p), 1);
+        remove_tree(dst);
+    }
+    remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +499,7 @@ int main(void)
         cmocka_unit_test(cancelling_the_copy_removes_the_file_in_progress),
         cmocka_unit_test(bad_arguments_are_refused),
         cmocka_unit_test(one_job_one_walker_gives_the_same_tree),
+        cmocka_unit_test(direct_copies_files_of_every_size_whole),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
