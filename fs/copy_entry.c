@@ -102,14 +102,17 @@ static int open_existing(struct cp_engine *e, struct cp_dir *dir, const char *na
     return fd;
 }
 
-/* Closes both descriptors at once (two closes in flight, one wait). */
-static void close2(int a, int b)
+/* Closes a source and a destination descriptor at once (two closes in flight, one wait).
+ * Returns the destination's close result: a file system that writes back late (NFS, FUSE, a
+ * full disk) reports there that data did not make it; the source's says nothing of the copy. */
+static int close2(int src, int dst)
 {
-    uco_op ca, cb;
-    bool sa = a >= 0 && uco_op_close(&ca, a) == 0;
-    bool sb = b >= 0 && uco_op_close(&cb, b) == 0;
-    if (sa) uco_op_wait(&ca);
-    if (sb) uco_op_wait(&cb);
+    uco_op cs, cd;
+    bool ss = src >= 0 && uco_op_close(&cs, src) == 0;
+    int r = dst >= 0 ? uco_op_close(&cd, dst) : 0;
+    if (ss) uco_op_wait(&cs);
+    if (dst >= 0 && r == 0) r = (int)uco_op_wait(&cd);
+    return r;
 }
 
 static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
@@ -162,16 +165,26 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     }
     const char *where = "read";
     int64_t n = uco__cp_data(e, &f, stx, &where);
-    close2(f.src_direct, f.dst_direct);
+    int cr = close2(f.src_direct, f.dst_direct);
+    if (n >= 0 && cr < 0) {
+        n = cr;
+        where = "close";
+    }
     if (n < 0) {
         close2(src, dst);
         bool removed = remove_dst(dir, dname);
-        return uco__cp_fail(e, dir, rn, where, where[0] == 'w', (int)n, removed);
+        return uco__cp_fail(e, dir, rn, where, where[0] != 'r', (int)n, removed);
     }
     struct cp_meta m;
     uco__cp_meta_from_statx(&m, stx);
     r = uco__cp_meta_apply_x(e, dir, dname, dst, src, &m, created);
-    close2(src, dst);
+    cr = close2(src, dst);
+    if (cr < 0) {
+        /* The data may not have made it: the copy is incomplete (reported even when its
+         * metadata failed too, so that the removal is said). */
+        bool removed = remove_dst(dir, dname);
+        return uco__cp_fail(e, dir, rn, "close", true, cr, removed);
+    }
     if (r < 0) return r; /* reported; the data is complete */
     e->st.files++;
     uco__cp_entry_done(e, dir, rn, S_IFREG, false);
