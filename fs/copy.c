@@ -262,8 +262,9 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
     d->ino = stx->stx_ino;
     uco__cp_meta_from_statx(&d->meta, stx);
 
-    /* Owner rwx while we fill it (the real mode comes at the end). */
-    mode_t tmp = (stx->stx_mode & 0777) | S_IRWXU;
+    /* Owner rwx while we fill it (the real mode comes at the end); owner only when it is to
+     * change hands, as cp does, so nobody else goes in meanwhile. */
+    mode_t tmp = uco__cp_create_mode(e, parent, &d->meta) | S_IRWXU;
     int r = uco_mkdirat(parent->dst_fd, dname, tmp);
     if (r == -EEXIST) {
         struct statx dst;

@@ -123,8 +123,9 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     /* Reading the source need not touch its access time (ours to skip only as its owner). */
     bool noatime = e->privileged || stx->stx_uid == e->euid;
     if (noatime) sflags |= O_NOATIME;
-    mode_t want = stx->stx_mode & 07777;
-    mode_t cmode = (e->flags & UCO_COPY_MODE) ? want : (want & 0777);
+    struct cp_meta m;
+    uco__cp_meta_from_statx(&m, stx);
+    mode_t cmode = uco__cp_create_mode(e, dir, &m);
     /* Open the source and create the destination at once. */
     uco_op os, od;
     int r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
@@ -175,8 +176,6 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         bool removed = remove_dst(dir, dname);
         return uco__cp_fail(e, dir, rn, where, where[0] != 'r', (int)n, removed);
     }
-    struct cp_meta m;
-    uco__cp_meta_from_statx(&m, stx);
     r = uco__cp_meta_apply_x(e, dir, dname, dst, src, &m, created);
     cr = close2(src, dst);
     if (cr < 0) {
@@ -277,13 +276,12 @@ static int mk_node(void *arg)
 static int copy_special(struct cp_engine *e, struct cp_dir *dir, const char *dname,
                         const struct statx *stx)
 {
-    mode_t perm = stx->stx_mode & ((e->flags & UCO_COPY_MODE) ? 07777 : 0777);
-    struct mk_node a = {dir, dname, (stx->stx_mode & S_IFMT) | perm,
+    struct cp_meta m;
+    uco__cp_meta_from_statx(&m, stx);
+    struct mk_node a = {dir, dname, (stx->stx_mode & S_IFMT) | uco__cp_create_mode(e, dir, &m),
                         makedev(stx->stx_rdev_major, stx->stx_rdev_minor)};
     int r = make_replacing(e, dir, dname, stx, mk_node, &a, "mknod");
     if (r != 0) return r < 0 ? r : 0;
-    struct cp_meta m;
-    uco__cp_meta_from_statx(&m, stx);
     r = uco__cp_meta_apply(e, dir, dname, -1, &m, true);
     if (r < 0) return r;
     e->st.specials++;

@@ -187,6 +187,10 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
  * failures as an error of dir/name and returns the first -errno. */
 int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                        const struct cp_meta *m, bool created);
+/* The permission bits to create an entry of dir with, m being what it will get (the rest comes
+ * with uco__cp_meta_apply, in an order that never opens a window: chown, then chmod). */
+mode_t uco__cp_create_mode(const struct cp_engine *e, const struct cp_dir *dir,
+                           const struct cp_meta *m);
 /* As uco__cp_meta_apply, also copying extended attributes from src_fd (with UCO_COPY_XATTR). */
 int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                          int src_fd, const struct cp_meta *m, bool created);

@@ -127,6 +127,30 @@ static intptr_t meta_job(void *arg)
     return 0;
 }
 
+/* Whether applying m to dir/name changes its owner. created: we made it, so it is ours and its
+ * group is known (the root's is not: it may have merged into an existing directory). */
+static bool changes_owner(const struct cp_engine *e, const struct cp_dir *dir,
+                          const struct cp_meta *m, bool created)
+{
+    if (!(e->flags & UCO_COPY_OWNER)) return false;
+    /* What a new entry got: our user, and our group or the directory's (setgid). */
+    gid_t got = dir->dst_sgid ? dir->dst_gid : e->egid;
+    bool known = created && dir->depth > 0;
+    return !known || m->uid != e->euid || m->gid != got;
+}
+
+mode_t uco__cp_create_mode(const struct cp_engine *e, const struct cp_dir *dir,
+                           const struct cp_meta *m)
+{
+    /* Never set-id or sticky at creation: until chown the entry is ours (root's, often), and
+     * a set-id file of root's must not exist even for a moment. Those bits come last, with
+     * the chmod after the chown (which would clear set-id bits anyway). */
+    mode_t mode = m->mode & 0777;
+    /* Owner only while it is not yet the new owner's, so nobody else opens it meanwhile. */
+    if (changes_owner(e, dir, m, true)) mode &= 0700;
+    return mode;
+}
+
 int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                        const struct cp_meta *m, bool created)
 {
@@ -140,23 +164,26 @@ int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *na
     struct meta_call c = {.fd = fd, .dirfd = dir->dst_fd, .name = name, .src_fd = -1};
     c.privileged = e->privileged;
     if (e->flags & UCO_COPY_OWNER) {
-        /* What a new entry got: our user, and our group or the directory's (setgid). */
-        gid_t got = dir->dst_sgid ? dir->dst_gid : e->egid;
-        bool known = created && dir->depth > 0;
-        c.chown = !known || m->uid != e->euid || m->gid != got;
+        c.chown = changes_owner(e, dir, m, created);
         c.uid = m->uid;
         c.gid = m->gid;
     }
     if (!S_ISLNK(type)) {
         mode_t want = m->mode & 07777;
+        /* What a new entry other than a directory got (directories were made owner-writable
+         * to be filled: they always need their mode). */
+        mode_t got = uco__cp_create_mode(e, dir, m) & ~e->umask;
+        bool made = created && !S_ISDIR(type);
         if (e->flags & UCO_COPY_MODE) {
-            /* Created files got want minus the umask; special bits may have been dropped (and
-             * chown drops set-id bits); directories were made owner-writable to be filled. */
-            c.chmod = !created || S_ISDIR(type) || (want & 07000) || (want & e->umask);
+            c.chmod = !made || got != want;
         } else if (created && S_ISDIR(type)) {
             /* As cp: a new directory keeps the sticky bit, loses the set-id bits. */
             want &= 01777 & ~e->umask;
             c.chmod = true;
+        } else if (made) {
+            /* Made owner-only for a new owner: what the umask would have given. */
+            want &= 0777 & ~e->umask;
+            c.chmod = got != want;
         }
         c.mode = want;
     }

@@ -115,6 +115,10 @@ struct run {
     uint64_t change_at;
     bool changed;
     uco_task *cancel_me;
+    /* a destination file looked at from each progress report while it is being written */
+    const char *watch;
+    int watch_seen;
+    mode_t watch_worst; /* set-id, sticky, group or other bits it was seen with (0: none) */
 };
 
 static int on_error(const uco_copy_error *e, void *arg)
@@ -149,6 +153,11 @@ static void on_progress(const uco_copy_stats *st, bool done, void *arg)
     r->progress_calls++;
     r->done_calls += done;
     r->last_bytes = st->bytes;
+    struct stat ws;
+    if (r->watch && lstat(r->watch, &ws) == 0 && ws.st_uid == 0) {
+        r->watch_seen++;
+        r->watch_worst |= ws.st_mode & 07077;
+    }
     if (!r->changed && st->bytes >= r->change_at) {
         if (r->grow_dir) {
             for (int i = 0; i < 2 && !r->changed; i++) {
@@ -310,6 +319,89 @@ static void a_failed_destination_close_is_reported_and_the_file_removed(void **s
         assert_string_equal(r.errpath[0], dst);
         assert_true(r.removed[0]);
         assert_int_equal(access(dst, F_OK), -1);
+    }
+}
+
+static void make_owned(const char *p, size_t size, mode_t mode, uid_t uid)
+{
+    make_file(p, size);
+    assert_int_equal(chown(p, uid, uid), 0);
+    assert_int_equal(chmod(p, mode), 0); /* after chown, which clears set-id bits */
+}
+
+/* With the owner preserved, a set-user-id file was created set-user-id and root's, and stayed
+ * so until its chown: a window in which anyone could run it as root. Watched from the progress
+ * reports while its data is written (O_DIRECT: the read/write path, a report per 64 KiB). */
+static void a_set_id_copy_is_never_set_id_or_open_to_others_before_its_owner_is_final(void **state)
+{
+    if (geteuid() != 0) {
+        printf("SKIP: needs root (to give files away)\n");
+        skip();
+    }
+    char src[PATH_MAX], dst[PATH_MAX];
+    at(src, "setid-window");
+    at(dst, "setid-window-copy");
+    make_owned(src, 1 << 20, 06755, 65534);
+    struct run r = {.src = src, .dst = dst, .watch = dst};
+    r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_DIRECT;
+    r.o.chunk_size = 64 << 10;
+    r.o.queue_depth = 1;
+    run_copy(&r);
+    assert_int_equal(r.result, 0);
+    assert_true(r.watch_seen > 1);
+    assert_int_equal(r.watch_worst, 0); /* owner-only, no set-id bits, until given away */
+    struct stat st;
+    assert_int_equal(stat(dst, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 06755);
+    assert_int_equal(st.st_uid, 65534);
+    assert_int_equal(st.st_gid, 65534);
+    assert_true(holds_pattern(dst, 1 << 20));
+}
+
+/* The final modes, set-id and sticky bits included, with owners kept (ours and another's):
+ * files, directories and special files. */
+static void set_id_and_sticky_modes_are_exact_with_owners_kept(void **state)
+{
+    if (geteuid() != 0) {
+        printf("SKIP: needs root (to give files away)\n");
+        skip();
+    }
+    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
+    at(src, "setid-modes");
+    at(dst, "setid-modes-copy");
+    assert_int_equal(mkdir(src, 0755), 0);
+    static const struct {
+        const char *name;
+        mode_t type, mode;
+        uid_t uid;
+    } e[] = {
+        {"suid", S_IFREG, 04755, 65534},    {"sgid", S_IFREG, 02750, 65534},
+        {"both", S_IFREG, 06777, 65534},    {"sticky", S_IFREG, 01644, 65534},
+        {"rootsuid", S_IFREG, 04711, 0},    {"private", S_IFREG, 0600, 65534},
+        {"sgiddir", S_IFDIR, 02775, 65534}, {"tmpdir", S_IFDIR, 01777, 65534},
+        {"rootsgid", S_IFDIR, 02700, 0},    {"fifo", S_IFIFO, 04640, 65534},
+        {"fifo2", S_IFIFO, 01666, 0},
+    };
+    for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", src, e[i].name);
+        if (e[i].type == S_IFREG) make_file(p, 100 + i);
+        if (e[i].type == S_IFDIR) assert_int_equal(mkdir(p, 0700), 0);
+        if (e[i].type == S_IFIFO) assert_int_equal(mkfifo(p, 0600), 0);
+        assert_int_equal(chown(p, e[i].uid, e[i].uid), 0);
+        assert_int_equal(chmod(p, e[i].mode), 0);
+    }
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    run_copy(&r);
+    assert_int_equal(r.result, 0);
+    for (size_t i = 0; i < sizeof e / sizeof e[0]; i++) {
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", dst, e[i].name);
+        assert_int_equal(lstat(p, &st), 0);
+        if ((st.st_mode & S_IFMT) != e[i].type || (st.st_mode & 07777) != e[i].mode ||
+            st.st_uid != e[i].uid || st.st_gid != e[i].uid)
+            fail_msg("%s: mode %o owner %u:%u, want %o %u:%u", e[i].name, st.st_mode, st.st_uid,
+                     st.st_gid, e[i].type | e[i].mode, e[i].uid, e[i].uid);
     }
 }
 
@@ -545,6 +637,8 @@ int main(void)
         cmocka_unit_test(failed_writes_are_reported_removed_and_the_rest_copied),
         cmocka_unit_test(a_failed_destination_close_is_reported_and_the_file_removed),
         cmocka_unit_test(error_callback_can_stop_the_copy),
+        cmocka_unit_test(a_set_id_copy_is_never_set_id_or_open_to_others_before_its_owner_is_final),
+        cmocka_unit_test(set_id_and_sticky_modes_are_exact_with_owners_kept),
         cmocka_unit_test(a_source_that_grows_is_copied_to_its_new_end),
         cmocka_unit_test(a_source_that_shrinks_is_not_padded),
         cmocka_unit_test(a_small_source_that_grew_since_stat_is_copied_whole),
