@@ -159,7 +159,7 @@ char *uco__cp_relpath(const struct cp_dir *d, const char *name)
 static void cp_stop(struct cp_engine *e, int err);
 
 int uco__cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name, const char *op,
-                 bool on_dst, int err, bool removed)
+                 bool on_dst, int err, int left)
 {
     e->st.errors++;
     if (!e->first_err) e->first_err = err;
@@ -171,7 +171,8 @@ int uco__cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name
         .dst = dst ? dst : "?",
         .op = op,
         .err = err,
-        .removed = removed,
+        .removed = left == CP_LEFT_REMOVED,
+        .incomplete = left == CP_LEFT_INCOMPLETE,
     };
     ce.path = on_dst ? ce.dst : ce.src;
     int stop = e->o.on_error(&ce, e->o.error_arg);

@@ -36,16 +36,27 @@ static bool remove_dst(struct cp_dir *dir, const char *name)
     return r == 0;
 }
 
+/* Undoes a copy that failed midway: removes the destination when it is this name's alone (own);
+ * one reached through a symlink or with other hard links is left, as removing this name would
+ * not undo the write. Returns CP_LEFT_REMOVED or CP_LEFT_INCOMPLETE. */
+static int undo(struct cp_dir *dir, const char *name, bool own)
+{
+    if (!own) return CP_LEFT_INCOMPLETE;
+    return remove_dst(dir, name) ? CP_LEFT_REMOVED : CP_LEFT_INCOMPLETE;
+}
+
 enum existing { EX_REPLACE, EX_SKIP, EX_FAILED };
 
 /* The destination exists. Decides, as cp does, whether to overwrite it (regular file: opened
  * and truncated, following a symlink there; anything else: removed and made anew), skip it
- * (-n, -u), or refuse (a directory; the source itself). */
+ * (-n, -u), or refuse (a directory; the source itself). *named (may be NULL) receives the
+ * name's own statx (not following a symlink). */
 static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const char *name,
-                              const struct statx *src, bool through_symlink)
+                              const struct statx *src, bool through_symlink, struct statx *named)
 {
     struct statx dst;
     int r = uco_statx(dir->dst_fd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &dst);
+    if (r == 0 && named) *named = dst;
     if (r == 0 && through_symlink && S_ISLNK(dst.stx_mode)) {
         r = uco_statx(dir->dst_fd, name, 0, STATX_BASIC_STATS, &dst);
         if (r == -ENOENT) {
@@ -75,14 +86,28 @@ static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const cha
     return EX_REPLACE;
 }
 
-/* Opens an existing regular destination for overwriting (cp: O_TRUNC, following a symlink;
- * with -f, one that cannot be opened is removed and created afresh). */
+/* Removes dir/name and creates it afresh. */
+static int recreate(struct cp_dir *dir, const char *name, mode_t cmode)
+{
+    int r = uco_unlinkat(dir->dst_fd, name, 0);
+    if (r < 0 && r != -ENOENT) return r;
+    return uco_openat(dir->dst_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cmode);
+}
+
+/* Opens an existing regular destination for overwriting, as cp does: O_TRUNC, following a
+ * symlink; with -f, one that cannot be opened is removed and created afresh; keeping hard links
+ * (cp -a), one with other names is replaced, not written through, so they keep their content.
+ * *own: the file opened is this name's alone (not reached through a symlink, no other hard
+ * link), so removing the name undoes the copy if it fails. */
 static int open_existing(struct cp_engine *e, struct cp_dir *dir, const char *name,
-                         const struct statx *src, mode_t cmode, bool *created, bool *skip)
+                         const struct statx *src, mode_t cmode, bool *created, bool *skip,
+                         bool *own)
 {
     *created = false;
     *skip = false;
-    switch (existing(e, dir, name, src, true)) {
+    *own = false;
+    struct statx named;
+    switch (existing(e, dir, name, src, true, &named)) {
     case EX_SKIP:
         *skip = true;
         return 0;
@@ -91,14 +116,22 @@ static int open_existing(struct cp_engine *e, struct cp_dir *dir, const char *na
     case EX_REPLACE:
         break;
     }
-    int fd = uco_openat(dir->dst_fd, name, O_WRONLY | O_TRUNC | O_CLOEXEC, 0);
-    if (fd < 0 && (e->flags & UCO_COPY_FORCE)) {
-        int r = uco_unlinkat(dir->dst_fd, name, 0);
-        if (r == 0 || r == -ENOENT) {
-            fd = uco_openat(dir->dst_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cmode);
-            *created = fd >= 0;
-        }
+    bool linked = !S_ISLNK(named.stx_mode) && named.stx_nlink > 1;
+    bool replace = linked && (e->flags & UCO_COPY_LINKS);
+    int fd = -1;
+    if (!replace) {
+        fd = uco_openat(dir->dst_fd, name, O_WRONLY | O_TRUNC | O_CLOEXEC, 0);
+        replace = fd < 0 && (e->flags & UCO_COPY_FORCE);
     }
+    if (replace) {
+        fd = recreate(dir, name, cmode);
+        *created = *own = fd >= 0;
+        return fd;
+    }
+    struct statx opened;
+    *own = fd >= 0 && !S_ISLNK(named.stx_mode) &&
+           uco_statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &opened) == 0 &&
+           opened.stx_nlink == 1 && opened.stx_ino == named.stx_ino;
     return fd;
 }
 
@@ -135,7 +168,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     int dst = r < 0 ? r : (int)uco_op_wait(&od);
     if (src == -EPERM && noatime) /* some file systems refuse O_NOATIME */
         src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
-    bool created = dst >= 0;
+    bool created = dst >= 0, own = created;
     if (src < 0) {
         if (created) {
             uco_close(dst);
@@ -145,7 +178,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     }
     if (dst == -EEXIST) {
         bool skip;
-        dst = open_existing(e, dir, dname, stx, cmode, &created, &skip);
+        dst = open_existing(e, dir, dname, stx, cmode, &created, &skip, &own);
         if (skip || dst == -EEXIST) {
             uco_close(src);
             return skip ? 0 : -EEXIST;
@@ -173,16 +206,14 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     }
     if (n < 0) {
         close2(src, dst);
-        bool removed = remove_dst(dir, dname);
-        return uco__cp_fail(e, dir, rn, where, where[0] != 'r', (int)n, removed);
+        return uco__cp_fail(e, dir, rn, where, where[0] != 'r', (int)n, undo(dir, dname, own));
     }
     r = uco__cp_meta_apply_x(e, dir, dname, dst, src, &m, created);
     cr = close2(src, dst);
     if (cr < 0) {
         /* The data may not have made it: the copy is incomplete (reported even when its
          * metadata failed too, so that the removal is said). */
-        bool removed = remove_dst(dir, dname);
-        return uco__cp_fail(e, dir, rn, "close", true, cr, removed);
+        return uco__cp_fail(e, dir, rn, "close", true, cr, undo(dir, dname, own));
     }
     if (r < 0) return r; /* reported; the data is complete */
     e->st.files++;
@@ -196,7 +227,7 @@ static int make_replacing(struct cp_engine *e, struct cp_dir *dir, const char *n
 {
     int r = make(arg);
     if (r == -EEXIST) {
-        switch (existing(e, dir, name, stx, false)) {
+        switch (existing(e, dir, name, stx, false, NULL)) {
         case EX_SKIP:
             return 1;
         case EX_FAILED:

@@ -157,10 +157,14 @@ char *uco__cp_path(const struct cp_engine *e, const struct cp_dir *d, const char
 /* The destination path of dir/name relative to the destination root (hard links). */
 char *uco__cp_relpath(const struct cp_dir *d, const char *name);
 
+/* What a failure left of a destination file (uco__cp_fail's last argument; false: nothing). */
+enum { CP_LEFT_REMOVED = 1, CP_LEFT_INCOMPLETE = 2 };
+
 /* Reports a failure of entry dir/name (NULL dir: the root itself). Counts it once per entry:
- * call it once per failed entry. Always returns err. */
+ * call it once per failed entry. left: 0, or what was left of an incomplete destination
+ * (CP_LEFT_*). Always returns err. */
 int uco__cp_fail(struct cp_engine *e, const struct cp_dir *dir, const char *name, const char *op,
-                 bool on_dst, int err, bool removed);
+                 bool on_dst, int err, int left);
 /* Progress and entry callbacks. */
 void uco__cp_progress(struct cp_engine *e, bool done);
 void uco__cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const char *name,

@@ -103,7 +103,7 @@ struct run {
     int nerr;
     char errpath[8][PATH_MAX];
     int errs[8];
-    bool removed[8];
+    bool removed[8], incomplete[8];
     char ops[8][64];
     int stop_after; /* > 0: the error callback stops the copy at that error */
     /* progress */
@@ -128,6 +128,7 @@ static int on_error(const uco_copy_error *e, void *arg)
         snprintf(r->errpath[r->nerr], PATH_MAX, "%s", e->path);
         r->errs[r->nerr] = e->err;
         r->removed[r->nerr] = e->removed;
+        r->incomplete[r->nerr] = e->incomplete;
         snprintf(r->ops[r->nerr], sizeof r->ops[0], "%s", e->op);
     }
     r->nerr++;
@@ -236,6 +237,13 @@ static intptr_t inject_body(void *arg)
     uco_fault f = {.op = UCO_OP_WRITE, .fd = -1, .skip = 3, .count = 2, .error = EIO};
     T_CHECK(uco_fault_add(uco_loop_current(), &f) >= 0);
     return copy_body(r);
+}
+
+static intptr_t inject_first_write_body(void *arg)
+{
+    uco_fault f = {.op = UCO_OP_WRITE, .fd = -1, .count = 1, .error = EIO};
+    T_CHECK(uco_fault_add(uco_loop_current(), &f) >= 0);
+    return copy_body(arg);
 }
 
 static void failed_writes_are_reported_removed_and_the_rest_copied(void **state)
@@ -403,6 +411,105 @@ static void set_id_and_sticky_modes_are_exact_with_owners_kept(void **state)
             fail_msg("%s: mode %o owner %u:%u, want %o %u:%u", e[i].name, st.st_mode, st.st_uid,
                      st.st_gid, e[i].type | e[i].mode, e[i].uid, e[i].uid);
     }
+}
+
+/* Makes src/f and a destination dst/f that is: 's' a symlink to other, 'h' a hard link of
+ * other, 'p' a plain file; other (or dst/f) holds "old". */
+static void link_case(const char *src, const char *dst, const char *other, char kind)
+{
+    char p[PATH_MAX];
+    remove_tree(src);
+    remove_tree(dst);
+    unlink(other);
+    assert_int_equal(mkdir(src, 0755), 0);
+    assert_int_equal(mkdir(dst, 0755), 0);
+    snprintf(p, sizeof p, "%s/f", src);
+    make_file(p, 5000);
+    snprintf(p, sizeof p, "%s/f", dst);
+    FILE *f = fopen(kind == 'p' ? p : other, "w");
+    fputs("old", f);
+    fclose(f);
+    if (kind == 's') assert_int_equal(symlink(other, p), 0);
+    if (kind == 'h') assert_int_equal(link(other, p), 0);
+}
+
+static bool holds(const char *p, const char *text)
+{
+    char buf[64] = {0};
+    FILE *f = fopen(p, "r");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    return n == strlen(text) && memcmp(buf, text, n) == 0;
+}
+
+/* Copies src onto dst with a failed write (injected EIO) or none; returns the run. */
+static struct run link_copy(const char *src, const char *dst, unsigned flags, bool fail)
+{
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = flags;
+    t_run(fail ? inject_first_write_body : copy_body, &r, NULL);
+    return r;
+}
+
+/* A failed copy onto an existing destination was "removed" by unlinking its name: when that
+ * name was a symlink or one of several hard links, the write through it stayed, and the report
+ * said the copy was removed. Now: written through a symlink (as cp), replaced when keeping hard
+ * links (as cp -a), written in place otherwise (as cp -r); on failure a file that is not the
+ * name's alone is left, and reported incomplete. */
+static void a_failed_copy_through_a_link_is_reported_incomplete_not_removed(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX], other[PATH_MAX], d[PATH_MAX];
+    at(src, "link-src");
+    at(dst, "link-dst");
+    at(other, "link-other");
+    snprintf(d, sizeof d, "%s/f", dst);
+    struct stat st;
+    /* Symlink (-a or -r alike): written through; a failure leaves both names. */
+    link_case(src, dst, other, 's');
+    struct run r = link_copy(src, dst, UCO_COPY_ARCHIVE, true);
+    assert_int_equal(r.result, -EIO);
+    assert_int_equal(r.nerr, 1);
+    assert_false(r.removed[0]);
+    assert_true(r.incomplete[0]);
+    assert_int_equal(lstat(d, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(access(other, F_OK), 0);
+    link_case(src, dst, other, 's');
+    r = link_copy(src, dst, UCO_COPY_ARCHIVE, false);
+    assert_int_equal(r.result, 0);
+    assert_true(holds_pattern(other, 5000)); /* through the link, as cp */
+    /* Hard link, not keeping links (cp -r): written in place; a failure leaves it. */
+    link_case(src, dst, other, 'h');
+    r = link_copy(src, dst, UCO_COPY_RECURSIVE | UCO_COPY_NO_DEREF, true);
+    assert_int_equal(r.result, -EIO);
+    assert_false(r.removed[0]);
+    assert_true(r.incomplete[0]);
+    assert_int_equal(stat(other, &st), 0);
+    assert_int_equal(st.st_nlink, 2);
+    /* Hard link, keeping links (cp -a): this name is replaced, the other keeps its content,
+     * and a failed copy is removed. */
+    link_case(src, dst, other, 'h');
+    r = link_copy(src, dst, UCO_COPY_ARCHIVE, false);
+    assert_int_equal(r.result, 0);
+    assert_true(holds(other, "old"));
+    assert_true(holds_pattern(d, 5000));
+    assert_int_equal(stat(d, &st), 0);
+    assert_int_equal(st.st_nlink, 1);
+    link_case(src, dst, other, 'h');
+    r = link_copy(src, dst, UCO_COPY_ARCHIVE, true);
+    assert_int_equal(r.result, -EIO);
+    assert_true(r.removed[0]);
+    assert_false(r.incomplete[0]);
+    assert_int_equal(access(d, F_OK), -1);
+    assert_true(holds(other, "old"));
+    /* A plain file of its own: removed, as before. */
+    link_case(src, dst, other, 'p');
+    r = link_copy(src, dst, UCO_COPY_ARCHIVE, true);
+    assert_int_equal(r.result, -EIO);
+    assert_true(r.removed[0]);
+    assert_false(r.incomplete[0]);
+    assert_int_equal(access(d, F_OK), -1);
 }
 
 static void error_callback_can_stop_the_copy(void **state)
@@ -636,6 +743,7 @@ int main(void)
         cmocka_unit_test(counters_match_the_tree),
         cmocka_unit_test(failed_writes_are_reported_removed_and_the_rest_copied),
         cmocka_unit_test(a_failed_destination_close_is_reported_and_the_file_removed),
+        cmocka_unit_test(a_failed_copy_through_a_link_is_reported_incomplete_not_removed),
         cmocka_unit_test(error_callback_can_stop_the_copy),
         cmocka_unit_test(a_set_id_copy_is_never_set_id_or_open_to_others_before_its_owner_is_final),
         cmocka_unit_test(set_id_and_sticky_modes_are_exact_with_owners_kept),

@@ -167,7 +167,9 @@ UCO_API int uco_file_write(int dirfd, const char *path, const void *buf, size_t 
  *
  * Errors never stop the copy unless the error callback says so: the failed path is reported,
  * the rest is copied. A regular file whose copy failed midway is REMOVED from the destination
- * (it never stays looking complete), and the removal is said in the report (removed = true).
+ * (it never stays looking complete), and the removal is said in the report (removed = true);
+ * except an existing file written through a symlink or one with other hard links, which is
+ * left, and reported as such (incomplete = true).
  *
  * Threads: everything runs on the caller's loop, the worker pool and the kernel's io_uring
  * workers. One exception to "the loop never blocks": when both trees are on local disk or memory
@@ -220,6 +222,9 @@ typedef struct uco_copy_error {
     const char *path; /* the path op was applied to: src or dst */
     int err;          /* -errno */
     bool removed;     /* an incomplete destination file was removed */
+    bool incomplete;  /* an incomplete destination file was left: it was written through a
+                         symlink or has other hard links, so removing its name would not undo
+                         the write (and would cut a link that was not the copy's) */
 } uco_copy_error;
 
 /* Called once per failed entry, on the loop's thread, from inside the copy; must not await.
