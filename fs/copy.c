@@ -1,6 +1,7 @@
 /* The copy engine: the coordinator (uco_copy), the walkers, directory nodes, reporting.
  * See fs/copy_internal.h for the shape of a copy. */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,19 +389,22 @@ static int spawn_entry(struct cp_engine *e, struct cp_dir *dir, const char *name
         if (r < 0) return r;
         if (e->stop) return e->stop;
     }
+    size_t n = strlen(name);
     struct cp_job *j = e->free_jobs;
-    if (j) {
+    if (j && j->name_cap > n) {
         e->free_jobs = j->next;
     } else {
-        j = malloc(sizeof *j);
+        /* A job's name has room for NAME_MAX; a longer one gets a job of its own size. */
+        size_t cap = n + 1 > NAME_MAX + 1 ? n + 1 : NAME_MAX + 1;
+        j = malloc(sizeof *j + cap);
         if (!j) return uco__cp_fail(e, dir, name, "copy", true, -ENOMEM, false);
+        j->name_cap = cap;
     }
     j->e = e;
     j->dir = dir;
     j->task = NULL;
     j->stx = *stx;
-    size_t n = strlen(name);
-    memcpy(j->name, name, n + 1); /* NAME_MAX: getdents never returns longer */
+    memcpy(j->name, name, n + 1);
     j->prev = NULL;
     j->next = e->live;
     if (e->live) e->live->prev = j;

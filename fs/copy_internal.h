@@ -99,7 +99,8 @@ struct cp_job {
     struct uco_task *task;
     struct cp_dir *dir; /* parent: holds a reference */
     struct statx stx;
-    char name[256];
+    size_t name_cap; /* room in name[]: NAME_MAX + 1, or more for a longer name */
+    char name[];     /* some file systems (FUSE, CIFS) list names longer than NAME_MAX */
 };
 
 /* ---- the engine ----------------------------------------------------------------------- */

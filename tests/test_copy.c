@@ -5,9 +5,13 @@
 #include "test_util.h"
 #include "tree_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,8 @@ static char base[PATH_MAX];
 
 static int setup(void **state)
 {
+    /* Now, before any thread: mounts made by the tests (FUSE) go away with the process. */
+    (void)private_mounts();
     snprintf(base, sizeof base, "/tmp/uco-test-copy-XXXXXX");
     return mkdtemp(base) ? 0 : -1;
 }
@@ -737,10 +743,153 @@ static void direct_copies_files_of_every_size_whole(void **state)
     remove_tree(dir);
 }
 
+/* ---- a file system that lists a name longer than NAME_MAX (FUSE allows 1024 bytes) ---- */
+
+#define LONG_NAME_LEN 300
+
+struct fuse_fs {
+    int fd;
+    char name[LONG_NAME_LEN + 1];
+    pthread_t thread;
+};
+
+static void fuse_reply(int fd, uint64_t unique, int err, const void *body, size_t len)
+{
+    struct fuse_out_header h = {.len = (uint32_t)(sizeof h + len), .error = -err, .unique = unique};
+    struct iovec iov[2] = {{&h, sizeof h}, {(void *)body, len}};
+    (void)!writev(fd, iov, body ? 2 : 1);
+}
+
+static void fuse_attr_of(uint64_t node, struct fuse_attr *a)
+{
+    memset(a, 0, sizeof *a);
+    a->ino = node;
+    a->mode = node == FUSE_ROOT_ID ? S_IFDIR | 0755 : S_IFREG | 0644;
+    a->nlink = node == FUSE_ROOT_ID ? 2 : 1;
+    a->size = node == FUSE_ROOT_ID ? 0 : 5;
+    a->blocks = 1;
+    a->blksize = 4096;
+}
+
+/* Serves a root directory holding one 5-byte file of name fs->name, until unmounted. */
+static void *fuse_serve(void *arg)
+{
+    struct fuse_fs *fs = arg;
+    static char buf[(1 << 20) + 4096];
+    for (;;) {
+        ssize_t n = read(fs->fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < (ssize_t)sizeof(struct fuse_in_header)) return NULL; /* ENODEV: unmounted */
+        struct fuse_in_header *in = (void *)buf;
+        void *body = in + 1;
+        switch (in->opcode) {
+        case FUSE_INIT: {
+            struct fuse_init_in *ii = body;
+            struct fuse_init_out o = {.major = FUSE_KERNEL_VERSION,
+                                      .minor = FUSE_KERNEL_MINOR_VERSION,
+                                      .max_readahead = ii->max_readahead,
+                                      .max_write = 65536};
+            fuse_reply(fs->fd, in->unique, 0, &o, sizeof o);
+            break;
+        }
+        case FUSE_LOOKUP: {
+            struct fuse_entry_out o = {.nodeid = 2};
+            fuse_attr_of(2, &o.attr);
+            bool ours = in->nodeid == FUSE_ROOT_ID && strcmp(body, fs->name) == 0;
+            fuse_reply(fs->fd, in->unique, ours ? 0 : ENOENT, ours ? &o : NULL, sizeof o);
+            break;
+        }
+        case FUSE_GETATTR: {
+            struct fuse_attr_out o = {0};
+            fuse_attr_of(in->nodeid, &o.attr);
+            fuse_reply(fs->fd, in->unique, 0, &o, sizeof o);
+            break;
+        }
+        case FUSE_OPEN:
+        case FUSE_OPENDIR: {
+            struct fuse_open_out o = {0};
+            fuse_reply(fs->fd, in->unique, 0, &o, sizeof o);
+            break;
+        }
+        case FUSE_READDIR: {
+            struct fuse_read_in *ri = body;
+            static char d[FUSE_DIRENT_ALIGN(sizeof(struct fuse_dirent) + LONG_NAME_LEN)];
+            struct fuse_dirent *de = (void *)d;
+            memset(d, 0, sizeof d);
+            de->ino = 2;
+            de->off = 1;
+            de->namelen = LONG_NAME_LEN;
+            de->type = DT_REG;
+            memcpy(de->name, fs->name, LONG_NAME_LEN);
+            fuse_reply(fs->fd, in->unique, 0, d, ri->offset ? 0 : FUSE_DIRENT_SIZE(de));
+            break;
+        }
+        case FUSE_READ: {
+            struct fuse_read_in *ri = body;
+            const char *data = "hello";
+            size_t off = ri->offset < 5 ? ri->offset : 5;
+            fuse_reply(fs->fd, in->unique, 0, data + off, 5 - off);
+            break;
+        }
+        case FUSE_STATFS: {
+            struct fuse_statfs_out o = {.st = {.bsize = 4096, .namelen = 1024, .frsize = 4096}};
+            fuse_reply(fs->fd, in->unique, 0, &o, sizeof o);
+            break;
+        }
+        case FUSE_FLUSH:
+        case FUSE_RELEASE:
+        case FUSE_RELEASEDIR:
+            fuse_reply(fs->fd, in->unique, 0, NULL, 0);
+            break;
+        case FUSE_FORGET:
+        case FUSE_BATCH_FORGET:
+            break; /* no reply */
+        default:
+            fuse_reply(fs->fd, in->unique, ENOSYS, NULL, 0);
+        }
+    }
+}
+
+/* A 300-byte name from the listing went into an entry job's fixed 256-byte name: a heap
+ * overflow (seen by ASan). Now the job has room for it, and the copy reports the destination
+ * that cannot take such a name, naming the whole path. */
+static void a_listed_name_longer_than_name_max_is_reported_not_overflowed(void **state)
+{
+    struct fuse_fs fs;
+    memset(fs.name, 'n', LONG_NAME_LEN);
+    fs.name[LONG_NAME_LEN] = 0;
+    char mnt[PATH_MAX], dst[PATH_MAX], opts[128], want[PATH_MAX];
+    at(mnt, "fuse");
+    at(dst, "fuse-copy");
+    mkdir(mnt, 0755);
+    fs.fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=0,group_id=0", fs.fd);
+    if (fs.fd < 0 || mount("uco-test", mnt, "fuse.uco-test", MS_NOSUID | MS_NODEV, opts) < 0) {
+        printf("SKIP: cannot mount a FUSE file system: %s\n", strerror(errno));
+        if (fs.fd >= 0) close(fs.fd);
+        skip();
+    }
+    assert_int_equal(pthread_create(&fs.thread, NULL, fuse_serve, &fs), 0);
+    struct run r = {.src = mnt, .dst = dst};
+    r.o.flags = UCO_COPY_RECURSIVE;
+    run_copy(&r);
+    umount2(mnt, MNT_DETACH);
+    pthread_join(fs.thread, NULL);
+    close(fs.fd);
+    assert_int_equal(r.result, -ENAMETOOLONG);
+    assert_int_equal(r.nerr, 1);
+    assert_int_equal(r.errs[0], -ENAMETOOLONG);
+    snprintf(want, sizeof want, "%s/%s", dst, fs.name);
+    assert_string_equal(r.errpath[0], want);
+    assert_int_equal(r.st.dirs, 1);
+    assert_int_equal(r.st.files_total, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counters_match_the_tree),
+        cmocka_unit_test(a_listed_name_longer_than_name_max_is_reported_not_overflowed),
         cmocka_unit_test(failed_writes_are_reported_removed_and_the_rest_copied),
         cmocka_unit_test(a_failed_destination_close_is_reported_and_the_file_removed),
         cmocka_unit_test(a_failed_copy_through_a_link_is_reported_incomplete_not_removed),
