@@ -120,15 +120,20 @@ void session_release(struct session *s)
     free(s);
 }
 
-void session_shutdown(struct session *s)
+/* session_shutdown for a caller that holds a reference to s across the await. */
+static void session_shutdown_held(struct session *s)
 {
     if (s->swept || s->dead) return;
     s->swept = true;
-    s->refs++;
     /* The end of stream this causes starts (or wakes) the session's task, which closes it. */
     uco_conn_shutdown(s->conn, SHUT_RDWR);
-    s->refs--;
-    if (s->dead && !s->refs) session_release(s);
+}
+
+void session_shutdown(struct session *s)
+{
+    s->refs++;
+    session_shutdown_held(s);
+    if (--s->refs == 0 && s->dead) session_release(s);
 }
 
 static void session_close(struct ctx *x)
@@ -679,7 +684,7 @@ unsigned sessions_shutdown_all(void)
     }
     for (unsigned i = 0; i < k; i++) {
         v[i]->swept = false;
-        session_shutdown(v[i]);
+        session_shutdown_held(v[i]);
         if (--v[i]->refs == 0 && v[i]->dead) session_release(v[i]);
     }
     free(v);

@@ -28,8 +28,8 @@ static int open_file(const char *rel, struct stat *st)
 {
     struct open_job j = {.rootfd = srv.rootfd, .rel = rel, .fd = -EIO};
     intptr_t r = uco_work(open_run, &j);
+    *st = j.st; /* zeroed when the job did not run: gcc cannot see that *st is unused then */
     if (r < 0) return (int)r; /* cancelled: the job did not run, or its fd is ours to close */
-    *st = j.st;
     return j.fd;
 }
 
