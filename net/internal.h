@@ -70,7 +70,7 @@ struct uco_conn {
     uco_task_fn *spawn_fn; /* uco_conn_recv_spawn: start this task when input comes */
     void *spawn_arg;
     size_t spawn_stack;
-    const char *spawn_name;
+    char spawn_name[32]; /* copied: the caller's string may be gone when the task starts */
     struct uco__timer spawn_retry; /* the task could not be started: try again after back-off */
     int64_t spawn_backoff;
     bool sending;

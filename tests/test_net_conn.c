@@ -542,6 +542,45 @@ static void recv_spawn_starts_a_task_only_when_input_comes(void **state)
     assert_int_equal(t_run(lean_body, NULL, NULL), 0);
 }
 
+struct named {
+    uco_conn *c;
+    char seen[32]; /* the started task's name */
+};
+
+static intptr_t named_handler(void *arg)
+{
+    struct named *nm = arg;
+    snprintf(nm->seen, sizeof nm->seen, "%s", uco_task_name(NULL));
+    uco_conn_close(nm->c);
+    return 0;
+}
+
+/* The name asked for is the started task's, though the caller's string changed since. */
+static intptr_t spawn_name_body(void *arg)
+{
+    (void)arg;
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    struct named nm = {.c = p.server};
+    char name[] = "conn-handler-with-a-long-name-0123456789";
+    uco_task_opts o = {.name = name};
+    T_CHECK_EQ(uco_conn_recv_spawn(p.server, named_handler, &nm, &o), 0);
+    memset(name, 'x', sizeof name - 1); /* the caller's buffer is reused before input comes */
+    T_CHECK_EQ(uco_send_all(p.client, "hi", 2, 0), 2);
+    char c;
+    T_CHECK_EQ(uco_recv(p.client, &c, 1, 0), 0); /* the handler closed the connection */
+    T_CHECK_EQ(strcmp(nm.seen, "conn-handler-with-a-long-name-0"), 0); /* 31 bytes kept */
+    p.server = NULL;
+    close_pair(&p);
+    return 0;
+}
+
+static void recv_spawn_keeps_its_own_copy_of_the_task_name(void **state)
+{
+    (void)state;
+    assert_int_equal(t_run(spawn_name_body, NULL, NULL), 0);
+}
+
 /* ---- listener life --------------------------------------------------------------------- */
 
 static intptr_t accepter(void *arg)
@@ -883,6 +922,7 @@ int main(void)
         cmocka_unit_test(a_failed_queued_send_is_reported_by_the_next_send),
         cmocka_unit_test(cancelling_a_blocked_send_returns_and_cleans_up),
         cmocka_unit_test(recv_spawn_starts_a_task_only_when_input_comes),
+        cmocka_unit_test(recv_spawn_keeps_its_own_copy_of_the_task_name),
         cmocka_unit_test(conn_fd_gives_a_regular_descriptor),
         cmocka_unit_test(closing_a_listener_wakes_its_accepter),
         cmocka_unit_test(a_reset_peer_ends_only_its_connection),
