@@ -114,6 +114,11 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
 {
     struct uco_conn *c = UCO__CONTAINER_OF(comp, struct uco_conn, recv_comp);
     struct uco_bufpool *p = c->pool;
+    if (UCO__UNLIKELY(c->recv_forced)) { /* a fault rule made the receive a NOP */
+        res = c->recv_forced;
+        flags = 0;
+        c->recv_forced = 0;
+    }
     if (flags & IORING_CQE_F_BUFFER) {
         uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         p->in_ring--;
@@ -185,6 +190,17 @@ void uco__conn_arm(struct uco_conn *c)
         sqe->file_index = lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
     }
     io_uring_sqe_set_data(sqe, &c->recv_comp);
+    if (UCO__UNLIKELY(c->loop->faults.n)) {
+        /* Fault rules for UCO_OP_RECV apply to the multishot receive too: a failed one ends at
+         * once with the rule's error (its only CQE, without F_MORE). No rule makes a copy of
+         * a receive's SQE, so there is no memory to free later. */
+        int32_t forced = 0;
+        void *mem = NULL;
+        if (uco__fault_apply(&c->loop->faults, UCO_OP_RECV, c->fd, sqe, &forced, &mem) ==
+            UCO__FAULT_FAIL)
+            c->recv_forced = forced;
+        free(mem);
+    }
     c->recv_state = UCO__RECV_ARMED;
     c->stats.recv_arms++;
     uco__inflight_add(c->loop, 1);

@@ -60,7 +60,8 @@ struct uco_conn {
     bool starved; /* on the pool's starved list */
     bool arm_lim; /* the armed receive carries a byte limit */
     uint8_t recv_state;
-    int32_t recv_err; /* error that ended the stream, reported after the queued bytes */
+    int32_t recv_err;    /* error that ended the stream, reported after the queued bytes */
+    int32_t recv_forced; /* fault injection: the armed receive is a NOP reporting this */
     unsigned max_bufs;
     unsigned nbufs;          /* buffers queued + viewed */
     uint16_t q_head, q_tail; /* received, not yet handed out */

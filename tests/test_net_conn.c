@@ -581,6 +581,32 @@ static void recv_spawn_keeps_its_own_copy_of_the_task_name(void **state)
     assert_int_equal(t_run(spawn_name_body, NULL, NULL), 0);
 }
 
+/* ---- fault injection -------------------------------------------------------------------- */
+
+/* A rule for UCO_OP_RECV reaches the connection's multishot receive: the error is reported
+ * once, by the call that armed it, and ends the stream. */
+static intptr_t recv_fault_body(void *arg)
+{
+    (void)arg;
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    uco_fault rule = {.op = UCO_OP_RECV, .fd = -1, .count = 1, .error = ECONNRESET};
+    T_CHECK(uco_fault_add(uco_loop_current(), &rule) >= 0);
+    T_CHECK_EQ(uco_send_all(p.client, "hi", 2, 0), 2);
+    char buf[4];
+    T_CHECK_EQ(uco_conn_recv(p.server, buf, sizeof buf), -ECONNRESET);
+    T_CHECK_EQ(uco_conn_recv(p.server, buf, sizeof buf), -ECONNRESET); /* sticky */
+    uco_fault_clear(uco_loop_current());
+    close_pair(&p);
+    return 0;
+}
+
+static void fault_rules_reach_the_multishot_receive(void **state)
+{
+    (void)state;
+    assert_int_equal(t_run(recv_fault_body, NULL, NULL), 0);
+}
+
 /* ---- listener life --------------------------------------------------------------------- */
 
 static intptr_t accepter(void *arg)
@@ -923,6 +949,7 @@ int main(void)
         cmocka_unit_test(cancelling_a_blocked_send_returns_and_cleans_up),
         cmocka_unit_test(recv_spawn_starts_a_task_only_when_input_comes),
         cmocka_unit_test(recv_spawn_keeps_its_own_copy_of_the_task_name),
+        cmocka_unit_test(fault_rules_reach_the_multishot_receive),
         cmocka_unit_test(conn_fd_gives_a_regular_descriptor),
         cmocka_unit_test(closing_a_listener_wakes_its_accepter),
         cmocka_unit_test(a_reset_peer_ends_only_its_connection),
