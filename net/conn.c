@@ -123,7 +123,6 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         p->in_ring--;
         if (res > 0 && !c->closing) {
-            if (UCO__UNLIKELY(c->arm_lim && p->mshot_lim == 0)) p->mshot_lim = 1;
             p->len[bid] = (uint32_t)res;
             uco__chain_push(p, &c->q_head, &c->q_tail, bid);
             c->nbufs++;
@@ -135,8 +134,6 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         c->eof = true;
     } else if (res == -ENOBUFS) {
         c->stats.nobufs++;
-    } else if (res == -EINVAL && c->arm_lim && c->pool->mshot_lim == 0) {
-        c->pool->mshot_lim = -1; /* an older kernel: re-armed without the limit below */
     } else if (res < 0 && res != -ECANCELED && !c->recv_err) {
         c->recv_err = res;
     }
@@ -182,10 +179,11 @@ void uco__conn_arm(struct uco_conn *c)
     sqe->buf_group = c->pool->ring.bgid;
     /* Where the kernel has it, a byte limit ends the receive after max_bufs full buffers,
      * so one burst cannot empty the pool: the cap is then hard for floods. The receive is
-     * armed again as the task consumes. (optlen shares the field of file_index, which older
-     * kernels require to be 0: they answer -EINVAL, and we stop asking.) */
-    c->arm_lim = c->pool->mshot_lim >= 0;
-    if (c->arm_lim) {
+     * armed again as the task consumes. Whether the kernel has it was asked once, when the
+     * ring was set up: older kernels refuse the field (-EINVAL), and a receive must never
+     * find that out for itself, as connections racing through such a probe would take each
+     * other's answer (or a receive's own -EINVAL) for the kernel's. */
+    if (c->loop->ring.recv_limit) {
         uint64_t lim = (uint64_t)c->max_bufs * c->pool->size;
         sqe->file_index = lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
     }
