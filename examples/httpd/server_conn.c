@@ -459,11 +459,14 @@ static int answer(struct ctx *x)
     }
     if (status == 200 && !method_allowed(rt, req->method)) status = 405;
     if (status == 200 && req->method == HTTPD_OPTIONS) status = 204;
+    bool body_unread = false;
     if (req->body != HTTPD_BODY_NONE && !(status == 200 && rt == R_ECHO)) {
         /* A body nobody wants: read and drop it to keep the connection, unless the client
-         * waits for a 100 Continue first: then answer now and close. */
+         * waits for a 100 Continue first: then answer now, with "Connection: close", and
+         * close (RFC 9110 10.1.1: the body may still come, and is not a request). */
         if (req->expect_continue) {
             keep_alive = false;
+            body_unread = true;
         } else {
             e = body_read(x, &(struct sink){0});
             if (e > 0) return fail(x, e, req, "body");
@@ -480,7 +483,7 @@ static int answer(struct ctx *x)
         e = echo(x, keep_alive, &bytes);
     } else {
         bool written;
-        int st = static_serve(x->s, &x->o, req, path, &written, &bytes);
+        int st = static_serve(x->s, &x->o, req, path, keep_alive, &written, &bytes);
         if (st < 0) return st;
         status = st;
         if (st == 301) { /* a directory without its '/': send the client there */
@@ -494,6 +497,13 @@ static int answer(struct ctx *x)
     }
     if (e < 0) return e;
     access_log(x->s, req, status, bytes);
+    if (body_unread) {
+        /* The client may send the body after our answer (it need not wait for a 100 that
+         * never comes): close gracefully, dropping it, so that the close is not a reset
+         * that destroys the answer. */
+        linger_close(x);
+        return CLOSE;
+    }
     return keep_alive ? NEXT : CLOSE;
 }
 

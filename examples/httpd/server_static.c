@@ -58,7 +58,7 @@ static int send_file(struct session *s, int fd, uint64_t off, uint64_t len)
 }
 
 int static_serve(struct session *s, struct out *o, const httpd_request *req, const char *path,
-                 bool *written, uint64_t *body_bytes)
+                 bool keep_alive, bool *written, uint64_t *body_bytes)
 {
     *written = false;
     *body_bytes = 0;
@@ -80,7 +80,7 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
     httpd_response r = {
         .status = 200,
         .version = req->version,
-        .keep_alive = req->keep_alive && !srv.draining,
+        .keep_alive = keep_alive,
         .server = SERVER_NAME,
         .date = srv.date.text,
         .content_type = httpd_mime_type(rel, strlen(rel)),
