@@ -32,9 +32,9 @@
 struct worker {
     unsigned index;
     pthread_t thread;
-    uco_addr addr;            /* where to listen (thread 0 learns the port for the others) */
-    _Atomic(uco_loop *) loop; /* for the signal handler */
-    int status;               /* exit status: 0, or 1 if it could not start */
+    uco_addr addr;  /* where to listen (thread 0 learns the port for the others) */
+    uco_loop *loop; /* while it may be stopped by a signal (under loops_lock) */
+    int status;     /* exit status: 0, or 1 if it could not start */
 };
 
 _Thread_local struct server srv;
@@ -44,7 +44,10 @@ static unsigned nthreads = 1; /* asked for */
 static unsigned nstarted = 1; /* started (threads 1.. are joined at exit) */
 static _Atomic uint64_t conn_ids;
 static _Atomic unsigned listeners_ready; /* threads whose listener is open (or failed) */
-static volatile sig_atomic_t signals;
+static _Atomic unsigned signals;         /* SIGINT/SIGTERM received so far */
+/* Guards every worker's loop pointer: the signal thread stops the loops it finds there, and a
+ * worker takes its loop out before freeing it, so no loop is stopped after it is freed. */
+static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local struct worker *self;
 static _Thread_local uco_listener *listener;
 static _Thread_local uco_task *accept_handle, *sweeper_handle;
@@ -122,21 +125,16 @@ static intptr_t drain_task(void *arg)
             uco_sleep(5 * UCO_MSEC);
     }
     access_log_flush();
-    if (srv.nsessions) uco_loop_stop(atomic_load(&self->loop)); /* give up: the process ends */
+    if (srv.nsessions) uco_loop_stop(self->loop); /* give up: the process ends */
     return 0;
 }
 
 static void *thread_main(void *arg);
 
-/* Starts threads 1.. once thread 0 knows the port, with SIGINT and SIGTERM blocked in them
- * (the handler runs on thread 0 and stops every loop). Returns how many could start. */
+/* Starts threads 1.. once thread 0 knows the port (SIGINT and SIGTERM are blocked in every
+ * thread: the signal thread takes them). Returns how many could start. */
 static unsigned start_threads(const uco_addr *bound)
 {
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
     unsigned n = 1;
     for (; n < nthreads; n++) {
         workers[n].addr = *bound;
@@ -147,7 +145,6 @@ static unsigned start_threads(const uco_addr *bound)
             break;
         }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return n;
 }
 
@@ -322,12 +319,32 @@ static void print_stats(uco_loop *loop)
             (unsigned long long)st.cq_overflows, (unsigned long long)srv.accepted);
 }
 
-static void on_signal(int sig)
+/* Takes SIGINT and SIGTERM (blocked everywhere else) and stops every loop. A thread, not a
+ * handler: a handler could run while a worker frees its loop, and stop it after the free. */
+static void *signal_thread(void *arg)
 {
-    (void)sig;
-    signals++;
-    for (unsigned i = 0; i < MAX_THREADS; i++) /* a loop not made yet sees `signals` itself */
-        uco_loop_stop(atomic_load(&workers[i].loop));
+    const sigset_t *set = arg;
+    for (;;) {
+        int sig;
+        if (sigwait(set, &sig) != 0) continue;
+        pthread_mutex_lock(&loops_lock);
+        atomic_fetch_add(&signals, 1);
+        for (unsigned i = 0; i < MAX_THREADS; i++) /* a loop not made yet sees `signals` */
+            if (workers[i].loop) uco_loop_stop(workers[i].loop);
+        pthread_mutex_unlock(&loops_lock);
+    }
+    return NULL;
+}
+
+/* Makes w's loop reachable by the signal thread (loop) or not (NULL). Returns whether a signal
+ * came before: then the loop must stop at once, as nobody else will stop it. */
+static bool publish_loop(struct worker *w, uco_loop *loop)
+{
+    pthread_mutex_lock(&loops_lock);
+    w->loop = loop;
+    bool signalled = atomic_load(&signals) != 0;
+    pthread_mutex_unlock(&loops_lock);
+    return signalled;
 }
 
 /* Runs one thread's loop: serve until a signal, then the graceful shutdown. */
@@ -348,11 +365,11 @@ static void run_worker(struct worker *w)
         w->status = 1;
         return;
     }
-    atomic_store(&w->loop, loop);
+    bool signalled = publish_loop(w, loop);
     r = uco_loop_spawn(loop, &accept_handle, start_task, w, &(uco_task_opts){.name = "accept"});
-    if (r == 0 && signals) uco_loop_stop(loop); /* a signal came before the loop was known */
+    if (r == 0 && signalled) uco_loop_stop(loop); /* a signal came before the loop was known */
     if (r == 0) r = uco_loop_run(loop);
-    if (r == 1 && signals == 1) {
+    if (r == 1 && atomic_load(&signals) == 1) {
         uco_task_cancel(accept_handle);
         if (sweeper_handle) uco_task_cancel(sweeper_handle);
         r = uco_loop_spawn(loop, NULL, drain_task, NULL, &(uco_task_opts){.name = "drain"});
@@ -362,7 +379,7 @@ static void run_worker(struct worker *w)
     if (srv.cfg.stats) print_stats(loop);
     access_log_thread_end();
     if (srv.nsessions == 0) {
-        atomic_store(&w->loop, NULL);
+        publish_loop(w, NULL); /* no signal reaches it from here on */
         uco_task_detach(accept_handle);
         if (sweeper_handle) uco_task_detach(sweeper_handle);
         uco_loop_free(loop);
@@ -423,11 +440,18 @@ int main(int argc, char **argv)
     if (lim < 0)
         fprintf(stderr, "%s: raising RLIMIT_NOFILE: %s\n", SERVER_NAME, strerror((int)-lim));
     signal(SIGPIPE, SIG_IGN);
-    struct sigaction act;
-    memset(&act, 0, sizeof act);
-    act.sa_handler = on_signal;
-    sigaction(SIGINT, &act, NULL);
-    sigaction(SIGTERM, &act, NULL);
+    /* Blocked before any thread starts (every thread inherits the mask), taken by sigwait. */
+    static sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    pthread_t sig_thread;
+    r = pthread_create(&sig_thread, NULL, signal_thread, &stop_signals);
+    if (r) {
+        fprintf(stderr, "%s: starting the signal thread: %s\n", SERVER_NAME, strerror(r));
+        return 1;
+    }
 
     run_worker(&workers[0]); /* starts the other threads once it listens */
     int status = workers[0].status;
@@ -435,7 +459,8 @@ int main(int argc, char **argv)
         pthread_join(workers[i].thread, NULL);
         if (workers[i].status) status = workers[i].status;
     }
-    if (signals > 1) fprintf(stderr, "%s: second signal: stopping now\n", SERVER_NAME);
+    unsigned nsig = atomic_load(&signals);
+    if (nsig > 1) fprintf(stderr, "%s: second signal: stopping now\n", SERVER_NAME);
     access_log_close();
-    return status ? status : signals > 1 ? 1 : 0;
+    return status ? status : nsig > 1 ? 1 : 0;
 }
