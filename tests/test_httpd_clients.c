@@ -173,6 +173,85 @@ static void client_that_never_reads_is_closed_after_the_timeout(void **state)
     server_done(&s);
 }
 
+/* Clients that pipeline requests and never read their answers are parked (each holds at most
+ * its cap of receive buffers, its requests left in its socket), so the shared pool does not
+ * run dry: a client that behaves is still answered at once. They used to take 8 buffers each
+ * until the idle timeout, and about 128 of them starved everyone. */
+static void pipelining_clients_that_never_read_do_not_starve_the_others(void **state)
+{
+    (void)state;
+    enum { N = 200, PER = 512 * 1024 };
+    if (nofile_at_least(N + 64) < N + 64) {
+        print_message("skipped: RLIMIT_NOFILE too low for %d connections\n", N);
+        skip();
+    }
+    /* A unix socket: its send buffer does not grow, so the answers stall after ~200 KB
+     * (TCP on loopback would take megabytes per connection first). */
+    char dir[] = "/tmp/uco-httpd-dos-XXXXXX", bind[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(bind, sizeof bind, "unix:%s/s", dir);
+    const char *const args[] = {"--bind", bind, NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0); /* send timeout 10 s, idle timeout 60 s */
+    static char reqs[PER];
+    size_t len = 0;
+    while (len + 64 < sizeof reqs)
+        len += (size_t)snprintf(reqs + len, sizeof reqs - len,
+                                "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    static struct pollfd fds[N];
+    static size_t sent[N];
+    for (int i = 0; i < N; i++) {
+        int fd = dial(&s.addr);
+        assert_true(fd >= 0);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        fds[i] = (struct pollfd){.fd = fd, .events = POLLOUT};
+        sent[i] = 0;
+    }
+    /* Each sends its requests as fast as the server takes them, until all are sent or none
+     * of the clients has had room for 300 ms (the server stopped taking them). */
+    double t0 = now_s();
+    size_t total = 0;
+    while (now_s() - t0 < 15) {
+        int ready = poll(fds, N, 300);
+        if (ready <= 0) break;
+        bool any_left = false;
+        for (int i = 0; i < N; i++) {
+            if (sent[i] < len && (fds[i].revents & POLLOUT)) {
+                ssize_t n = send(fds[i].fd, reqs + sent[i], len - sent[i], MSG_NOSIGNAL);
+                if (n > 0) {
+                    sent[i] += (size_t)n;
+                    total += (size_t)n;
+                }
+            }
+            if (sent[i] >= len) fds[i].events = 0; /* done: its fd stays open, unread */
+            any_left |= sent[i] < len;
+        }
+        if (!any_left) break;
+    }
+    assert_true(total > 0);
+    print_message("pipelined %zu bytes in %.2f s\n", total, now_s() - t0);
+    /* A client that reads gets its answer, within a bounded wait. */
+    int fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    assert_int_equal(send_str(fd, "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 5000) != 1) fail_msg("no answer within 5 s (%zu bytes pipelined)", total);
+    struct reader *r = reader_new(fd);
+    struct resp rp = {0};
+    assert_int_equal(read_resp(r, &rp, false), 0);
+    assert_int_equal(rp.status, 200);
+    assert_string_equal(rp.body, "Hello, World!");
+    free(rp.body);
+    reader_free(r);
+    for (int i = 0; i < N; i++)
+        close(fds[i].fd);
+    assert_serving(&s.addr);
+    server_done(&s);
+    snprintf(bind, sizeof bind, "%s/s", dir);
+    unlink(bind);
+    rmdir(dir);
+}
+
 /* ---- shutdown, access log, descriptors --------------------------------------------------- */
 
 static void sigterm_lets_the_request_in_flight_finish_and_exits_0(void **state)
@@ -404,6 +483,8 @@ int main(void)
         cmocka_unit_test_teardown(slowloris_gets_408_and_idle_connections_are_closed,
                                   server_teardown),
         cmocka_unit_test_teardown(peer_reset_mid_request_closes_that_connection_only,
+                                  server_teardown),
+        cmocka_unit_test_teardown(pipelining_clients_that_never_read_do_not_starve_the_others,
                                   server_teardown),
         cmocka_unit_test_teardown(client_that_never_reads_is_closed_after_the_timeout,
                                   server_teardown),

@@ -69,6 +69,10 @@ static void session_set_state(struct session *s, enum session_state st)
     s->state = (uint8_t)st;
     if (st == SESSION_IDLE) {
         s->idle_since = coarse_now();
+        /* The stall clock of the answers queued out (sessions_shutdown_stalled). */
+        uco_conn_stats cs;
+        s->out_since = s->idle_since;
+        s->out_mark = uco_conn_stats_get(s->conn, &cs) == 0 ? cs.bytes_out : 0;
         list_push(&srv.idle_head, &srv.idle_tail, s);
     } else {
         /* the active list is not ordered: push at its head */
@@ -156,7 +160,7 @@ int64_t deadline_in(int64_t ns)
 int out_send(struct session *s, struct out *o)
 {
     if (!o->n) return 0;
-    int64_t old = deadline_in(srv.cfg.idle_timeout);
+    int64_t old = deadline_in(srv.cfg.send_timeout);
     ssize_t r = uco_conn_send_all(s->conn, o->buf, o->n);
     uco_deadline_set(old);
     o->n = 0;
@@ -170,7 +174,7 @@ static int out_put(struct ctx *x, const void *p, size_t len)
         int r = out_send(x->s, &x->o);
         if (r < 0) return r;
         if (len > OUT_CAP) {
-            int64_t old = deadline_in(srv.cfg.idle_timeout);
+            int64_t old = deadline_in(srv.cfg.send_timeout);
             ssize_t n = uco_conn_send_all(x->c, p, len);
             uco_deadline_set(old);
             return n < 0 ? (int)n : 0;
@@ -677,6 +681,34 @@ void sessions_shutdown_idle(int64_t idle_before)
         /* Its task is due: listed as active from now on, so it is not taken twice. */
         session_set_state(s, SESSION_ACTIVE);
         session_shutdown(s);
+    }
+}
+
+void sessions_shutdown_stalled(void)
+{
+    int64_t now = coarse_now(), before = now - srv.cfg.send_timeout;
+    struct session *v[256]; /* at most this many a tick */
+    unsigned n = 0;
+    for (struct session *s = srv.idle_head; s && s->idle_since < before && n < 256;) {
+        struct session *next = s->next;
+        uco_conn_stats st;
+        /* Idle, so no views are held: buffers held are answers queued out, not yet sent. */
+        if (uco_conn_stats_get(s->conn, &st) == 0 && st.bufs_held) {
+            if (st.bytes_out != s->out_mark) { /* progress: the clock starts again */
+                s->out_mark = st.bytes_out;
+                s->out_since = now;
+            } else if (s->out_since < before) {
+                session_set_state(s, SESSION_ACTIVE); /* its task is due, as for idle ones */
+                s->refs++;                            /* kept alive across the awaits below */
+                v[n++] = s;
+            }
+        }
+        s = next;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        conn_log(v[i], "sent nothing for the send timeout (the client does not read); closed");
+        session_shutdown_held(v[i]);
+        if (--v[i]->refs == 0 && v[i]->dead) session_release(v[i]);
     }
 }
 

@@ -25,6 +25,12 @@
 
 #define RECV_BUFS     1024u
 #define RECV_BUF_SIZE 4096u
+/* Buffers one connection may hold: its view, and answers queued out (the library counts them
+ * alike, and stops receiving at the cap). A client that pipelines without reading is thus
+ * parked at 2 buffers, its requests left in its socket (TCP's window closes on it), until it
+ * reads or the send timeout closes it: 512 of them to empty the pool, not 128 (at the
+ * library's default of 8). */
+#define CONN_MAX_BUFS 2u
 
 #define MAX_THREADS 64
 
@@ -91,13 +97,16 @@ static intptr_t accept_task(void *arg)
 static intptr_t sweeper_task(void *arg)
 {
     (void)arg;
-    int64_t tick = srv.cfg.idle_timeout / 4;
+    int64_t tick = (srv.cfg.send_timeout < srv.cfg.idle_timeout ? srv.cfg.send_timeout
+                                                                : srv.cfg.idle_timeout) /
+                   4;
     if (tick > UCO_SEC) tick = UCO_SEC;
     if (tick < 10 * UCO_MSEC) tick = 10 * UCO_MSEC;
     int64_t last_flush = uco_now();
     while (uco_sleep(tick) == 0) {
         int64_t now = uco_now();
         sessions_shutdown_idle(coarse_now() - srv.cfg.idle_timeout);
+        sessions_shutdown_stalled();
         if (now - last_flush >= UCO_SEC) {
             access_log_flush();
             last_flush = now;
@@ -154,7 +163,7 @@ static intptr_t start_task(void *arg)
     struct worker *w = arg;
     char name[UCO_ADDR_STRLEN];
     uco_addr_format(&w->addr, name, sizeof name);
-    uco_listen_opts lo = {.backlog = 0};
+    uco_listen_opts lo = {.backlog = 0, .conn = {.max_bufs = CONN_MAX_BUFS}};
     if (nthreads > 1) lo.flags |= UCO_LISTEN_REUSEPORT;
     /* The access log names peers: regular descriptors have an address to ask for. */
     if (srv.want_peers) lo.flags |= UCO_LISTEN_FDS;
@@ -198,28 +207,31 @@ static intptr_t start_task(void *arg)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: %s [--bind ADDR] [--port N] [--root DIR] [--access-log FILE] [options]\n"
-            "An HTTP/1.1 server on uco (io_uring): keep-alive, pipelining, static files.\n"
-            "  --bind ADDR           address to listen on: 127.0.0.1, ::1, [::1]:8080,\n"
-            "                        unix:/path (default 127.0.0.1)\n"
-            "  --port N              port, 0 for any free one (default 8080; a port in ADDR wins)\n"
-            "  --root DIR            serve the files under DIR (default: none)\n"
-            "  --access-log FILE     one line per request (Common Log Format); '-' is stdout\n"
-            "  --threads N           N threads, each with its own loop and SO_REUSEPORT\n"
-            "                        listener on ADDR (an IP address; default 1)\n"
-            "  --header-timeout S    a request head must arrive within S seconds (default 10)\n"
-            "  --body-timeout S      longest wait for more of a request body (default 30)\n"
-            "  --idle-timeout S      keep-alive connections idle this long are closed; also the\n"
-            "                        longest a send may wait for the client to read (default 60)\n"
-            "  --drain-timeout S     on SIGINT/SIGTERM, how long requests in flight may take to\n"
-            "                        finish (default 10)\n"
-            "  --max-body BYTES      largest request body (default 1048576): above it, 413\n"
-            "  --stats               print the loop's counters on stderr at exit\n"
-            "  --help                this text\n"
-            "Endpoints: GET/HEAD /plaintext and /json; POST/PUT /echo answers with the request\n"
-            "body; other paths are files under --root (404 without one).\n",
-            SERVER_NAME);
+    fprintf(
+        f,
+        "usage: %s [--bind ADDR] [--port N] [--root DIR] [--access-log FILE] [options]\n"
+        "An HTTP/1.1 server on uco (io_uring): keep-alive, pipelining, static files.\n"
+        "  --bind ADDR           address to listen on: 127.0.0.1, ::1, [::1]:8080,\n"
+        "                        unix:/path (default 127.0.0.1)\n"
+        "  --port N              port, 0 for any free one (default 8080; a port in ADDR wins)\n"
+        "  --root DIR            serve the files under DIR (default: none)\n"
+        "  --access-log FILE     one line per request (Common Log Format); '-' is stdout\n"
+        "  --threads N           N threads, each with its own loop and SO_REUSEPORT\n"
+        "                        listener on ADDR (an IP address; default 1)\n"
+        "  --header-timeout S    a request head must arrive within S seconds (default 10)\n"
+        "  --body-timeout S      longest wait for more of a request body (default 30)\n"
+        "  --idle-timeout S      keep-alive connections idle this long are closed (default 60)\n"
+        "  --send-timeout S      a connection whose answers make no progress this long (the\n"
+        "                        client does not read) is closed (default 10, at most the\n"
+        "                        idle timeout)\n"
+        "  --drain-timeout S     on SIGINT/SIGTERM, how long requests in flight may take to\n"
+        "                        finish (default 10)\n"
+        "  --max-body BYTES      largest request body (default 1048576): above it, 413\n"
+        "  --stats               print the loop's counters on stderr at exit\n"
+        "  --help                this text\n"
+        "Endpoints: GET/HEAD /plaintext and /json; POST/PUT /echo answers with the request\n"
+        "body; other paths are files under --root (404 without one).\n",
+        SERVER_NAME);
 }
 
 /* Seconds (a decimal, e.g. 0.25) into nanoseconds; false if malformed or out of range. */
@@ -288,6 +300,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
             secs = &cfg->body_timeout;
         } else if (strcmp(a, "--idle-timeout") == 0) {
             secs = &cfg->idle_timeout;
+        } else if (strcmp(a, "--send-timeout") == 0) {
+            secs = &cfg->send_timeout;
         } else if (strcmp(a, "--drain-timeout") == 0) {
             secs = &cfg->drain_timeout;
         } else {
@@ -402,11 +416,14 @@ int main(int argc, char **argv)
     cfg->header_timeout = 10 * UCO_SEC;
     cfg->body_timeout = 30 * UCO_SEC;
     cfg->idle_timeout = 60 * UCO_SEC;
+    cfg->send_timeout = 0; /* below: 10 s, at most the idle timeout */
     cfg->drain_timeout = 10 * UCO_SEC;
     httpd_limits_default(&cfg->limits);
     int r = parse_args(argc, argv, cfg);
     if (r) return r < 0 ? 0 : r;
     nthreads = cfg->threads;
+    if (!cfg->send_timeout) cfg->send_timeout = 10 * UCO_SEC;
+    if (cfg->send_timeout > cfg->idle_timeout) cfg->send_timeout = cfg->idle_timeout;
 
     if (uco_addr_parse(&workers[0].addr, cfg->bind, (uint16_t)cfg->port) < 0) {
         fprintf(stderr, "%s: bad address '%s': expected IPv4, [IPv6]:port or unix:/path\n",

@@ -40,13 +40,13 @@ static int status_for_open_error(int err)
 }
 
 /* Sends len bytes of fd from off, a chunk at a time, each within the send timeout: a client
- * must take 1 MiB per --idle-timeout (17 KB/s at the default 60 s), else it is cut off. */
+ * must take 256 KiB per --send-timeout (26 KB/s at the default 10 s), else it is cut off. */
 static int send_file(struct session *s, int fd, uint64_t off, uint64_t len)
 {
-    const uint64_t chunk = 1u << 20;
+    const uint64_t chunk = 256u << 10;
     while (len) {
         size_t n = (size_t)(len < chunk ? len : chunk);
-        int64_t old = deadline_in(srv.cfg.idle_timeout);
+        int64_t old = deadline_in(srv.cfg.send_timeout);
         ssize_t w = uco_conn_sendfile(s->conn, fd, (int64_t)off, n);
         uco_deadline_set(old);
         if (w < 0) return (int)w;
