@@ -114,11 +114,15 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
 {
     struct uco_conn *c = UCO__CONTAINER_OF(comp, struct uco_conn, recv_comp);
     struct uco_bufpool *p = c->pool;
+    if (UCO__UNLIKELY(c->recv_forced)) { /* a fault rule made the receive a NOP */
+        res = c->recv_forced;
+        flags = 0;
+        c->recv_forced = 0;
+    }
     if (flags & IORING_CQE_F_BUFFER) {
         uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         p->in_ring--;
         if (res > 0 && !c->closing) {
-            if (UCO__UNLIKELY(c->arm_lim && p->mshot_lim == 0)) p->mshot_lim = 1;
             p->len[bid] = (uint32_t)res;
             uco__chain_push(p, &c->q_head, &c->q_tail, bid);
             c->nbufs++;
@@ -130,8 +134,6 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         c->eof = true;
     } else if (res == -ENOBUFS) {
         c->stats.nobufs++;
-    } else if (res == -EINVAL && c->arm_lim && c->pool->mshot_lim == 0) {
-        c->pool->mshot_lim = -1; /* an older kernel: re-armed without the limit below */
     } else if (res < 0 && res != -ECANCELED && !c->recv_err) {
         c->recv_err = res;
     }
@@ -177,14 +179,26 @@ void uco__conn_arm(struct uco_conn *c)
     sqe->buf_group = c->pool->ring.bgid;
     /* Where the kernel has it, a byte limit ends the receive after max_bufs full buffers,
      * so one burst cannot empty the pool: the cap is then hard for floods. The receive is
-     * armed again as the task consumes. (optlen shares the field of file_index, which older
-     * kernels require to be 0: they answer -EINVAL, and we stop asking.) */
-    c->arm_lim = c->pool->mshot_lim >= 0;
-    if (c->arm_lim) {
+     * armed again as the task consumes. Whether the kernel has it was asked once, when the
+     * ring was set up: older kernels refuse the field (-EINVAL), and a receive must never
+     * find that out for itself, as connections racing through such a probe would take each
+     * other's answer (or a receive's own -EINVAL) for the kernel's. */
+    if (c->loop->ring.recv_limit) {
         uint64_t lim = (uint64_t)c->max_bufs * c->pool->size;
         sqe->file_index = lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
     }
     io_uring_sqe_set_data(sqe, &c->recv_comp);
+    if (UCO__UNLIKELY(c->loop->faults.n)) {
+        /* Fault rules for UCO_OP_RECV apply to the multishot receive too: a failed one ends at
+         * once with the rule's error (its only CQE, without F_MORE). No rule makes a copy of
+         * a receive's SQE, so there is no memory to free later. */
+        int32_t forced = 0;
+        void *mem = NULL;
+        if (uco__fault_apply(&c->loop->faults, UCO_OP_RECV, c->fd, sqe, &forced, &mem) ==
+            UCO__FAULT_FAIL)
+            c->recv_forced = forced;
+        free(mem);
+    }
     c->recv_state = UCO__RECV_ARMED;
     c->stats.recv_arms++;
     uco__inflight_add(c->loop, 1);
@@ -280,7 +294,10 @@ int uco_conn_recv_spawn(uco_conn *c, uco_task_fn *fn, void *arg, const uco_task_
     c->spawn_fn = fn;
     c->spawn_arg = arg;
     c->spawn_stack = opts ? opts->stack_size : 0;
-    c->spawn_name = opts ? opts->name : NULL;
+    /* Copied (bounded, as the task copies it): the task may start long after this returns. */
+    size_t n = opts && opts->name ? strnlen(opts->name, sizeof c->spawn_name - 1) : 0;
+    memcpy(c->spawn_name, n ? opts->name : "", n);
+    c->spawn_name[n] = 0;
     if (c->q_head != UCO__NOBUF || c->eof || c->recv_err) {
         uco_task_opts o = {.stack_size = c->spawn_stack, .name = c->spawn_name, .detached = true};
         c->spawn_fn = NULL;

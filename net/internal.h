@@ -22,9 +22,6 @@ struct uco_bufpool {
     unsigned refs;    /* 1 for the owner (until uco_bufpool_free) + 1 per connection */
     bool freed;       /* uco_bufpool_free was called */
     unsigned in_ring; /* buffers the kernel can take now */
-    /* whether the kernel takes a byte limit for a multishot recv (sqe->optlen; 6.18 has it):
-     * 1 yes, -1 no (it said -EINVAL), 0 not known yet */
-    int8_t mshot_lim;
     /* connections whose receive stopped for lack of buffers, re-armed as buffers come back */
     struct uco_conn *starved_head, *starved_tail;
 };
@@ -58,9 +55,9 @@ struct uco_conn {
     bool closing; /* uco_conn_close called: free on the receive's final CQE */
     bool eof;     /* the stream ended (after the queued bytes) */
     bool starved; /* on the pool's starved list */
-    bool arm_lim; /* the armed receive carries a byte limit */
     uint8_t recv_state;
-    int32_t recv_err; /* error that ended the stream, reported after the queued bytes */
+    int32_t recv_err;    /* error that ended the stream, reported after the queued bytes */
+    int32_t recv_forced; /* fault injection: the armed receive is a NOP reporting this */
     unsigned max_bufs;
     unsigned nbufs;          /* buffers queued + viewed */
     uint16_t q_head, q_tail; /* received, not yet handed out */
@@ -70,7 +67,7 @@ struct uco_conn {
     uco_task_fn *spawn_fn; /* uco_conn_recv_spawn: start this task when input comes */
     void *spawn_arg;
     size_t spawn_stack;
-    const char *spawn_name;
+    char spawn_name[32]; /* copied: the caller's string may be gone when the task starts */
     struct uco__timer spawn_retry; /* the task could not be started: try again after back-off */
     int64_t spawn_backoff;
     bool sending;

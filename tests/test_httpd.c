@@ -506,6 +506,50 @@ static void static_files_types_ranges_and_conditionals(void **state)
     remove_tree();
 }
 
+/* RFC 9110 10.1.1: a request that waits for 100 Continue but is answered without its body
+ * (a file, a redirect, a 404) gets "Connection: close", and the body the client then sends
+ * anyway is not read as the next request: the connection ends after the answer. */
+static void expect_continue_answered_without_its_body_closes_the_connection(void **state)
+{
+    (void)state;
+    make_tree();
+    const char *const args[] = {"--root", tmp_root, NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    static const struct {
+        const char *target, *body;
+        int status;
+    } cases[] = {{"/blob", "0123456789", 200},
+                 {"/sub", "301 Moved Permanently\n", 301},
+                 {"/nothing", "404 Not Found\n", 404}};
+    struct resp p = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int fd = dial(&s.addr);
+        struct reader *r = reader_new(fd);
+        char req[256];
+        snprintf(req, sizeof req,
+                 "GET %s HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                 "Content-Length: 35\r\n\r\n",
+                 cases[i].target);
+        assert_int_equal(send_str(fd, req), 0);
+        assert_true(rd_until(r, "\r\n\r\n") > 0);
+        assert_int_equal(strncmp(r->buf, "HTTP/1.1 100", 12) != 0, 1); /* no 100: not read */
+        assert_int_equal(read_resp(r, &p, false), 0);
+        assert_int_equal(p.status, cases[i].status);
+        assert_string_equal(p.body, cases[i].body);
+        const char *conn = hdr(&p, "Connection");
+        if (!conn || strcmp(conn, "close") != 0)
+            fail_msg("%s: Connection: %s", cases[i].target, conn ? conn : "(none)");
+        /* The body comes anyway, shaped like a request: it must not be answered. */
+        assert_int_equal(send_str(fd, "GET /blob HTTP/1.1\r\nHost: t\r\n\r\n\r\n\r\n"), 0);
+        assert_true(rd_closed(r));
+        reader_free(r);
+    }
+    free(p.body);
+    server_done(&s);
+    remove_tree();
+}
+
 static void large_file_goes_through_splice_whole(void **state)
 {
     (void)state;
@@ -624,6 +668,8 @@ int main(void)
         cmocka_unit_test_teardown(parser_corpus_through_the_server, teardown),
         cmocka_unit_test_teardown(path_traversal_is_refused_in_every_spelling, teardown),
         cmocka_unit_test_teardown(static_files_types_ranges_and_conditionals, teardown),
+        cmocka_unit_test_teardown(expect_continue_answered_without_its_body_closes_the_connection,
+                                  teardown),
         cmocka_unit_test_teardown(large_file_goes_through_splice_whole, teardown),
         cmocka_unit_test_teardown(request_bodies_echo_or_are_discarded, teardown),
     };

@@ -3,6 +3,8 @@
  * exhaustion in accept (EMFILE and a full fixed-file table) without busy looping. */
 #include "net_util.h"
 
+#include "async/internal.h"
+
 #include <netinet/tcp.h>
 #include <poll.h>
 
@@ -111,6 +113,7 @@ static intptr_t sender_task(void *arg)
 
 static intptr_t throttle_body(void *arg)
 {
+    if (arg) uco_loop_current()->ring.recv_limit = false; /* as on a kernel before 6.18 */
     uco_bufpool *pool;
     T_CHECK_EQ(uco_bufpool_new(&pool, NULL, 64, 256), 0);
     uco_listen_opts o = {.conn = {.pool = pool, .max_bufs = 2}};
@@ -155,6 +158,12 @@ static intptr_t throttle_body(void *arg)
 static void max_bufs_stops_receiving_and_resumes_in_order(void **state)
 {
     assert_int_equal(t_run(throttle_body, NULL, NULL), 0);
+}
+
+/* Kernels whose multishot recv takes no byte limit: the cap is kept by cancelling. */
+static void max_bufs_holds_without_the_kernels_byte_limit(void **state)
+{
+    assert_int_equal(t_run(throttle_body, (void *)1, NULL), 0);
 }
 
 #define NCONN 4
@@ -542,6 +551,125 @@ static void recv_spawn_starts_a_task_only_when_input_comes(void **state)
     assert_int_equal(t_run(lean_body, NULL, NULL), 0);
 }
 
+struct named {
+    uco_conn *c;
+    char seen[32]; /* the started task's name */
+};
+
+static intptr_t named_handler(void *arg)
+{
+    struct named *nm = arg;
+    snprintf(nm->seen, sizeof nm->seen, "%s", uco_task_name(NULL));
+    uco_conn_close(nm->c);
+    return 0;
+}
+
+/* The name asked for is the started task's, though the caller's string changed since. */
+static intptr_t spawn_name_body(void *arg)
+{
+    (void)arg;
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    struct named nm = {.c = p.server};
+    char name[] = "conn-handler-with-a-long-name-0123456789";
+    uco_task_opts o = {.name = name};
+    T_CHECK_EQ(uco_conn_recv_spawn(p.server, named_handler, &nm, &o), 0);
+    memset(name, 'x', sizeof name - 1); /* the caller's buffer is reused before input comes */
+    T_CHECK_EQ(uco_send_all(p.client, "hi", 2, 0), 2);
+    char c;
+    T_CHECK_EQ(uco_recv(p.client, &c, 1, 0), 0); /* the handler closed the connection */
+    T_CHECK_EQ(strcmp(nm.seen, "conn-handler-with-a-long-name-0"), 0); /* 31 bytes kept */
+    p.server = NULL;
+    close_pair(&p);
+    return 0;
+}
+
+static void recv_spawn_keeps_its_own_copy_of_the_task_name(void **state)
+{
+    (void)state;
+    assert_int_equal(t_run(spawn_name_body, NULL, NULL), 0);
+}
+
+/* ---- fault injection -------------------------------------------------------------------- */
+
+/* A rule for UCO_OP_RECV reaches the connection's multishot receive: the error is reported
+ * once, by the call that armed it, and ends the stream. */
+static intptr_t recv_fault_body(void *arg)
+{
+    (void)arg;
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    uco_fault rule = {.op = UCO_OP_RECV, .fd = -1, .count = 1, .error = ECONNRESET};
+    T_CHECK(uco_fault_add(uco_loop_current(), &rule) >= 0);
+    T_CHECK_EQ(uco_send_all(p.client, "hi", 2, 0), 2);
+    char buf[4];
+    T_CHECK_EQ(uco_conn_recv(p.server, buf, sizeof buf), -ECONNRESET);
+    T_CHECK_EQ(uco_conn_recv(p.server, buf, sizeof buf), -ECONNRESET); /* sticky */
+    uco_fault_clear(uco_loop_current());
+    close_pair(&p);
+    return 0;
+}
+
+static void fault_rules_reach_the_multishot_receive(void **state)
+{
+    (void)state;
+    assert_int_equal(t_run(recv_fault_body, NULL, NULL), 0);
+}
+
+/* Whether the kernel takes a receive byte limit is decided once, when the loop is made. A
+ * receive of a connection that fails with -EINVAL (here forced, on a kernel that has the
+ * limit) reports it: it is not taken for the kernel refusing the limit, neither for its own
+ * connection (the error swallowed, the receive re-armed) nor for the others. */
+struct recv_one {
+    uco_conn *c;
+    ssize_t res;
+    char buf[4];
+};
+
+static intptr_t recv_one_task(void *arg)
+{
+    struct recv_one *r = arg;
+    r->res = uco_conn_recv(r->c, r->buf, sizeof r->buf);
+    return 0;
+}
+
+static intptr_t einval_body(void *arg)
+{
+    (void)arg;
+    struct pair a, b;
+    T_CHECK_EQ(open_pair(&a, NULL), 0);
+    T_CHECK_EQ(open_pair(&b, NULL), 0);
+    uco_fault rule = {.op = UCO_OP_RECV, .fd = -1, .count = 2, .error = EINVAL};
+    T_CHECK(uco_fault_add(uco_loop_current(), &rule) >= 0);
+    T_CHECK_EQ(uco_send_all(a.client, "aa", 2, 0), 2);
+    T_CHECK_EQ(uco_send_all(b.client, "bb", 2, 0), 2);
+    /* Both receives are armed in the same turn, before either completes. */
+    struct recv_one ra = {.c = a.server}, rb = {.c = b.server};
+    uco_task *ta, *tb;
+    T_CHECK_EQ(uco_spawn(&ta, recv_one_task, &ra), 0);
+    T_CHECK_EQ(uco_spawn(&tb, recv_one_task, &rb), 0);
+    T_CHECK_EQ(uco_task_join(ta, NULL), 0);
+    T_CHECK_EQ(uco_task_join(tb, NULL), 0);
+    T_CHECK_EQ(ra.res, -EINVAL);
+    T_CHECK_EQ(rb.res, -EINVAL);
+    uco_fault_clear(uco_loop_current());
+    close_pair(&a);
+    close_pair(&b);
+    /* A connection made afterwards receives as before. */
+    T_CHECK_EQ(open_pair(&a, NULL), 0);
+    T_CHECK_EQ(uco_send_all(a.client, "cc", 2, 0), 2);
+    T_CHECK_EQ(uco_conn_recv(a.server, ra.buf, sizeof ra.buf), 2);
+    T_CHECK(memcmp(ra.buf, "cc", 2) == 0);
+    close_pair(&a);
+    return 0;
+}
+
+static void a_receives_own_einval_is_its_error_not_the_probes_verdict(void **state)
+{
+    (void)state;
+    assert_int_equal(t_run(einval_body, NULL, NULL), 0);
+}
+
 /* ---- listener life --------------------------------------------------------------------- */
 
 static intptr_t accepter(void *arg)
@@ -876,6 +1004,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(recv_buf_hands_out_views_that_are_given_back),
         cmocka_unit_test(max_bufs_stops_receiving_and_resumes_in_order),
+        cmocka_unit_test(max_bufs_holds_without_the_kernels_byte_limit),
         cmocka_unit_test(an_empty_pool_makes_connections_wait_not_fail),
         cmocka_unit_test(sends_from_two_tasks_stay_in_order),
         cmocka_unit_test(send_buf_queues_received_buffers_in_order),
@@ -883,6 +1012,9 @@ int main(void)
         cmocka_unit_test(a_failed_queued_send_is_reported_by_the_next_send),
         cmocka_unit_test(cancelling_a_blocked_send_returns_and_cleans_up),
         cmocka_unit_test(recv_spawn_starts_a_task_only_when_input_comes),
+        cmocka_unit_test(recv_spawn_keeps_its_own_copy_of_the_task_name),
+        cmocka_unit_test(fault_rules_reach_the_multishot_receive),
+        cmocka_unit_test(a_receives_own_einval_is_its_error_not_the_probes_verdict),
         cmocka_unit_test(conn_fd_gives_a_regular_descriptor),
         cmocka_unit_test(closing_a_listener_wakes_its_accepter),
         cmocka_unit_test(a_reset_peer_ends_only_its_connection),

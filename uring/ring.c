@@ -37,6 +37,30 @@ static int try_setup(struct uco__ring *r, unsigned sq, unsigned cq, unsigned fla
     return 0;
 }
 
+/* Whether a multishot recv takes a byte limit (sqe->optlen, which shares its field with
+ * file_index). Kernels without it refuse a non-zero field when they prepare the SQE (-EINVAL),
+ * before they look at the descriptor; kernels with it get as far as the descriptor, -1 here
+ * (-EBADF). Asked once, on the fresh ring with nothing else in flight, so that the answer is
+ * the kernel's alone: a receive's own -EINVAL later is never taken for it. */
+static bool probe_recv_limit(struct io_uring *ring)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (!sqe) return false;
+    io_uring_prep_recv_multishot(sqe, -1, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->file_index = 1; /* optlen: a limit of one byte */
+    io_uring_sqe_set_data64(sqe, UCO__UDATA_IGNORE);
+    int ret;
+    do
+        ret = io_uring_submit_and_wait(ring, 1);
+    while (ret == -EINTR);
+    struct io_uring_cqe *cqe;
+    if (ret < 0 || io_uring_peek_cqe(ring, &cqe) != 0) return false;
+    bool yes = cqe->res != -EINVAL;
+    io_uring_cqe_seen(ring, cqe);
+    return yes;
+}
+
 int uco__ring_init(struct uco__ring *r, unsigned sq_entries, unsigned cq_entries, unsigned mode)
 {
     memset(r, 0, sizeof *r);
@@ -62,6 +86,7 @@ int uco__ring_init(struct uco__ring *r, unsigned sq_entries, unsigned cq_entries
         return -EOPNOTSUPP;
     }
     r->probe = io_uring_get_probe_ring(&r->ring);
+    r->recv_limit = probe_recv_limit(&r->ring);
     /* A registered ring fd saves an fdget/fdput per io_uring_enter. */
     r->registered_fd = io_uring_register_ring_fd(&r->ring) == 1;
     return 0;

@@ -27,6 +27,7 @@ struct uco__ring {
     unsigned features;    /* IORING_FEAT_* */
     unsigned sq_entries, cq_entries;
     bool registered_fd;
+    bool recv_limit; /* a multishot recv takes a byte limit (sqe->optlen; 6.18) */
     bool buffers_registered;
     unsigned files_registered; /* slots of the sparse fixed-file table (0: none) */
     uint16_t next_bgid;        /* next provided-buffer group id to hand out */

@@ -39,7 +39,8 @@ struct config {
     unsigned threads;
     int64_t header_timeout; /* ns: a request head must be complete within it */
     int64_t body_timeout;   /* ns: longest wait for the next bytes of a body */
-    int64_t idle_timeout;   /* ns: keep-alive connection with no request; also each send */
+    int64_t idle_timeout;   /* ns: keep-alive connection with no request */
+    int64_t send_timeout;   /* ns: longest a connection may make no progress sending */
     int64_t drain_timeout;  /* ns: how long a graceful shutdown waits for in-flight requests */
     httpd_limits limits;
     bool stats; /* print the loop's counters at exit */
@@ -59,6 +60,8 @@ struct session {
     char *head;        /* a request head split across receives (NULL: none) */
     uint32_t head_len; /* bytes in head */
     uint16_t refs;     /* the sweeper's hold while it shuts the socket down */
+    uint64_t out_mark; /* bytes sent when out_since was taken (idle with output queued) */
+    int64_t out_since; /* coarse_now() of the last send progress seen while idle */
     uint8_t state;     /* enum session_state */
     bool swept;        /* already shut down by the sweeper or the drain */
     bool dead;         /* closed: freed once refs is 0 */
@@ -102,6 +105,9 @@ void session_shutdown(struct session *s);
 int64_t coarse_now(void);
 /* Shuts down every idle session that went idle before idle_before (coarse_now()). Awaits. */
 void sessions_shutdown_idle(int64_t idle_before);
+/* Shuts down every idle session whose queued answers made no progress for the send timeout
+ * (a client that does not read). Awaits. */
+void sessions_shutdown_stalled(void);
 /* Shuts down every session still active (the end of a graceful shutdown that ran out of time);
  * returns how many. Awaits. */
 unsigned sessions_shutdown_all(void);
@@ -115,12 +121,13 @@ struct out {
 
 /* server_static.c */
 /* Answers a GET or HEAD for decoded path `path` under the root: formats the head into o
- * (and, for a body, sends o and then the file), setting *written. Returns the status (with
+ * (and, for a body, sends o and then the file), setting *written; keep_alive false says
+ * "Connection: close" (the caller's decision, not just the request's). Returns the status (with
  * *body_bytes), or -errno when the connection failed and must be closed. Statuses it does not
  * write (*written false) are for the caller to answer: 301 (a directory: redirect to path +
  * "/"), 403, 404, 414, 500, 503. Awaits. */
 int static_serve(struct session *s, struct out *o, const httpd_request *req, const char *path,
-                 bool *written, uint64_t *body_bytes);
+                 bool keep_alive, bool *written, uint64_t *body_bytes);
 /* Sends o's bytes now (awaits, with the send deadline): 0 or -errno. */
 int out_send(struct session *s, struct out *o);
 /* Sets the calling task's deadline to now + ns; returns the previous one. */

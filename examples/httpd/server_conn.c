@@ -69,6 +69,10 @@ static void session_set_state(struct session *s, enum session_state st)
     s->state = (uint8_t)st;
     if (st == SESSION_IDLE) {
         s->idle_since = coarse_now();
+        /* The stall clock of the answers queued out (sessions_shutdown_stalled). */
+        uco_conn_stats cs;
+        s->out_since = s->idle_since;
+        s->out_mark = uco_conn_stats_get(s->conn, &cs) == 0 ? cs.bytes_out : 0;
         list_push(&srv.idle_head, &srv.idle_tail, s);
     } else {
         /* the active list is not ordered: push at its head */
@@ -120,15 +124,20 @@ void session_release(struct session *s)
     free(s);
 }
 
-void session_shutdown(struct session *s)
+/* session_shutdown for a caller that holds a reference to s across the await. */
+static void session_shutdown_held(struct session *s)
 {
     if (s->swept || s->dead) return;
     s->swept = true;
-    s->refs++;
     /* The end of stream this causes starts (or wakes) the session's task, which closes it. */
     uco_conn_shutdown(s->conn, SHUT_RDWR);
-    s->refs--;
-    if (s->dead && !s->refs) session_release(s);
+}
+
+void session_shutdown(struct session *s)
+{
+    s->refs++;
+    session_shutdown_held(s);
+    if (--s->refs == 0 && s->dead) session_release(s);
 }
 
 static void session_close(struct ctx *x)
@@ -151,7 +160,7 @@ int64_t deadline_in(int64_t ns)
 int out_send(struct session *s, struct out *o)
 {
     if (!o->n) return 0;
-    int64_t old = deadline_in(srv.cfg.idle_timeout);
+    int64_t old = deadline_in(srv.cfg.send_timeout);
     ssize_t r = uco_conn_send_all(s->conn, o->buf, o->n);
     uco_deadline_set(old);
     o->n = 0;
@@ -165,7 +174,7 @@ static int out_put(struct ctx *x, const void *p, size_t len)
         int r = out_send(x->s, &x->o);
         if (r < 0) return r;
         if (len > OUT_CAP) {
-            int64_t old = deadline_in(srv.cfg.idle_timeout);
+            int64_t old = deadline_in(srv.cfg.send_timeout);
             ssize_t n = uco_conn_send_all(x->c, p, len);
             uco_deadline_set(old);
             return n < 0 ? (int)n : 0;
@@ -454,11 +463,14 @@ static int answer(struct ctx *x)
     }
     if (status == 200 && !method_allowed(rt, req->method)) status = 405;
     if (status == 200 && req->method == HTTPD_OPTIONS) status = 204;
+    bool body_unread = false;
     if (req->body != HTTPD_BODY_NONE && !(status == 200 && rt == R_ECHO)) {
         /* A body nobody wants: read and drop it to keep the connection, unless the client
-         * waits for a 100 Continue first: then answer now and close. */
+         * waits for a 100 Continue first: then answer now, with "Connection: close", and
+         * close (RFC 9110 10.1.1: the body may still come, and is not a request). */
         if (req->expect_continue) {
             keep_alive = false;
+            body_unread = true;
         } else {
             e = body_read(x, &(struct sink){0});
             if (e > 0) return fail(x, e, req, "body");
@@ -475,7 +487,7 @@ static int answer(struct ctx *x)
         e = echo(x, keep_alive, &bytes);
     } else {
         bool written;
-        int st = static_serve(x->s, &x->o, req, path, &written, &bytes);
+        int st = static_serve(x->s, &x->o, req, path, keep_alive, &written, &bytes);
         if (st < 0) return st;
         status = st;
         if (st == 301) { /* a directory without its '/': send the client there */
@@ -489,6 +501,13 @@ static int answer(struct ctx *x)
     }
     if (e < 0) return e;
     access_log(x->s, req, status, bytes);
+    if (body_unread) {
+        /* The client may send the body after our answer (it need not wait for a 100 that
+         * never comes): close gracefully, dropping it, so that the close is not a reset
+         * that destroys the answer. */
+        linger_close(x);
+        return CLOSE;
+    }
     return keep_alive ? NEXT : CLOSE;
 }
 
@@ -665,6 +684,34 @@ void sessions_shutdown_idle(int64_t idle_before)
     }
 }
 
+void sessions_shutdown_stalled(void)
+{
+    int64_t now = coarse_now(), before = now - srv.cfg.send_timeout;
+    struct session *v[256]; /* at most this many a tick */
+    unsigned n = 0;
+    for (struct session *s = srv.idle_head; s && s->idle_since < before && n < 256;) {
+        struct session *next = s->next;
+        uco_conn_stats st;
+        /* Idle, so no views are held: buffers held are answers queued out, not yet sent. */
+        if (uco_conn_stats_get(s->conn, &st) == 0 && st.bufs_held) {
+            if (st.bytes_out != s->out_mark) { /* progress: the clock starts again */
+                s->out_mark = st.bytes_out;
+                s->out_since = now;
+            } else if (s->out_since < before) {
+                session_set_state(s, SESSION_ACTIVE); /* its task is due, as for idle ones */
+                s->refs++;                            /* kept alive across the awaits below */
+                v[n++] = s;
+            }
+        }
+        s = next;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        conn_log(v[i], "sent nothing for the send timeout (the client does not read); closed");
+        session_shutdown_held(v[i]);
+        if (--v[i]->refs == 0 && v[i]->dead) session_release(v[i]);
+    }
+}
+
 unsigned sessions_shutdown_all(void)
 {
     unsigned n = 0;
@@ -679,7 +726,7 @@ unsigned sessions_shutdown_all(void)
     }
     for (unsigned i = 0; i < k; i++) {
         v[i]->swept = false;
-        session_shutdown(v[i]);
+        session_shutdown_held(v[i]);
         if (--v[i]->refs == 0 && v[i]->dead) session_release(v[i]);
     }
     free(v);

@@ -25,6 +25,12 @@
 
 #define RECV_BUFS     1024u
 #define RECV_BUF_SIZE 4096u
+/* Buffers one connection may hold: its view, and answers queued out (the library counts them
+ * alike, and stops receiving at the cap). A client that pipelines without reading is thus
+ * parked at 2 buffers, its requests left in its socket (TCP's window closes on it), until it
+ * reads or the send timeout closes it: 512 of them to empty the pool, not 128 (at the
+ * library's default of 8). */
+#define CONN_MAX_BUFS 2u
 
 #define MAX_THREADS 64
 
@@ -32,9 +38,9 @@
 struct worker {
     unsigned index;
     pthread_t thread;
-    uco_addr addr;            /* where to listen (thread 0 learns the port for the others) */
-    _Atomic(uco_loop *) loop; /* for the signal handler */
-    int status;               /* exit status: 0, or 1 if it could not start */
+    uco_addr addr;  /* where to listen (thread 0 learns the port for the others) */
+    uco_loop *loop; /* while it may be stopped by a signal (under loops_lock) */
+    int status;     /* exit status: 0, or 1 if it could not start */
 };
 
 _Thread_local struct server srv;
@@ -44,7 +50,10 @@ static unsigned nthreads = 1; /* asked for */
 static unsigned nstarted = 1; /* started (threads 1.. are joined at exit) */
 static _Atomic uint64_t conn_ids;
 static _Atomic unsigned listeners_ready; /* threads whose listener is open (or failed) */
-static volatile sig_atomic_t signals;
+static _Atomic unsigned signals;         /* SIGINT/SIGTERM received so far */
+/* Guards every worker's loop pointer: the signal thread stops the loops it finds there, and a
+ * worker takes its loop out before freeing it, so no loop is stopped after it is freed. */
+static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local struct worker *self;
 static _Thread_local uco_listener *listener;
 static _Thread_local uco_task *accept_handle, *sweeper_handle;
@@ -88,13 +97,16 @@ static intptr_t accept_task(void *arg)
 static intptr_t sweeper_task(void *arg)
 {
     (void)arg;
-    int64_t tick = srv.cfg.idle_timeout / 4;
+    int64_t tick = (srv.cfg.send_timeout < srv.cfg.idle_timeout ? srv.cfg.send_timeout
+                                                                : srv.cfg.idle_timeout) /
+                   4;
     if (tick > UCO_SEC) tick = UCO_SEC;
     if (tick < 10 * UCO_MSEC) tick = 10 * UCO_MSEC;
     int64_t last_flush = uco_now();
     while (uco_sleep(tick) == 0) {
         int64_t now = uco_now();
         sessions_shutdown_idle(coarse_now() - srv.cfg.idle_timeout);
+        sessions_shutdown_stalled();
         if (now - last_flush >= UCO_SEC) {
             access_log_flush();
             last_flush = now;
@@ -122,21 +134,16 @@ static intptr_t drain_task(void *arg)
             uco_sleep(5 * UCO_MSEC);
     }
     access_log_flush();
-    if (srv.nsessions) uco_loop_stop(atomic_load(&self->loop)); /* give up: the process ends */
+    if (srv.nsessions) uco_loop_stop(self->loop); /* give up: the process ends */
     return 0;
 }
 
 static void *thread_main(void *arg);
 
-/* Starts threads 1.. once thread 0 knows the port, with SIGINT and SIGTERM blocked in them
- * (the handler runs on thread 0 and stops every loop). Returns how many could start. */
+/* Starts threads 1.. once thread 0 knows the port (SIGINT and SIGTERM are blocked in every
+ * thread: the signal thread takes them). Returns how many could start. */
 static unsigned start_threads(const uco_addr *bound)
 {
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
     unsigned n = 1;
     for (; n < nthreads; n++) {
         workers[n].addr = *bound;
@@ -147,7 +154,6 @@ static unsigned start_threads(const uco_addr *bound)
             break;
         }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return n;
 }
 
@@ -157,7 +163,7 @@ static intptr_t start_task(void *arg)
     struct worker *w = arg;
     char name[UCO_ADDR_STRLEN];
     uco_addr_format(&w->addr, name, sizeof name);
-    uco_listen_opts lo = {.backlog = 0};
+    uco_listen_opts lo = {.backlog = 0, .conn = {.max_bufs = CONN_MAX_BUFS}};
     if (nthreads > 1) lo.flags |= UCO_LISTEN_REUSEPORT;
     /* The access log names peers: regular descriptors have an address to ask for. */
     if (srv.want_peers) lo.flags |= UCO_LISTEN_FDS;
@@ -201,28 +207,31 @@ static intptr_t start_task(void *arg)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: %s [--bind ADDR] [--port N] [--root DIR] [--access-log FILE] [options]\n"
-            "An HTTP/1.1 server on uco (io_uring): keep-alive, pipelining, static files.\n"
-            "  --bind ADDR           address to listen on: 127.0.0.1, ::1, [::1]:8080,\n"
-            "                        unix:/path (default 127.0.0.1)\n"
-            "  --port N              port, 0 for any free one (default 8080; a port in ADDR wins)\n"
-            "  --root DIR            serve the files under DIR (default: none)\n"
-            "  --access-log FILE     one line per request (Common Log Format); '-' is stdout\n"
-            "  --threads N           N threads, each with its own loop and SO_REUSEPORT\n"
-            "                        listener on ADDR (an IP address; default 1)\n"
-            "  --header-timeout S    a request head must arrive within S seconds (default 10)\n"
-            "  --body-timeout S      longest wait for more of a request body (default 30)\n"
-            "  --idle-timeout S      keep-alive connections idle this long are closed; also the\n"
-            "                        longest a send may wait for the client to read (default 60)\n"
-            "  --drain-timeout S     on SIGINT/SIGTERM, how long requests in flight may take to\n"
-            "                        finish (default 10)\n"
-            "  --max-body BYTES      largest request body (default 1048576): above it, 413\n"
-            "  --stats               print the loop's counters on stderr at exit\n"
-            "  --help                this text\n"
-            "Endpoints: GET/HEAD /plaintext and /json; POST/PUT /echo answers with the request\n"
-            "body; other paths are files under --root (404 without one).\n",
-            SERVER_NAME);
+    fprintf(
+        f,
+        "usage: %s [--bind ADDR] [--port N] [--root DIR] [--access-log FILE] [options]\n"
+        "An HTTP/1.1 server on uco (io_uring): keep-alive, pipelining, static files.\n"
+        "  --bind ADDR           address to listen on: 127.0.0.1, ::1, [::1]:8080,\n"
+        "                        unix:/path (default 127.0.0.1)\n"
+        "  --port N              port, 0 for any free one (default 8080; a port in ADDR wins)\n"
+        "  --root DIR            serve the files under DIR (default: none)\n"
+        "  --access-log FILE     one line per request (Common Log Format); '-' is stdout\n"
+        "  --threads N           N threads, each with its own loop and SO_REUSEPORT\n"
+        "                        listener on ADDR (an IP address; default 1)\n"
+        "  --header-timeout S    a request head must arrive within S seconds (default 10)\n"
+        "  --body-timeout S      longest wait for more of a request body (default 30)\n"
+        "  --idle-timeout S      keep-alive connections idle this long are closed (default 60)\n"
+        "  --send-timeout S      a connection whose answers make no progress this long (the\n"
+        "                        client does not read) is closed (default 10, at most the\n"
+        "                        idle timeout)\n"
+        "  --drain-timeout S     on SIGINT/SIGTERM, how long requests in flight may take to\n"
+        "                        finish (default 10)\n"
+        "  --max-body BYTES      largest request body (default 1048576): above it, 413\n"
+        "  --stats               print the loop's counters on stderr at exit\n"
+        "  --help                this text\n"
+        "Endpoints: GET/HEAD /plaintext and /json; POST/PUT /echo answers with the request\n"
+        "body; other paths are files under --root (404 without one).\n",
+        SERVER_NAME);
 }
 
 /* Seconds (a decimal, e.g. 0.25) into nanoseconds; false if malformed or out of range. */
@@ -291,6 +300,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
             secs = &cfg->body_timeout;
         } else if (strcmp(a, "--idle-timeout") == 0) {
             secs = &cfg->idle_timeout;
+        } else if (strcmp(a, "--send-timeout") == 0) {
+            secs = &cfg->send_timeout;
         } else if (strcmp(a, "--drain-timeout") == 0) {
             secs = &cfg->drain_timeout;
         } else {
@@ -322,12 +333,32 @@ static void print_stats(uco_loop *loop)
             (unsigned long long)st.cq_overflows, (unsigned long long)srv.accepted);
 }
 
-static void on_signal(int sig)
+/* Takes SIGINT and SIGTERM (blocked everywhere else) and stops every loop. A thread, not a
+ * handler: a handler could run while a worker frees its loop, and stop it after the free. */
+static void *signal_thread(void *arg)
 {
-    (void)sig;
-    signals++;
-    for (unsigned i = 0; i < MAX_THREADS; i++) /* a loop not made yet sees `signals` itself */
-        uco_loop_stop(atomic_load(&workers[i].loop));
+    const sigset_t *set = arg;
+    for (;;) {
+        int sig;
+        if (sigwait(set, &sig) != 0) continue;
+        pthread_mutex_lock(&loops_lock);
+        atomic_fetch_add(&signals, 1);
+        for (unsigned i = 0; i < MAX_THREADS; i++) /* a loop not made yet sees `signals` */
+            if (workers[i].loop) uco_loop_stop(workers[i].loop);
+        pthread_mutex_unlock(&loops_lock);
+    }
+    return NULL;
+}
+
+/* Makes w's loop reachable by the signal thread (loop) or not (NULL). Returns whether a signal
+ * came before: then the loop must stop at once, as nobody else will stop it. */
+static bool publish_loop(struct worker *w, uco_loop *loop)
+{
+    pthread_mutex_lock(&loops_lock);
+    w->loop = loop;
+    bool signalled = atomic_load(&signals) != 0;
+    pthread_mutex_unlock(&loops_lock);
+    return signalled;
 }
 
 /* Runs one thread's loop: serve until a signal, then the graceful shutdown. */
@@ -348,11 +379,11 @@ static void run_worker(struct worker *w)
         w->status = 1;
         return;
     }
-    atomic_store(&w->loop, loop);
+    bool signalled = publish_loop(w, loop);
     r = uco_loop_spawn(loop, &accept_handle, start_task, w, &(uco_task_opts){.name = "accept"});
-    if (r == 0 && signals) uco_loop_stop(loop); /* a signal came before the loop was known */
+    if (r == 0 && signalled) uco_loop_stop(loop); /* a signal came before the loop was known */
     if (r == 0) r = uco_loop_run(loop);
-    if (r == 1 && signals == 1) {
+    if (r == 1 && atomic_load(&signals) == 1) {
         uco_task_cancel(accept_handle);
         if (sweeper_handle) uco_task_cancel(sweeper_handle);
         r = uco_loop_spawn(loop, NULL, drain_task, NULL, &(uco_task_opts){.name = "drain"});
@@ -362,7 +393,7 @@ static void run_worker(struct worker *w)
     if (srv.cfg.stats) print_stats(loop);
     access_log_thread_end();
     if (srv.nsessions == 0) {
-        atomic_store(&w->loop, NULL);
+        publish_loop(w, NULL); /* no signal reaches it from here on */
         uco_task_detach(accept_handle);
         if (sweeper_handle) uco_task_detach(sweeper_handle);
         uco_loop_free(loop);
@@ -385,11 +416,14 @@ int main(int argc, char **argv)
     cfg->header_timeout = 10 * UCO_SEC;
     cfg->body_timeout = 30 * UCO_SEC;
     cfg->idle_timeout = 60 * UCO_SEC;
+    cfg->send_timeout = 0; /* below: 10 s, at most the idle timeout */
     cfg->drain_timeout = 10 * UCO_SEC;
     httpd_limits_default(&cfg->limits);
     int r = parse_args(argc, argv, cfg);
     if (r) return r < 0 ? 0 : r;
     nthreads = cfg->threads;
+    if (!cfg->send_timeout) cfg->send_timeout = 10 * UCO_SEC;
+    if (cfg->send_timeout > cfg->idle_timeout) cfg->send_timeout = cfg->idle_timeout;
 
     if (uco_addr_parse(&workers[0].addr, cfg->bind, (uint16_t)cfg->port) < 0) {
         fprintf(stderr, "%s: bad address '%s': expected IPv4, [IPv6]:port or unix:/path\n",
@@ -423,11 +457,18 @@ int main(int argc, char **argv)
     if (lim < 0)
         fprintf(stderr, "%s: raising RLIMIT_NOFILE: %s\n", SERVER_NAME, strerror((int)-lim));
     signal(SIGPIPE, SIG_IGN);
-    struct sigaction act;
-    memset(&act, 0, sizeof act);
-    act.sa_handler = on_signal;
-    sigaction(SIGINT, &act, NULL);
-    sigaction(SIGTERM, &act, NULL);
+    /* Blocked before any thread starts (every thread inherits the mask), taken by sigwait. */
+    static sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    pthread_t sig_thread;
+    r = pthread_create(&sig_thread, NULL, signal_thread, &stop_signals);
+    if (r) {
+        fprintf(stderr, "%s: starting the signal thread: %s\n", SERVER_NAME, strerror(r));
+        return 1;
+    }
 
     run_worker(&workers[0]); /* starts the other threads once it listens */
     int status = workers[0].status;
@@ -435,7 +476,8 @@ int main(int argc, char **argv)
         pthread_join(workers[i].thread, NULL);
         if (workers[i].status) status = workers[i].status;
     }
-    if (signals > 1) fprintf(stderr, "%s: second signal: stopping now\n", SERVER_NAME);
+    unsigned nsig = atomic_load(&signals);
+    if (nsig > 1) fprintf(stderr, "%s: second signal: stopping now\n", SERVER_NAME);
     access_log_close();
-    return status ? status : signals > 1 ? 1 : 0;
+    return status ? status : nsig > 1 ? 1 : 0;
 }

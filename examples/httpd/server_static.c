@@ -28,8 +28,8 @@ static int open_file(const char *rel, struct stat *st)
 {
     struct open_job j = {.rootfd = srv.rootfd, .rel = rel, .fd = -EIO};
     intptr_t r = uco_work(open_run, &j);
+    *st = j.st; /* zeroed when the job did not run: gcc cannot see that *st is unused then */
     if (r < 0) return (int)r; /* cancelled: the job did not run, or its fd is ours to close */
-    *st = j.st;
     return j.fd;
 }
 
@@ -40,13 +40,13 @@ static int status_for_open_error(int err)
 }
 
 /* Sends len bytes of fd from off, a chunk at a time, each within the send timeout: a client
- * must take 1 MiB per --idle-timeout (17 KB/s at the default 60 s), else it is cut off. */
+ * must take 256 KiB per --send-timeout (26 KB/s at the default 10 s), else it is cut off. */
 static int send_file(struct session *s, int fd, uint64_t off, uint64_t len)
 {
-    const uint64_t chunk = 1u << 20;
+    const uint64_t chunk = 256u << 10;
     while (len) {
         size_t n = (size_t)(len < chunk ? len : chunk);
-        int64_t old = deadline_in(srv.cfg.idle_timeout);
+        int64_t old = deadline_in(srv.cfg.send_timeout);
         ssize_t w = uco_conn_sendfile(s->conn, fd, (int64_t)off, n);
         uco_deadline_set(old);
         if (w < 0) return (int)w;
@@ -58,7 +58,7 @@ static int send_file(struct session *s, int fd, uint64_t off, uint64_t len)
 }
 
 int static_serve(struct session *s, struct out *o, const httpd_request *req, const char *path,
-                 bool *written, uint64_t *body_bytes)
+                 bool keep_alive, bool *written, uint64_t *body_bytes)
 {
     *written = false;
     *body_bytes = 0;
@@ -80,7 +80,7 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
     httpd_response r = {
         .status = 200,
         .version = req->version,
-        .keep_alive = req->keep_alive && !srv.draining,
+        .keep_alive = keep_alive,
         .server = SERVER_NAME,
         .date = srv.date.text,
         .content_type = httpd_mime_type(rel, strlen(rel)),

@@ -251,7 +251,8 @@ UCO_API ssize_t uco_conn_send_buf(uco_conn *c, uco_buf *b);
  * connections in a few tens of MiB, for the price of a task start per wake-up. If input is
  * already queued, the task starts now. If it cannot be started (out of memory) when input
  * comes, it is tried again after a back-off (10 ms doubling to 1 s); the connection stays
- * open and its owner's. Does not await. Returns 0, -EBUSY (a task is receiving
+ * open and its owner's. opts is read during the call (its name copied, 31 bytes), not kept.
+ * Does not await. Returns 0, -EBUSY (a task is receiving
  * or a start is already asked), -EXDEV (another loop), -EINVAL, -ENOMEM. */
 UCO_API int uco_conn_recv_spawn(uco_conn *c, uco_task_fn *fn, void *arg, const uco_task_opts *opts);
 

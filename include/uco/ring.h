@@ -138,7 +138,8 @@ UCO_API int uco_buf_unregister(uco_loop *loop);
 typedef struct uco_fault {
     unsigned op;    /* enum uco_op_kind to match; UCO_OP_ANY (0) matches every kind. Kernel
                        operations only: UCO_OP_WORK, _JOIN and _SLEEP are refused */
-    int fd;         /* file descriptor to match; -1 = any */
+    int fd;         /* file descriptor to match (a uco_conn accepted into the fixed-file
+                       table: its slot); -1 = any */
     unsigned skip;  /* let this many matching operations through before acting */
     unsigned count; /* act on this many, then the rule is spent; 0 = on every one */
     int error;      /* > 0: complete with -error without running the operation */
