@@ -37,13 +37,13 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #ifdef UCO_HAVE_VALGRIND_H
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
-#define UCO_VG_STACK_REGISTER(lo, hi)   VALGRIND_STACK_REGISTER(lo, hi)
-#define UCO_VG_STACK_DEREGISTER(id)     VALGRIND_STACK_DEREGISTER(id)
-#define UCO_VG_MAKE_DEFINED(p, n)       VALGRIND_MAKE_MEM_DEFINED(p, n)
+#define UCO_VG_STACK_REGISTER(lo, hi) VALGRIND_STACK_REGISTER(lo, hi)
+#define UCO_VG_STACK_DEREGISTER(id)   VALGRIND_STACK_DEREGISTER(id)
+#define UCO_VG_MAKE_DEFINED(p, n)     VALGRIND_MAKE_MEM_DEFINED(p, n)
 #else
-#define UCO_VG_STACK_REGISTER(lo, hi)   0u
-#define UCO_VG_STACK_DEREGISTER(id)     ((void)(id))
-#define UCO_VG_MAKE_DEFINED(p, n)       ((void)(p), (void)(n))
+#define UCO_VG_STACK_REGISTER(lo, hi) 0u
+#define UCO_VG_STACK_DEREGISTER(id)   ((void)(id))
+#define UCO_VG_MAKE_DEFINED(p, n)     ((void)(p), (void)(n))
 #endif
 
 #endif

@@ -129,8 +129,8 @@ static intptr_t run_main(void *arg)
     int per = n_ops / r->tasks;
     int64_t t0 = now_ns();
     for (int k = 0; k < r->tasks; k++) {
-        w[k] = (struct worker){r->op, r->prefix, k * per,
-                               k == r->tasks - 1 ? n_ops : (k + 1) * per, 0};
+        w[k] = (struct worker){r->op, r->prefix, k * per, k == r->tasks - 1 ? n_ops : (k + 1) * per,
+                               0};
         if (uco_spawn(&t[k], worker_main, &w[k]) < 0) return -1;
     }
     for (int k = 0; k < r->tasks; k++) {
