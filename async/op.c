@@ -188,7 +188,7 @@ int64_t uco__await_sqe(struct uco_task *t, struct io_uring_sqe *sqe, unsigned ki
     int r = park_ops(t, &ws);
     int64_t res = op.result;
     /* Interrupted: report why, unless the op got to finish with a result of its own. */
-    if (UCO__UNLIKELY(r < 0) && (res == -ECANCELED || res == -EINTR)) res = r;
+    if (UCO__UNLIKELY(r < 0) && uco__res_interrupted(res)) res = r;
     if (cqe_flags) *cqe_flags = op.cqe_flags;
     return res;
 }
@@ -280,7 +280,7 @@ int64_t uco_op_wait(uco_op *uop)
     if (r) return r;
     if (op->state == UCO__OS_INFLIGHT) r = uco__wait(t, &op, 1, false);
     int64_t res = consume(t, op);
-    if (r < 0 && (res == -ECANCELED || res == -EINTR)) res = r;
+    if (r < 0 && uco__res_interrupted(res)) res = r;
     if (op->kind == UCO_OP_JOIN && op->cqe_flags != 1) {
         /* An interrupted join: the task was not released. */
         return r < 0 ? r : -ECANCELED;

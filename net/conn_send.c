@@ -115,7 +115,7 @@ static ssize_t conn_await_send(struct uco_conn *c, struct uco_task *t, struct io
     c->send_cancelled = false;
     int r = uco__park_user(t, send_wait_interrupt, c, "conn send");
     ssize_t res = c->send_res;
-    if (r < 0 && (res == -ECANCELED || res == -EINTR)) res = r;
+    if (r < 0 && uco__res_interrupted(res)) res = r;
     return res;
 }
 

@@ -207,7 +207,7 @@ static int64_t await_zc(struct uco_task *t, struct io_uring_sqe *sqe, int fd)
     struct uco__op *p = &z.op;
     int r = uco__wait(t, &p, 1, false);
     int64_t res = z.op.result;
-    if (r < 0 && (res == -ECANCELED || res == -EINTR)) res = r;
+    if (r < 0 && uco__res_interrupted(res)) res = r;
     return res;
 }
 

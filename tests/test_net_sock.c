@@ -389,6 +389,37 @@ static void sendfile_splices_a_file_into_a_socket(void **state)
     assert_int_equal(t_run(sendfile_body, NULL, NULL), 0);
 }
 
+/* Splices into a socket whose peer never reads, 256 KiB a call (as uco-httpd sends files), cut
+ * short by the task's deadline: the caller is told -ETIMEDOUT. The kernel completes a splice
+ * interrupted in io-wq with -ERESTARTSYS (512), which used to be passed on as it was. */
+static intptr_t sendfile_deadline_body(void *arg)
+{
+    char path[] = "/tmp/uco-sendfile-XXXXXX";
+    int f = mkstemp(path);
+    T_CHECK(f >= 0);
+    unlink(path);
+    T_CHECK_EQ(ftruncate(f, 16 << 20), 0);
+    int sv[2];
+    T_CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int64_t t0 = uco_now();
+    int64_t old = uco_deadline_set(t0 + 200 * UCO_MSEC);
+    ssize_t n = 0;
+    for (int i = 0; i < 64 && n >= 0; i++) /* 16 MiB: more than the socket holds */
+        n = uco_sendfile(sv[0], f, (int64_t)i << 18, 256 << 10);
+    uco_deadline_set(old);
+    T_CHECK_EQ(n, -ETIMEDOUT);
+    T_CHECK(uco_now() - t0 >= 190 * UCO_MSEC && uco_now() - t0 < 5 * UCO_SEC);
+    close(f);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
+static void sendfile_to_a_peer_that_never_reads_times_out(void **state)
+{
+    assert_int_equal(t_run(sendfile_deadline_body, NULL, NULL), 0);
+}
+
 static intptr_t zc_body(void *arg)
 {
     int c, s;
@@ -503,6 +534,7 @@ int main(void)
         cmocka_unit_test(ipv6_loopback_carries_a_stream),
         cmocka_unit_test(sendmsg_and_recvmsg_scatter_and_gather),
         cmocka_unit_test(sendfile_splices_a_file_into_a_socket),
+        cmocka_unit_test(sendfile_to_a_peer_that_never_reads_times_out),
         cmocka_unit_test(send_zc_delivers_every_byte),
         cmocka_unit_test(resolve_runs_getaddrinfo_on_the_pool),
         cmocka_unit_test(awaitables_outside_a_task_say_eperm),
