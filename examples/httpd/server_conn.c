@@ -535,6 +535,10 @@ static int next_head(struct ctx *x)
     }
     int64_t deadline = uco_now() + srv.cfg.header_timeout;
     for (;;) {
+        /* The answers so far go first: their send timing out is the client not reading, not
+         * the head's timeout (no 408 then: it could not be sent either). */
+        int f = flush(x);
+        if (f < 0) return f;
         ssize_t n = more(x, deadline);
         if (n == -ETIMEDOUT) return -408;
         if (n == 0) return -ECONNABORTED;
