@@ -2,6 +2,8 @@
  * timeouts, resets mid-request, a client that never reads, graceful shutdown with a request in
  * flight, the access log, running out of descriptors, threads, the command line. Timeouts are
  * set short on the command line so that it all takes seconds. */
+#include <sys/stat.h>
+
 #include "httpd_util.h"
 
 /* ---- slow and bad clients ----------------------------------------------------------------- */
@@ -252,6 +254,291 @@ static void pipelining_clients_that_never_read_do_not_starve_the_others(void **s
     rmdir(dir);
 }
 
+/* ---- the send timeout --------------------------------------------------------------------- */
+
+/* The send-timeout tests run the server on a unix socket: its send buffer does not grow, so a
+ * client that does not read stalls the answers after ~200 KB at once (TCP on loopback would
+ * first take megabytes). */
+struct unix_root {
+    char dir[64];  /* the socket's directory, and the root's */
+    char bind[96]; /* "unix:DIR/s" */
+    char sock[96]; /* DIR/s */
+    char root[96]; /* DIR/root, with big.bin of BIG_SIZE bytes (sparse) */
+    char big[128];
+};
+
+enum { BIG_SIZE = 64 << 20 };
+
+static void unix_root_make(struct unix_root *u)
+{
+    snprintf(u->dir, sizeof u->dir, "/tmp/uco-httpd-stall-XXXXXX");
+    assert_non_null(mkdtemp(u->dir));
+    snprintf(u->bind, sizeof u->bind, "unix:%s/s", u->dir);
+    snprintf(u->sock, sizeof u->sock, "%s/s", u->dir);
+    snprintf(u->root, sizeof u->root, "%s/root", u->dir);
+    snprintf(u->big, sizeof u->big, "%s/big.bin", u->root);
+    assert_int_equal(mkdir(u->root, 0755), 0);
+    int fd = open(u->big, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, BIG_SIZE), 0);
+    close(fd);
+}
+
+static void unix_root_remove(struct unix_root *u)
+{
+    unlink(u->big);
+    rmdir(u->root);
+    unlink(u->sock);
+    rmdir(u->dir);
+}
+
+/* Waits (at most ms) for the server to close fd: whether it did. */
+static bool closed_within(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    int r = poll(&p, 1, ms);
+    return r == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* Reads fd to its end (at most 10 s): the bytes read, the first of them into head. */
+static size_t drain_all(int fd, char *head, size_t headlen)
+{
+    static char buf[1 << 16];
+    size_t got = 0;
+    double t0 = now_s();
+    ssize_t n;
+    while (now_s() - t0 < 10 && (n = read(fd, buf, sizeof buf)) > 0) {
+        if (got < headlen)
+            memcpy(head + got, buf, (size_t)n < headlen - got ? (size_t)n : headlen - got);
+        got += (size_t)n;
+    }
+    return got;
+}
+
+static const char big_req[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+
+static void static_file_to_a_client_that_never_reads_times_out(void **state)
+{
+    (void)state;
+    struct unix_root u;
+    unix_root_make(&u);
+    const char *const args[] = {"--bind", u.bind, "--root", u.root, "--send-timeout", "1", NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    int fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    double t0 = now_s();
+    assert_int_equal(send_str(fd, big_req), 0);
+    /* It never reads: the file's first chunk cannot be sent within the send timeout. */
+    if (!closed_within(fd, 15000)) fail_msg("not closed within 15 s of the request");
+    double took = now_s() - t0;
+    print_message("closed after %.2f s\n", took);
+    assert_true(took >= 0.9 && took < 15);
+    /* What it had received: a 200 for the whole file, and a small part of its body only. */
+    static char head[256];
+    memset(head, 0, sizeof head);
+    size_t got = drain_all(fd, head, sizeof head - 1);
+    close(fd);
+    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
+    assert_non_null(strstr(head, "\r\nContent-Length: 67108864\r\n"));
+    assert_true(got > 17 && got < (size_t)BIG_SIZE / 4);
+    /* Others are served, and the server said why it closed that one. */
+    assert_serving(&s.addr);
+    assert_int_equal(server_stop(&s), 0);
+    const char *log = server_log(&s);
+    assert_int_equal(count(log, "timed out waiting for the client; closed\n"), 1);
+    unlink(s.errpath);
+    unix_root_remove(&u);
+}
+
+static void pipelined_answers_never_read_time_out_without_a_408(void **state)
+{
+    (void)state;
+    struct unix_root u;
+    unix_root_make(&u);
+    const char *const args[] = {"--bind", u.bind, "--send-timeout", "1", NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    int fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    /* Pipelined requests in bulk, never reading, until the server stops taking them: its task
+     * waits to send the answers of a full receive buffer (more than the buffer holds), within
+     * the send timeout. */
+    static char reqs[512 * 1024];
+    size_t len = 0;
+    while (len + 64 < sizeof reqs)
+        len += (size_t)snprintf(reqs + len, sizeof reqs - len,
+                                "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    size_t sent = 0;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    double t0 = now_s();
+    bool stuck = false;
+    while (sent < len && now_s() - t0 < 10) {
+        ssize_t n = send(fd, reqs + sent, len - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN) break; /* closed by the server already */
+        if (poll(&p, 1, 300) == 0) {         /* no room for 300 ms: the server stopped */
+            stuck = true;
+            break;
+        }
+    }
+    print_message("pipelined %zu bytes in %.2f s\n", sent, now_s() - t0);
+    assert_true(stuck); /* the answers stalled before all the requests were taken */
+    assert_true(sent > 0 && sent < len);
+    if (!closed_within(fd, 15000)) fail_msg("not closed within 15 s");
+    double took = now_s() - t0;
+    print_message("closed after %.2f s\n", took);
+    assert_true(took >= 0.9 && took < 15);
+    /* What it had received are whole answers to its first requests. */
+    fcntl(fd, F_SETFL, 0);
+    static char head[64];
+    memset(head, 0, sizeof head);
+    size_t got = drain_all(fd, head, sizeof head - 1);
+    close(fd);
+    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
+    assert_true(got > 0);
+    assert_serving(&s.addr);
+    assert_int_equal(server_stop(&s), 0);
+    const char *log = server_log(&s);
+    /* Said as a send that timed out: not a 408 for the head it was waiting for (which used to
+     * be answered, with a second send timeout to wait out). */
+    assert_int_equal(count(log, "timed out waiting for the client; closed\n"), 1);
+    assert_null(strstr(log, "408"));
+    unlink(s.errpath);
+    unix_root_remove(&u);
+}
+
+/* The sweeper's case: requests a whole number of which fill a receive buffer (256 bytes, 16 to
+ * a 4 KiB buffer), each answer shorter than its request, so that every burst's answers are
+ * queued out from its own buffer with no wait and the connection goes idle between requests.
+ * When the client's socket is full, its answers stay queued and the connection stays idle: only
+ * the sweeper sees that they make no progress. */
+static void idle_connection_whose_answers_are_never_read_is_swept(void **state)
+{
+    (void)state;
+    struct unix_root u;
+    unix_root_make(&u);
+    const char *const args[] = {"--bind", u.bind, "--send-timeout", "1", NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    int fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    char req[257];
+    const char *h = "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Pad: ";
+    size_t hl = strlen(h);
+    memcpy(req, h, hl);
+    memset(req + hl, 'a', 256 - hl - 4);
+    memcpy(req + 252, "\r\n\r\n", 5);
+    assert_int_equal(strlen(req), 256);
+    /* One request a send (a unix socket takes it whole or not at all), never reading, until
+     * the server has taken none for 300 ms. */
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    double t0 = now_s();
+    int sent = 0;
+    bool stuck = false;
+    while (sent < 100000 && now_s() - t0 < 10) {
+        ssize_t n = send(fd, req, 256, MSG_NOSIGNAL);
+        if (n == 256) {
+            sent++;
+            continue;
+        }
+        assert_true(n < 0);
+        if (errno != EAGAIN) break;  /* closed by the server already */
+        if (poll(&p, 1, 300) == 0) { /* no room for 300 ms: the server stopped */
+            stuck = true;
+            break;
+        }
+    }
+    print_message("pipelined %d requests in %.2f s\n", sent, now_s() - t0);
+    assert_true(stuck);
+    assert_true(sent > 16);
+    if (!closed_within(fd, 15000)) fail_msg("not closed within 15 s");
+    double took = now_s() - t0;
+    print_message("closed after %.2f s\n", took);
+    assert_true(took >= 0.9 && took < 15);
+    /* What it had received are answers to its first requests. */
+    fcntl(fd, F_SETFL, 0);
+    static char head[64];
+    memset(head, 0, sizeof head);
+    size_t got = drain_all(fd, head, sizeof head - 1);
+    close(fd);
+    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
+    assert_true(got > 0);
+    assert_serving(&s.addr);
+    assert_int_equal(server_stop(&s), 0);
+    /* Closed by the sweeper, which says so. */
+    const char *log = server_log(&s);
+    assert_int_equal(
+        count(log, "sent nothing for the send timeout (the client does not read); closed\n"), 1);
+    assert_null(strstr(log, "timed out waiting"));
+    unlink(s.errpath);
+    unix_root_remove(&u);
+}
+
+static void slow_but_steady_reader_is_not_cut_off(void **state)
+{
+    (void)state;
+    struct unix_root u;
+    unix_root_make(&u);
+    const char *const args[] = {"--bind", u.bind, "--root", u.root, "--send-timeout", "1", NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    int fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    assert_int_equal(send_str(fd, big_req), 0);
+    /* 64 KiB every 100 ms (640 KiB/s: each 256 KiB chunk of the file takes ~0.4 s, within
+     * the 1 s send timeout) for 3 s, three times the send timeout. The pace is the subject:
+     * the wait between reads is a poll for the server's close. */
+    static char buf[64 << 10], head[1024];
+    memset(head, 0, sizeof head);
+    size_t got = 0, per_s[3] = {0};
+    double t0 = now_s();
+    for (int i = 0; i < 1000 && now_s() - t0 < 3; i++) {
+        if (closed_within(fd, 100)) fail_msg("closed after %.2f s, %zu bytes", now_s() - t0, got);
+        size_t k = 0;
+        while (k < sizeof buf) {
+            ssize_t n = recv(fd, buf + k, sizeof buf - k, MSG_DONTWAIT);
+            if (n <= 0) break;
+            k += (size_t)n;
+        }
+        if (got < sizeof head - 1) /* the head, to know where the body ends */
+            memcpy(head + got, buf, k < sizeof head - 1 - got ? k : sizeof head - 1 - got);
+        got += k;
+        int sec = (int)(now_s() - t0);
+        per_s[sec < 3 ? sec : 2] += k;
+    }
+    print_message("read %zu bytes in 3 s: %zu, %zu, %zu a second\n", got, per_s[0], per_s[1],
+                  per_s[2]);
+    /* Data kept coming every second, and the connection is still open. */
+    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
+    assert_true(per_s[0] >= 256 << 10 && per_s[1] >= 256 << 10 && per_s[2] >= 256 << 10);
+    assert_false(closed_within(fd, 0));
+    /* Read at full speed now: the rest of the file comes, to its last byte. */
+    const char *e = memmem(head, sizeof head, "\r\n\r\n", 4);
+    assert_non_null(e);
+    assert_non_null(strstr(head, "\r\nContent-Length: 67108864\r\n"));
+    size_t want = (size_t)(e + 4 - head) + BIG_SIZE;
+    double t1 = now_s();
+    while (got < want && now_s() - t1 < 20) {
+        ssize_t n = read(fd, buf, want - got < sizeof buf ? want - got : sizeof buf);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    assert_int_equal(got, want);
+    close(fd);
+    assert_serving(&s.addr);
+    assert_int_equal(server_stop(&s), 0);
+    const char *log = server_log(&s);
+    assert_null(strstr(log, "closed"));
+    unlink(s.errpath);
+    unix_root_remove(&u);
+}
+
 /* ---- shutdown, access log, descriptors --------------------------------------------------- */
 
 static void sigterm_lets_the_request_in_flight_finish_and_exits_0(void **state)
@@ -488,6 +775,13 @@ int main(void)
                                   server_teardown),
         cmocka_unit_test_teardown(client_that_never_reads_is_closed_after_the_timeout,
                                   server_teardown),
+        cmocka_unit_test_teardown(static_file_to_a_client_that_never_reads_times_out,
+                                  server_teardown),
+        cmocka_unit_test_teardown(pipelined_answers_never_read_time_out_without_a_408,
+                                  server_teardown),
+        cmocka_unit_test_teardown(idle_connection_whose_answers_are_never_read_is_swept,
+                                  server_teardown),
+        cmocka_unit_test_teardown(slow_but_steady_reader_is_not_cut_off, server_teardown),
         cmocka_unit_test_teardown(sigterm_lets_the_request_in_flight_finish_and_exits_0,
                                   server_teardown),
         cmocka_unit_test_teardown(signals_while_threads_free_their_loops_are_harmless,
