@@ -18,6 +18,22 @@
 
 #include <uco.h>
 
+/* T_ASAN / T_TSAN: built with AddressSanitizer / ThreadSanitizer. */
+#if defined(__SANITIZE_ADDRESS__)
+#define T_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define T_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#endif
+#endif
+
 static char t_failure[512];
 
 static inline void t_fail(const char *file, int line, const char *fmt, ...)
