@@ -23,13 +23,12 @@
 #define UCO__LIKELY(x)                     __builtin_expect(!!(x), 1)
 #define UCO__UNLIKELY(x)                   __builtin_expect(!!(x), 0)
 
-/* Whether an op's result only says that it was interrupted (cancelled by us): -ECANCELED,
- * -EINTR, or one of the kernel's restart codes (ERESTARTSYS 512 .. ERESTART_RESTARTBLOCK 516),
- * which io_uring passes on as they are for some ops interrupted in io-wq (a splice into a full
- * socket, cancelled by a deadline, completes with -512). Never a result for the caller. */
+/* Whether an op's result only says that it was interrupted (cancelled by us): -ECANCELED or
+ * -EINTR. (The kernel's restart codes, which io_uring passes on for some ops interrupted in
+ * io-wq, reach the loop as -EINTR: the reaper in uring/ring.c maps them.) */
 static inline bool uco__res_interrupted(int64_t res)
 {
-    return res == -ECANCELED || res == -EINTR || (res <= -512 && res >= -516);
+    return res == -ECANCELED || res == -EINTR;
 }
 
 struct uco__op;

@@ -174,6 +174,10 @@ unsigned uco__ring_reap(struct uco__ring *r)
             uint64_t ud = cqe->user_data;
             int32_t res = cqe->res;
             uint32_t flags = cqe->flags;
+            /* The kernel's restart codes (ERESTARTSYS 512 .. ERESTART_RESTARTBLOCK 516) are not
+             * errnos, but io_uring passes them on for some ops interrupted in io-wq (a splice
+             * into a full socket, cancelled): to a caller they mean EINTR. */
+            if (__builtin_expect((uint32_t)res + 516u <= 4u, 0)) res = -EINTR;
             /* Consume the CQE before dispatching it, so that a completion function may itself
              * take SQEs, submit or reap (reentrancy) and the ring never yields a CQE twice. */
             io_uring_smp_store_release(cq->khead, ++head);
