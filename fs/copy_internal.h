@@ -199,6 +199,11 @@ mode_t uco__cp_create_mode(const struct cp_engine *e, const struct cp_dir *dir,
 /* As uco__cp_meta_apply, also copying extended attributes from src_fd (with UCO_COPY_XATTR). */
 int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                          int src_fd, const struct cp_meta *m, bool created);
+/* As uco__cp_meta_apply_x, without reporting: returns 0 or the first -errno, *op saying what
+ * failed (NULL with an error: cancelled before anything ran, nothing of the entry failed). The
+ * caller reports it (once per entry, with whatever else failed of that entry). */
+int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
+                     const struct cp_meta *m, bool created, const char **op);
 
 /* A regular file's descriptors: src and dst, and each again with O_DIRECT (or -1), used for
  * aligned blocks only. */

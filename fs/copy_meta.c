@@ -160,6 +160,16 @@ int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name
 int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                          int src_fd, const struct cp_meta *m, bool created)
 {
+    const char *op = NULL;
+    int r = uco__cp_meta_set(e, dir, name, fd, src_fd, m, created, &op);
+    if (r < 0 && op) uco__cp_fail(e, dir, dir->depth ? name : NULL, op, true, r, false);
+    return r;
+}
+
+int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
+                     const struct cp_meta *m, bool created, const char **op)
+{
+    *op = NULL;
     mode_t type = m->mode & S_IFMT;
     struct meta_call c = {.fd = fd, .dirfd = dir->dst_fd, .name = name, .src_fd = -1};
     c.privileged = e->privileged;
@@ -201,7 +211,7 @@ int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *na
         intptr_t r = uco_work(meta_job, &c);
         if (r < 0) return r; /* cancelled before it ran */
     }
-    if (c.err) uco__cp_fail(e, dir, dir->depth ? name : NULL, c.op, true, c.err, false);
+    if (c.err) *op = c.op;
     return c.err;
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static char base[PATH_MAX];
@@ -334,6 +335,60 @@ static void a_failed_destination_close_is_reported_and_the_file_removed(void **s
         assert_true(r.removed[0]);
         assert_int_equal(access(dst, F_OK), -1);
     }
+}
+
+/* A file whose metadata failed (an xattr the destination cannot hold) and whose destination
+ * close failed too (injected EIO) was reported twice and counted as two errors: it is one failed
+ * file, reported once with its first failure and the removal. */
+static void a_file_whose_metadata_and_close_both_fail_is_one_error(void **state)
+{
+    char mnt[PATH_MAX], src[PATH_MAX], dst[PATH_MAX], probe[PATH_MAX];
+    static char big[8000]; /* more than an ext4 block holds, fine for tmpfs */
+    memset(big, 'x', sizeof big);
+    /* The destination side (/tmp) must refuse the value. */
+    at(probe, "xattr-probe");
+    make_file(probe, 0);
+    int pr = setxattr(probe, "user.big", big, sizeof big, 0);
+    int pe = errno;
+    unlink(probe);
+    if (pr == 0 || (pe != ENOSPC && pe != E2BIG)) {
+        printf("SKIP: %s holds an 8000-byte xattr value (or refused it with %s), nothing to "
+               "make the metadata fail\n",
+               base, pr == 0 ? "nothing" : strerror(pe));
+        skip();
+    }
+    /* The source side: a tmpfs, which holds it. */
+    at(mnt, "xattr-mnt");
+    mkdir(mnt, 0755);
+    int mr = mount_tmpfs(mnt, 1 << 20);
+    if (mr < 0) {
+        printf("SKIP: cannot mount a tmpfs: %s\n", strerror(-mr));
+        skip();
+    }
+    snprintf(src, sizeof src, "%s/f", mnt);
+    make_file(src, 1000);
+    if (setxattr(src, "user.big", big, sizeof big, 0) < 0) {
+        int e = errno;
+        umount2(mnt, MNT_DETACH);
+        printf("SKIP: no user xattrs on tmpfs: %s\n", strerror(e));
+        skip();
+    }
+    at(dst, "xattr-copy");
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    t_run(close_fault_body, &r, NULL);
+    close_fds_on(dst);
+    umount2(mnt, MNT_DETACH);
+    assert_int_equal(r.result, r.errs[0]);
+    assert_int_equal(r.nerr, 1);
+    assert_int_equal(r.st.errors, 1);
+    assert_int_equal(r.st.files, 0);
+    assert_true(r.errs[0] == -ENOSPC || r.errs[0] == -E2BIG);
+    assert_string_equal(r.ops[0], "set xattr");
+    assert_string_equal(r.errpath[0], dst);
+    assert_true(r.removed[0]);
+    assert_false(r.incomplete[0]);
+    assert_int_equal(access(dst, F_OK), -1);
 }
 
 static void make_owned(const char *p, size_t size, mode_t mode, uid_t uid)
@@ -892,6 +947,7 @@ int main(void)
         cmocka_unit_test(a_listed_name_longer_than_name_max_is_reported_not_overflowed),
         cmocka_unit_test(failed_writes_are_reported_removed_and_the_rest_copied),
         cmocka_unit_test(a_failed_destination_close_is_reported_and_the_file_removed),
+        cmocka_unit_test(a_file_whose_metadata_and_close_both_fail_is_one_error),
         cmocka_unit_test(a_failed_copy_through_a_link_is_reported_incomplete_not_removed),
         cmocka_unit_test(error_callback_can_stop_the_copy),
         cmocka_unit_test(a_set_id_copy_is_never_set_id_or_open_to_others_before_its_owner_is_final),
