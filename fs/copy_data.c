@@ -60,11 +60,12 @@ static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, c
 struct slot {
     uco_op op;
     char *buf;
-    int64_t off; /* file offset of buf[0] */
-    size_t len;  /* bytes in buf (after the read) */
-    size_t done; /* bytes of it written */
-    int state;   /* 0 idle, 1 reading, 2 writing */
-    bool direct; /* the read went through src_direct */
+    int64_t off;  /* file offset of buf[0] */
+    size_t len;   /* bytes in buf (after the read) */
+    size_t done;  /* bytes of it written */
+    int state;    /* 0 idle, 1 reading, 2 writing */
+    bool direct;  /* the read went through src_direct */
+    bool wdirect; /* the write in flight goes through dst_direct */
 };
 
 struct pipe {
@@ -105,6 +106,7 @@ static int start_write(struct pipe *p, struct slot *s)
         len &= ~(DIRECT_ALIGN - 1);
     }
     s->state = 2;
+    s->wdirect = fd == p->dst_direct;
     return uco_op_write(&s->op, fd, s->buf + s->done, len, off);
 }
 
@@ -308,6 +310,14 @@ static int64_t rw_segment(struct pipe *p, int64_t start, int64_t end, const char
                 busy--;
             }
         } else {
+            if (res == -EINVAL && s->wdirect && !r) {
+                /* As for reads: the device wants a bigger alignment, so this piece and the
+                 * rest of the file go through the page cache. */
+                p->dst_direct = -1;
+                int sw = start_write(p, s);
+                if (sw >= 0) continue;
+                res = sw;
+            }
             if (res < 0 || (res == 0 && s->len > s->done)) {
                 *where = "write";
                 r = r ? r : (res < 0 ? res : -EIO);

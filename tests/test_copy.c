@@ -743,12 +743,14 @@ static void one_job_one_walker_gives_the_same_tree(void **state)
 /* O_DIRECT wants aligned offsets, lengths and buffers: a file between 64 KiB and the chunk size
  * was read in one unaligned chunk (size + 1 bytes) and failed with EINVAL; a sparse file's last
  * segment (to an unaligned end) too. Every size, aligned or not, must come out whole. */
-static void direct_copies_files_of_every_size_whole(void **state)
+/* Makes dir (a "/var/tmp/...-XXXXXX" template) on a file system with O_DIRECT (tmpfs has none):
+ * skips the test, saying why, when /var/tmp has none either. */
+static void direct_dir(char *dir)
 {
-    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", src[PATH_MAX], dst[PATH_MAX];
+    char probe[PATH_MAX];
     assert_non_null(mkdtemp(dir));
-    snprintf(src, sizeof src, "%s/probe", dir);
-    int fd = open(src, O_RDWR | O_CREAT | O_DIRECT, 0600);
+    snprintf(probe, sizeof probe, "%s/probe", dir);
+    int fd = open(probe, O_RDWR | O_CREAT | O_DIRECT, 0600);
     if (fd < 0) {
         int e = errno;
         remove_tree(dir);
@@ -757,7 +759,13 @@ static void direct_copies_files_of_every_size_whole(void **state)
         skip();
     }
     close(fd);
-    unlink(src);
+    unlink(probe);
+}
+
+static void direct_copies_files_of_every_size_whole(void **state)
+{
+    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", src[PATH_MAX], dst[PATH_MAX];
+    direct_dir(dir);
     const size_t chunk = (size_t)1 << 20;
     const size_t sizes[] = {0,     1,         4095,         4096,         65535,
                             65536, 65537,     100000,       200000,       chunk - 1,
@@ -773,7 +781,7 @@ static void direct_copies_files_of_every_size_whole(void **state)
     /* Sparse: a hole, then data to an unaligned end. */
     snprintf(p, sizeof p, "%s/sparse", src);
     make_file(p, 300007);
-    fd = open(p, O_WRONLY);
+    int fd = open(p, O_WRONLY);
     assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 196608), 0);
     close(fd);
     for (int pass = 0; pass < 2; pass++) {
@@ -795,6 +803,40 @@ static void direct_copies_files_of_every_size_whole(void **state)
         assert_int_equal(same_content(a, p), 1);
         remove_tree(dst);
     }
+    remove_tree(dir);
+}
+
+static intptr_t direct_einval_body(void *arg)
+{
+    /* With UCO_COPY_DIRECT and cfr off, a big file's first write is its first chunk, whole
+     * aligned blocks from an aligned buffer at offset 0: through the O_DIRECT descriptor. */
+    uco_fault f = {.op = UCO_OP_WRITE, .fd = -1, .count = 1, .error = EINVAL};
+    T_CHECK(uco_fault_add(uco_loop_current(), &f) >= 0);
+    return copy_body(arg);
+}
+
+/* A direct read that fails with EINVAL (the device wants another alignment) falls back to the
+ * page cache; a direct write failed the file instead. It falls back too: the copy is whole. */
+static void a_direct_write_refused_with_einval_goes_through_the_page_cache(void **state)
+{
+    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", src[PATH_MAX], dst[PATH_MAX];
+    direct_dir(dir);
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(dst, sizeof dst, "%s/dst", dir);
+    const size_t size = (3 << 20) + 7; /* several chunks and an unaligned tail */
+    make_file(src, size);
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_DIRECT;
+    t_run(direct_einval_body, &r, NULL);
+    for (int k = 0; k < r.nerr && k < 8; k++)
+        printf("error: %s %s: %s\n", r.ops[k], r.errpath[k], strerror(-r.errs[k]));
+    assert_int_equal(r.nerr, 0);
+    assert_int_equal(r.result, 0);
+    assert_int_equal(r.st.errors, 0);
+    assert_int_equal(r.st.files, 1);
+    assert_int_equal(r.st.bytes, size);
+    assert_true(holds_pattern(dst, size));
+    assert_int_equal(same_content(src, dst), 1);
     remove_tree(dir);
 }
 
@@ -959,6 +1001,7 @@ int main(void)
         cmocka_unit_test(bad_arguments_are_refused),
         cmocka_unit_test(one_job_one_walker_gives_the_same_tree),
         cmocka_unit_test(direct_copies_files_of_every_size_whole),
+        cmocka_unit_test(a_direct_write_refused_with_einval_goes_through_the_page_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
