@@ -188,7 +188,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         uco_close(src);
         return uco__cp_fail(e, dir, rn, "create", true, dst, false);
     }
-    struct cp_fds f = {src, -1, dst, -1};
+    struct cp_fds f = {src, -1, dst, -1, CP_DIO_ALIGN_DEFAULT, CP_DIO_ALIGN_DEFAULT};
     if ((e->flags & UCO_COPY_DIRECT) && stx->stx_size > e->small_max) {
         /* Best effort: a file system without O_DIRECT just uses the page cache; unaligned
          * pieces (a file's tail) go through it too. */
@@ -196,6 +196,8 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         if (d >= 0) f.dst_direct = d;
         int s = uco_openat(dir->src_fd, sname, sflags | O_DIRECT, 0);
         if (s >= 0) f.src_direct = s;
+        /* The alignment the two files ask for (statx), not a guess. */
+        if (f.src_direct >= 0 || f.dst_direct >= 0) uco__cp_dio_align(&f);
     }
     const char *where = "read";
     int64_t n = uco__cp_data(e, &f, stx, &where);

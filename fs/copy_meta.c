@@ -328,6 +328,22 @@ void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap)
     return aligned_alloc(4096, *cap);
 }
 
+void *uco__cp_buf_get_aligned(struct cp_engine *e, size_t size, size_t align, size_t *cap)
+{
+    if (align <= 4096) return uco__cp_buf_get(e, size, cap);
+    unsigned c = buf_class(size);
+    *cap = (size_t)4096 << c;
+    struct cp_buf **pp = &e->free_bufs[c];
+    for (; *pp; pp = &(*pp)->next)
+        if ((uintptr_t)*pp % align == 0) {
+            struct cp_buf *b = *pp;
+            *pp = b->next;
+            return b;
+        }
+    void *buf;
+    return posix_memalign(&buf, align, *cap) == 0 ? buf : NULL;
+}
+
 void uco__cp_buf_put(struct cp_engine *e, void *buf, size_t cap)
 {
     if (!buf) return;

@@ -5,6 +5,8 @@
 #include "test_util.h"
 #include "tree_util.h"
 
+#include "fs/copy_internal.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -840,6 +842,64 @@ static void a_direct_write_refused_with_einval_goes_through_the_page_cache(void 
     remove_tree(dir);
 }
 
+static intptr_t dio_align_body(void *arg)
+{
+    uco__cp_dio_align(arg);
+    return 0;
+}
+
+/* What statx says of path: O_DIRECT offset and memory alignment (false: not said). Read with
+ * the header's names here, the engine reads the kernel's layout: each checks the other. */
+static bool statx_dio(const char *path, size_t *off, size_t *mem)
+{
+#ifdef STATX_DIOALIGN
+    struct statx stx;
+    if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &stx) < 0 || !(stx.stx_mask & STATX_DIOALIGN))
+        return false;
+    *off = stx.stx_dio_offset_align;
+    *mem = stx.stx_dio_mem_align;
+    return *off && *mem;
+#else
+    (void)path, (void)off, (void)mem;
+    return false;
+#endif
+}
+
+/* O_DIRECT's alignment was 4096 whatever the device: it is what statx reports for the files
+ * (the larger of the two sides), 4096 only where the kernel says nothing. */
+static void direct_alignment_is_what_statx_reports(void **state)
+{
+    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", a[PATH_MAX], b[PATH_MAX];
+    direct_dir(dir);
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    make_file(a, 1 << 20);
+    make_file(b, 0);
+    size_t ao, am, bo, bm;
+    if (!statx_dio(a, &ao, &am) || !statx_dio(b, &bo, &bm)) {
+        remove_tree(dir);
+        printf("SKIP: statx reports no STATX_DIOALIGN for files in /var/tmp\n");
+        skip();
+    }
+    int fa = open(a, O_RDONLY | O_DIRECT), fb = open(b, O_WRONLY | O_DIRECT);
+    assert_true(fa >= 0 && fb >= 0);
+    struct cp_fds f = {.src = -1, .src_direct = fa, .dst = -1, .dst_direct = fb};
+    t_run(dio_align_body, &f, NULL);
+    assert_int_equal(f.src_direct, fa); /* both kept */
+    assert_int_equal(f.dst_direct, fb);
+    assert_int_equal(f.align, ao > bo ? ao : bo);
+    assert_int_equal(f.mem_align, am > bm ? am : bm);
+    /* One side alone: its own. */
+    struct cp_fds g = {.src = -1, .src_direct = -1, .dst = -1, .dst_direct = fb};
+    t_run(dio_align_body, &g, NULL);
+    assert_int_equal(g.dst_direct, fb);
+    assert_int_equal(g.align, bo);
+    assert_int_equal(g.mem_align, bm);
+    close(fa);
+    close(fb);
+    remove_tree(dir);
+}
+
 /* ---- a file system that lists a name longer than NAME_MAX (FUSE allows 1024 bytes) ---- */
 
 #define LONG_NAME_LEN 300
@@ -1002,6 +1062,7 @@ int main(void)
         cmocka_unit_test(one_job_one_walker_gives_the_same_tree),
         cmocka_unit_test(direct_copies_files_of_every_size_whole),
         cmocka_unit_test(a_direct_write_refused_with_einval_goes_through_the_page_cache),
+        cmocka_unit_test(direct_alignment_is_what_statx_reports),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
