@@ -3,6 +3,7 @@
  * (SEEK_DATA / SEEK_HOLE) so holes stay holes. Reads go on to the end of the file as it is now,
  * not as it was stat'ed: a file that grew is copied whole, one that shrank is not padded. */
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,13 +11,75 @@
 
 #include "fs/copy_internal.h"
 
-/* O_DIRECT wants offsets, lengths and buffers aligned to the device's logical block (512 or
- * 4096 bytes): 4096 serves both. */
-#define DIRECT_ALIGN ((size_t)4096)
+/* ---- O_DIRECT alignment ---------------------------------------------------------------
+ * O_DIRECT wants offsets and lengths aligned to what the file system asks (the device's logical
+ * block, usually 512 or 4096 bytes), and buffers to the device's DMA alignment. Since Linux 6.1
+ * statx says both (STATX_DIOALIGN); before, 4096 serves every common device. */
 
-static size_t align_up(size_t n)
+#ifndef STATX_DIOALIGN
+#define STATX_DIOALIGN 0x2000U
+#endif
+/* stx_dio_mem_align and stx_dio_offset_align: in the kernel's struct statx (256 bytes, its
+ * layout is ABI) right after stx_dev_minor and stx_mnt_id; older headers (glibc 2.36's own
+ * struct) have padding there, which the kernel fills all the same. */
+#define STX_DIO_MEM_ALIGN_AT    0x98
+#define STX_DIO_OFFSET_ALIGN_AT 0x9c
+_Static_assert(sizeof(struct statx) == 256, "struct statx is the kernel's 256 bytes");
+_Static_assert(offsetof(struct statx, stx_dev_minor) == 0x8c, "struct statx layout");
+
+static bool pow2(size_t n)
 {
-    return (n + DIRECT_ALIGN - 1) & ~(DIRECT_ALIGN - 1);
+    return n && !(n & (n - 1));
+}
+
+int uco__cp_dio_of(int fd, size_t *offset_align, size_t *mem_align)
+{
+    struct statx stx;
+    memset(&stx, 0, sizeof stx);
+    if (uco_statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) < 0 ||
+        !(stx.stx_mask & STATX_DIOALIGN))
+        return 0;
+    uint32_t mem, off;
+    memcpy(&mem, (const char *)&stx + STX_DIO_MEM_ALIGN_AT, sizeof mem);
+    memcpy(&off, (const char *)&stx + STX_DIO_OFFSET_ALIGN_AT, sizeof off);
+    if (!off || !mem) return -1; /* no direct I/O on this file */
+    *offset_align = off;
+    *mem_align = mem;
+    return 1;
+}
+
+/* What fd asks for O_DIRECT (CP_DIO_ALIGN_DEFAULT where the kernel does not say); false when
+ * it cannot be used for it. */
+static bool dio_need(int fd, size_t *off, size_t *mem)
+{
+    *off = *mem = CP_DIO_ALIGN_DEFAULT;
+    if (uco__cp_dio_of(fd, off, mem) < 0) return false;
+    return pow2(*off) && pow2(*mem) && *off <= CP_DIO_ALIGN_MAX && *mem <= CP_DIO_ALIGN_MAX;
+}
+
+void uco__cp_dio_align(struct cp_fds *f)
+{
+    size_t so = 0, sm = 0, dof = 0, dm = 0;
+    if (f->src_direct >= 0 && !dio_need(f->src_direct, &so, &sm)) {
+        uco_close(f->src_direct);
+        f->src_direct = -1;
+        so = sm = 0;
+    }
+    if (f->dst_direct >= 0 && !dio_need(f->dst_direct, &dof, &dm)) {
+        uco_close(f->dst_direct);
+        f->dst_direct = -1;
+        dof = dm = 0;
+    }
+    /* One alignment for both sides: a chunk read at an offset is written at the same one. */
+    f->align = so > dof ? so : dof;
+    f->mem_align = sm > dm ? sm : dm;
+    if (!f->align) f->align = CP_DIO_ALIGN_DEFAULT;
+    if (!f->mem_align) f->mem_align = CP_DIO_ALIGN_DEFAULT;
+}
+
+static size_t align_up(size_t n, size_t align)
+{
+    return (n + align - 1) & ~(align - 1);
 }
 
 /* ---- small files ---------------------------------------------------------------------- */
@@ -60,16 +123,18 @@ static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, c
 struct slot {
     uco_op op;
     char *buf;
-    int64_t off; /* file offset of buf[0] */
-    size_t len;  /* bytes in buf (after the read) */
-    size_t done; /* bytes of it written */
-    int state;   /* 0 idle, 1 reading, 2 writing */
-    bool direct; /* the read went through src_direct */
+    int64_t off;  /* file offset of buf[0] */
+    size_t len;   /* bytes in buf (after the read) */
+    size_t done;  /* bytes of it written */
+    int state;    /* 0 idle, 1 reading, 2 writing */
+    bool direct;  /* the read went through src_direct */
+    bool wdirect; /* the write in flight goes through dst_direct */
 };
 
 struct pipe {
     struct cp_engine *e;
     int src, src_direct, dst, dst_direct; /* *_direct: O_DIRECT, or -1 */
+    size_t align, mem_align;              /* theirs (struct cp_fds) */
     size_t chunk;
     unsigned depth;
     struct slot *slots;
@@ -84,9 +149,9 @@ static int start_read(struct pipe *p, struct slot *s, size_t len, int64_t off)
 {
     s->off = off;
     s->done = 0;
-    s->direct =
-        p->src_direct >= 0 && (size_t)off % DIRECT_ALIGN == 0 && align_up(len) <= p->buf_cap;
-    if (s->direct) len = align_up(len);
+    s->direct = p->src_direct >= 0 && (size_t)off % p->align == 0 &&
+                align_up(len, p->align) <= p->buf_cap && (uintptr_t)s->buf % p->mem_align == 0;
+    if (s->direct) len = align_up(len, p->align);
     s->len = len;
     s->state = 1;
     return uco_op_read(&s->op, s->direct ? p->src_direct : p->src, s->buf, len, off);
@@ -99,12 +164,13 @@ static int start_write(struct pipe *p, struct slot *s)
     /* O_DIRECT for the whole aligned blocks; an unaligned tail (the end of the file) follows
      * through the page cache once they are written. */
     int fd = p->dst;
-    if (p->dst_direct >= 0 && (size_t)off % DIRECT_ALIGN == 0 && len >= DIRECT_ALIGN &&
-        (uintptr_t)(s->buf + s->done) % DIRECT_ALIGN == 0) {
+    if (p->dst_direct >= 0 && (size_t)off % p->align == 0 && len >= p->align &&
+        (uintptr_t)(s->buf + s->done) % p->mem_align == 0) {
         fd = p->dst_direct;
-        len &= ~(DIRECT_ALIGN - 1);
+        len &= ~(p->align - 1);
     }
     s->state = 2;
+    s->wdirect = fd == p->dst_direct;
     return uco_op_write(&s->op, fd, s->buf + s->done, len, off);
 }
 
@@ -308,6 +374,14 @@ static int64_t rw_segment(struct pipe *p, int64_t start, int64_t end, const char
                 busy--;
             }
         } else {
+            if (res == -EINVAL && s->wdirect && !r) {
+                /* As for reads: the device wants a bigger alignment, so this piece and the
+                 * rest of the file go through the page cache. */
+                p->dst_direct = -1;
+                int sw = start_write(p, s);
+                if (sw >= 0) continue;
+                res = sw;
+            }
             if (res < 0 || (res == 0 && s->len > s->done)) {
                 *where = "write";
                 r = r ? r : (res < 0 ? res : -EIO);
@@ -350,7 +424,7 @@ static int pipe_bufs(struct pipe *p, size_t need)
     size_t cap = 0;
     for (; got < p->depth; got++) {
         p->slots[got].state = 0;
-        p->slots[got].buf = uco__cp_buf_get(p->e, need, &cap);
+        p->slots[got].buf = uco__cp_buf_get_aligned(p->e, need, p->mem_align, &cap);
         if (!p->slots[got].buf) break;
     }
     if (got == 0) {
@@ -449,9 +523,18 @@ static int64_t copy_big(struct cp_engine *e, const struct cp_fds *f, const struc
     int64_t size = (int64_t)stx->stx_size;
     /* No bigger buffers than the file needs (a 200 KiB file takes one 256 KiB chunk), in whole
      * blocks (O_DIRECT reads a chunk at a time; the chunk size option is a power of two). */
-    size_t chunk = size < (int64_t)e->chunk ? align_up((size_t)size + 1) : e->chunk;
-    struct pipe p = {e,     f->src,           f->src_direct, f->dst, f->dst_direct,
-                     chunk, e->o.queue_depth, slots,         false,  0};
+    size_t align = f->align ? f->align : CP_DIO_ALIGN_DEFAULT;
+    size_t chunk = size < (int64_t)e->chunk ? align_up((size_t)size + 1, align) : e->chunk;
+    struct pipe p = {.e = e,
+                     .src = f->src,
+                     .src_direct = f->src_direct,
+                     .dst = f->dst,
+                     .dst_direct = f->dst_direct,
+                     .align = align,
+                     .mem_align = f->mem_align ? f->mem_align : CP_DIO_ALIGN_DEFAULT,
+                     .chunk = chunk,
+                     .depth = e->o.queue_depth,
+                     .slots = slots};
     /* O_DIRECT asks for reads and writes that bypass the cache: no copy_file_range then. */
     p.cfr = !(e->flags & UCO_COPY_DIRECT);
     bool sparse = size > 0 && (int64_t)stx->stx_blocks * 512 < size;

@@ -188,7 +188,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         uco_close(src);
         return uco__cp_fail(e, dir, rn, "create", true, dst, false);
     }
-    struct cp_fds f = {src, -1, dst, -1};
+    struct cp_fds f = {src, -1, dst, -1, CP_DIO_ALIGN_DEFAULT, CP_DIO_ALIGN_DEFAULT};
     if ((e->flags & UCO_COPY_DIRECT) && stx->stx_size > e->small_max) {
         /* Best effort: a file system without O_DIRECT just uses the page cache; unaligned
          * pieces (a file's tail) go through it too. */
@@ -196,6 +196,8 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         if (d >= 0) f.dst_direct = d;
         int s = uco_openat(dir->src_fd, sname, sflags | O_DIRECT, 0);
         if (s >= 0) f.src_direct = s;
+        /* The alignment the two files ask for (statx), not a guess. */
+        if (f.src_direct >= 0 || f.dst_direct >= 0) uco__cp_dio_align(&f);
     }
     const char *where = "read";
     int64_t n = uco__cp_data(e, &f, stx, &where);
@@ -208,14 +210,20 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         close2(src, dst);
         return uco__cp_fail(e, dir, rn, where, where[0] != 'r', (int)n, undo(dir, dname, own));
     }
-    r = uco__cp_meta_apply_x(e, dir, dname, dst, src, &m, created);
+    const char *mop;
+    r = uco__cp_meta_set(e, dir, dname, dst, src, &m, created, &mop);
     cr = close2(src, dst);
     if (cr < 0) {
-        /* The data may not have made it: the copy is incomplete (reported even when its
-         * metadata failed too, so that the removal is said). */
-        return uco__cp_fail(e, dir, rn, "close", true, cr, undo(dir, dname, own));
+        /* The data may not have made it: the copy is incomplete, and removed. One report for
+         * the file: its first failure (the metadata's, if that failed too), saying the removal. */
+        int left = undo(dir, dname, own);
+        if (r < 0 && mop) return uco__cp_fail(e, dir, rn, mop, true, r, left);
+        return uco__cp_fail(e, dir, rn, "close", true, cr, left);
     }
-    if (r < 0) return r; /* reported; the data is complete */
+    if (r < 0) {
+        /* The data is complete, its metadata is not (mop NULL: cancelled, nothing failed). */
+        return mop ? uco__cp_fail(e, dir, rn, mop, true, r, false) : r;
+    }
     e->st.files++;
     uco__cp_entry_done(e, dir, rn, S_IFREG, false);
     return 0;

@@ -173,6 +173,8 @@ void uco__cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const cha
 
 /* Buffers of at least size bytes (page aligned), from a per-size free list. */
 void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap);
+/* As uco__cp_buf_get, aligned to align (a power of two) when that is more than a page. */
+void *uco__cp_buf_get_aligned(struct cp_engine *e, size_t size, size_t align, size_t *cap);
 void uco__cp_buf_put(struct cp_engine *e, void *buf, size_t cap);
 void uco__cp_bufs_free(struct cp_engine *e);
 
@@ -199,12 +201,35 @@ mode_t uco__cp_create_mode(const struct cp_engine *e, const struct cp_dir *dir,
 /* As uco__cp_meta_apply, also copying extended attributes from src_fd (with UCO_COPY_XATTR). */
 int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                          int src_fd, const struct cp_meta *m, bool created);
+/* As uco__cp_meta_apply_x, without reporting: returns 0 or the first -errno, *op saying what
+ * failed (NULL with an error: cancelled before anything ran, nothing of the entry failed). The
+ * caller reports it (once per entry, with whatever else failed of that entry). */
+int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
+                     const struct cp_meta *m, bool created, const char **op);
+
+/* O_DIRECT alignment when the kernel does not say (before Linux 6.1's STATX_DIOALIGN): a
+ * device's logical block is 512 or 4096 bytes, and 4096 serves both. */
+#define CP_DIO_ALIGN_DEFAULT ((size_t)4096)
+/* More than this (or not a power of two) is not believed: that side uses the page cache. */
+#define CP_DIO_ALIGN_MAX     ((size_t)1 << 20)
 
 /* A regular file's descriptors: src and dst, and each again with O_DIRECT (or -1), used for
- * aligned blocks only. */
+ * aligned blocks only: offsets and lengths multiples of align, buffers of mem_align (powers of
+ * two; CP_DIO_ALIGN_DEFAULT for both unless uco__cp_dio_align said otherwise). */
 struct cp_fds {
     int src, src_direct, dst, dst_direct;
+    size_t align, mem_align;
 };
+
+/* What an open file needs for O_DIRECT, from statx's STATX_DIOALIGN (Linux 6.1+): 1 with
+ * *offset_align and *mem_align set; 0 when the kernel does not say (older kernel, or a file
+ * system that does not report it); -1 when it says the file has no direct I/O. */
+int uco__cp_dio_of(int fd, size_t *offset_align, size_t *mem_align);
+/* Sets f->align and f->mem_align for f's O_DIRECT descriptors: the larger of what each side's
+ * file asks for, CP_DIO_ALIGN_DEFAULT where the kernel does not say. A side whose file has no
+ * direct I/O (or asks for an alignment past CP_DIO_ALIGN_MAX) has its O_DIRECT descriptor
+ * closed (-1): the page cache serves it. */
+void uco__cp_dio_align(struct cp_fds *f);
 
 /* Regular files: copies the data of src (open) into dst (open, new or truncated), to the
  * source's end of file; holes of a sparse source stay holes. Returns the bytes of the copy (its

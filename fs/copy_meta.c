@@ -160,6 +160,16 @@ int uco__cp_meta_apply(struct cp_engine *e, struct cp_dir *dir, const char *name
 int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                          int src_fd, const struct cp_meta *m, bool created)
 {
+    const char *op = NULL;
+    int r = uco__cp_meta_set(e, dir, name, fd, src_fd, m, created, &op);
+    if (r < 0 && op) uco__cp_fail(e, dir, dir->depth ? name : NULL, op, true, r, false);
+    return r;
+}
+
+int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
+                     const struct cp_meta *m, bool created, const char **op)
+{
+    *op = NULL;
     mode_t type = m->mode & S_IFMT;
     struct meta_call c = {.fd = fd, .dirfd = dir->dst_fd, .name = name, .src_fd = -1};
     c.privileged = e->privileged;
@@ -201,7 +211,7 @@ int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *na
         intptr_t r = uco_work(meta_job, &c);
         if (r < 0) return r; /* cancelled before it ran */
     }
-    if (c.err) uco__cp_fail(e, dir, dir->depth ? name : NULL, c.op, true, c.err, false);
+    if (c.err) *op = c.op;
     return c.err;
 }
 
@@ -316,6 +326,22 @@ void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap)
         return b;
     }
     return aligned_alloc(4096, *cap);
+}
+
+void *uco__cp_buf_get_aligned(struct cp_engine *e, size_t size, size_t align, size_t *cap)
+{
+    if (align <= 4096) return uco__cp_buf_get(e, size, cap);
+    unsigned c = buf_class(size);
+    *cap = (size_t)4096 << c;
+    struct cp_buf **pp = &e->free_bufs[c];
+    for (; *pp; pp = &(*pp)->next)
+        if ((uintptr_t)*pp % align == 0) {
+            struct cp_buf *b = *pp;
+            *pp = b->next;
+            return b;
+        }
+    void *buf;
+    return posix_memalign(&buf, align, *cap) == 0 ? buf : NULL;
 }
 
 void uco__cp_buf_put(struct cp_engine *e, void *buf, size_t cap)

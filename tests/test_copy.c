@@ -5,6 +5,8 @@
 #include "test_util.h"
 #include "tree_util.h"
 
+#include "fs/copy_internal.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static char base[PATH_MAX];
@@ -334,6 +337,60 @@ static void a_failed_destination_close_is_reported_and_the_file_removed(void **s
         assert_true(r.removed[0]);
         assert_int_equal(access(dst, F_OK), -1);
     }
+}
+
+/* A file whose metadata failed (an xattr the destination cannot hold) and whose destination
+ * close failed too (injected EIO) was reported twice and counted as two errors: it is one failed
+ * file, reported once with its first failure and the removal. */
+static void a_file_whose_metadata_and_close_both_fail_is_one_error(void **state)
+{
+    char mnt[PATH_MAX], src[PATH_MAX], dst[PATH_MAX], probe[PATH_MAX];
+    static char big[8000]; /* more than an ext4 block holds, fine for tmpfs */
+    memset(big, 'x', sizeof big);
+    /* The destination side (/tmp) must refuse the value. */
+    at(probe, "xattr-probe");
+    make_file(probe, 0);
+    int pr = setxattr(probe, "user.big", big, sizeof big, 0);
+    int pe = errno;
+    unlink(probe);
+    if (pr == 0 || (pe != ENOSPC && pe != E2BIG)) {
+        printf("SKIP: %s holds an 8000-byte xattr value (or refused it with %s), nothing to "
+               "make the metadata fail\n",
+               base, pr == 0 ? "nothing" : strerror(pe));
+        skip();
+    }
+    /* The source side: a tmpfs, which holds it. */
+    at(mnt, "xattr-mnt");
+    mkdir(mnt, 0755);
+    int mr = mount_tmpfs(mnt, 1 << 20);
+    if (mr < 0) {
+        printf("SKIP: cannot mount a tmpfs: %s\n", strerror(-mr));
+        skip();
+    }
+    snprintf(src, sizeof src, "%s/f", mnt);
+    make_file(src, 1000);
+    if (setxattr(src, "user.big", big, sizeof big, 0) < 0) {
+        int e = errno;
+        umount2(mnt, MNT_DETACH);
+        printf("SKIP: no user xattrs on tmpfs: %s\n", strerror(e));
+        skip();
+    }
+    at(dst, "xattr-copy");
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE;
+    t_run(close_fault_body, &r, NULL);
+    close_fds_on(dst);
+    umount2(mnt, MNT_DETACH);
+    assert_int_equal(r.result, r.errs[0]);
+    assert_int_equal(r.nerr, 1);
+    assert_int_equal(r.st.errors, 1);
+    assert_int_equal(r.st.files, 0);
+    assert_true(r.errs[0] == -ENOSPC || r.errs[0] == -E2BIG);
+    assert_string_equal(r.ops[0], "set xattr");
+    assert_string_equal(r.errpath[0], dst);
+    assert_true(r.removed[0]);
+    assert_false(r.incomplete[0]);
+    assert_int_equal(access(dst, F_OK), -1);
 }
 
 static void make_owned(const char *p, size_t size, mode_t mode, uid_t uid)
@@ -688,12 +745,14 @@ static void one_job_one_walker_gives_the_same_tree(void **state)
 /* O_DIRECT wants aligned offsets, lengths and buffers: a file between 64 KiB and the chunk size
  * was read in one unaligned chunk (size + 1 bytes) and failed with EINVAL; a sparse file's last
  * segment (to an unaligned end) too. Every size, aligned or not, must come out whole. */
-static void direct_copies_files_of_every_size_whole(void **state)
+/* Makes dir (a "/var/tmp/...-XXXXXX" template) on a file system with O_DIRECT (tmpfs has none):
+ * skips the test, saying why, when /var/tmp has none either. */
+static void direct_dir(char *dir)
 {
-    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", src[PATH_MAX], dst[PATH_MAX];
+    char probe[PATH_MAX];
     assert_non_null(mkdtemp(dir));
-    snprintf(src, sizeof src, "%s/probe", dir);
-    int fd = open(src, O_RDWR | O_CREAT | O_DIRECT, 0600);
+    snprintf(probe, sizeof probe, "%s/probe", dir);
+    int fd = open(probe, O_RDWR | O_CREAT | O_DIRECT, 0600);
     if (fd < 0) {
         int e = errno;
         remove_tree(dir);
@@ -702,7 +761,13 @@ static void direct_copies_files_of_every_size_whole(void **state)
         skip();
     }
     close(fd);
-    unlink(src);
+    unlink(probe);
+}
+
+static void direct_copies_files_of_every_size_whole(void **state)
+{
+    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", src[PATH_MAX], dst[PATH_MAX];
+    direct_dir(dir);
     const size_t chunk = (size_t)1 << 20;
     const size_t sizes[] = {0,     1,         4095,         4096,         65535,
                             65536, 65537,     100000,       200000,       chunk - 1,
@@ -718,7 +783,7 @@ static void direct_copies_files_of_every_size_whole(void **state)
     /* Sparse: a hole, then data to an unaligned end. */
     snprintf(p, sizeof p, "%s/sparse", src);
     make_file(p, 300007);
-    fd = open(p, O_WRONLY);
+    int fd = open(p, O_WRONLY);
     assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 196608), 0);
     close(fd);
     for (int pass = 0; pass < 2; pass++) {
@@ -740,6 +805,98 @@ static void direct_copies_files_of_every_size_whole(void **state)
         assert_int_equal(same_content(a, p), 1);
         remove_tree(dst);
     }
+    remove_tree(dir);
+}
+
+static intptr_t direct_einval_body(void *arg)
+{
+    /* With UCO_COPY_DIRECT and cfr off, a big file's first write is its first chunk, whole
+     * aligned blocks from an aligned buffer at offset 0: through the O_DIRECT descriptor. */
+    uco_fault f = {.op = UCO_OP_WRITE, .fd = -1, .count = 1, .error = EINVAL};
+    T_CHECK(uco_fault_add(uco_loop_current(), &f) >= 0);
+    return copy_body(arg);
+}
+
+/* A direct read that fails with EINVAL (the device wants another alignment) falls back to the
+ * page cache; a direct write failed the file instead. It falls back too: the copy is whole. */
+static void a_direct_write_refused_with_einval_goes_through_the_page_cache(void **state)
+{
+    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", src[PATH_MAX], dst[PATH_MAX];
+    direct_dir(dir);
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(dst, sizeof dst, "%s/dst", dir);
+    const size_t size = (3 << 20) + 7; /* several chunks and an unaligned tail */
+    make_file(src, size);
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_DIRECT;
+    t_run(direct_einval_body, &r, NULL);
+    for (int k = 0; k < r.nerr && k < 8; k++)
+        printf("error: %s %s: %s\n", r.ops[k], r.errpath[k], strerror(-r.errs[k]));
+    assert_int_equal(r.nerr, 0);
+    assert_int_equal(r.result, 0);
+    assert_int_equal(r.st.errors, 0);
+    assert_int_equal(r.st.files, 1);
+    assert_int_equal(r.st.bytes, size);
+    assert_true(holds_pattern(dst, size));
+    assert_int_equal(same_content(src, dst), 1);
+    remove_tree(dir);
+}
+
+static intptr_t dio_align_body(void *arg)
+{
+    uco__cp_dio_align(arg);
+    return 0;
+}
+
+/* What statx says of path: O_DIRECT offset and memory alignment (false: not said). Read with
+ * the header's names here, the engine reads the kernel's layout: each checks the other. */
+static bool statx_dio(const char *path, size_t *off, size_t *mem)
+{
+#ifdef STATX_DIOALIGN
+    struct statx stx;
+    if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &stx) < 0 || !(stx.stx_mask & STATX_DIOALIGN))
+        return false;
+    *off = stx.stx_dio_offset_align;
+    *mem = stx.stx_dio_mem_align;
+    return *off && *mem;
+#else
+    (void)path, (void)off, (void)mem;
+    return false;
+#endif
+}
+
+/* O_DIRECT's alignment was 4096 whatever the device: it is what statx reports for the files
+ * (the larger of the two sides), 4096 only where the kernel says nothing. */
+static void direct_alignment_is_what_statx_reports(void **state)
+{
+    char dir[PATH_MAX] = "/var/tmp/uco-test-direct-XXXXXX", a[PATH_MAX], b[PATH_MAX];
+    direct_dir(dir);
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    make_file(a, 1 << 20);
+    make_file(b, 0);
+    size_t ao, am, bo, bm;
+    if (!statx_dio(a, &ao, &am) || !statx_dio(b, &bo, &bm)) {
+        remove_tree(dir);
+        printf("SKIP: statx reports no STATX_DIOALIGN for files in /var/tmp\n");
+        skip();
+    }
+    int fa = open(a, O_RDONLY | O_DIRECT), fb = open(b, O_WRONLY | O_DIRECT);
+    assert_true(fa >= 0 && fb >= 0);
+    struct cp_fds f = {.src = -1, .src_direct = fa, .dst = -1, .dst_direct = fb};
+    t_run(dio_align_body, &f, NULL);
+    assert_int_equal(f.src_direct, fa); /* both kept */
+    assert_int_equal(f.dst_direct, fb);
+    assert_int_equal(f.align, ao > bo ? ao : bo);
+    assert_int_equal(f.mem_align, am > bm ? am : bm);
+    /* One side alone: its own. */
+    struct cp_fds g = {.src = -1, .src_direct = -1, .dst = -1, .dst_direct = fb};
+    t_run(dio_align_body, &g, NULL);
+    assert_int_equal(g.dst_direct, fb);
+    assert_int_equal(g.align, bo);
+    assert_int_equal(g.mem_align, bm);
+    close(fa);
+    close(fb);
     remove_tree(dir);
 }
 
@@ -892,6 +1049,7 @@ int main(void)
         cmocka_unit_test(a_listed_name_longer_than_name_max_is_reported_not_overflowed),
         cmocka_unit_test(failed_writes_are_reported_removed_and_the_rest_copied),
         cmocka_unit_test(a_failed_destination_close_is_reported_and_the_file_removed),
+        cmocka_unit_test(a_file_whose_metadata_and_close_both_fail_is_one_error),
         cmocka_unit_test(a_failed_copy_through_a_link_is_reported_incomplete_not_removed),
         cmocka_unit_test(error_callback_can_stop_the_copy),
         cmocka_unit_test(a_set_id_copy_is_never_set_id_or_open_to_others_before_its_owner_is_final),
@@ -903,6 +1061,8 @@ int main(void)
         cmocka_unit_test(bad_arguments_are_refused),
         cmocka_unit_test(one_job_one_walker_gives_the_same_tree),
         cmocka_unit_test(direct_copies_files_of_every_size_whole),
+        cmocka_unit_test(a_direct_write_refused_with_einval_goes_through_the_page_cache),
+        cmocka_unit_test(direct_alignment_is_what_statx_reports),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
