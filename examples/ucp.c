@@ -102,10 +102,8 @@ static int on_error(const uco_copy_error *e, void *arg)
     else if (!strcmp(op, "copy cyclic directory"))
         fprintf(stderr, "ucp: cannot copy cyclic directory '%s': %s\n", e->src, strerror(-e->err));
     else if (e->incomplete)
-        fprintf(stderr,
-                "ucp: %s '%s': %s (incomplete copy '%s' left: written through a link, removing "
-                "it would not undo that)\n",
-                op, e->path, strerror(-e->err), e->dst);
+        fprintf(stderr, "ucp: %s '%s': %s (incomplete copy '%s' left)\n", op, e->path,
+                strerror(-e->err), e->dst);
     else
         fprintf(stderr, "ucp: %s '%s': %s%s%s%s\n", op, e->path, strerror(-e->err),
                 e->removed ? " (incomplete copy '" : "", e->removed ? e->dst : "",

@@ -224,7 +224,8 @@ typedef struct uco_copy_error {
     bool removed;     /* an incomplete destination file was removed */
     bool incomplete;  /* an incomplete destination file was left: it was written through a
                          symlink or has other hard links, so removing its name would not undo
-                         the write (and would cut a link that was not the copy's) */
+                         the write (and would cut a link that was not the copy's), or removing
+                         it failed */
 } uco_copy_error;
 
 /* Called once per failed entry, on the loop's thread, from inside the copy; must not await.
