@@ -110,6 +110,7 @@ void uco__bufpool_starve(struct uco_bufpool *p, struct uco_conn *c)
     else
         p->starved_head = c;
     p->starved_tail = c;
+    p->nstarved++;
 }
 
 void uco__bufpool_unstarve(struct uco_bufpool *p, struct uco_conn *c)
@@ -122,6 +123,7 @@ void uco__bufpool_unstarve(struct uco_bufpool *p, struct uco_conn *c)
     }
     if (*pp) *pp = c->starved_next;
     if (p->starved_tail == c) p->starved_tail = prev;
+    p->nstarved--;
     c->starved = false;
     c->starved_next = NULL;
 }
@@ -137,4 +139,12 @@ void uco__bufpool_put(struct uco_bufpool *p, uint16_t bid)
         uco__bufpool_unstarve(p, c);
         uco__conn_arm(c);
     }
+}
+
+int uco_bufpool_stats_get(const uco_bufpool *p, uco_bufpool_stats *out)
+{
+    if (!p || !out) return -EINVAL;
+    *out = (uco_bufpool_stats){
+        .count = p->count, .free = p->in_ring, .starved = p->nstarved, .nobufs = p->nobufs};
+    return 0;
 }

@@ -134,6 +134,7 @@ static void recv_complete(struct uco__comp *comp, int32_t res, uint32_t flags)
         c->eof = true;
     } else if (res == -ENOBUFS) {
         c->stats.nobufs++;
+        p->nobufs++;
     } else if (res < 0 && res != -ECANCELED && !c->recv_err) {
         c->recv_err = res;
     }

@@ -267,8 +267,8 @@ static ssize_t send_loop(struct uco_conn *c, const void *buf, size_t len, bool a
             break;
         }
         done += (size_t)n;
+        c->stats.bytes_out += (uint64_t)n; /* as it goes: progress a watcher can see */
     } while (all && done < len);
-    c->stats.bytes_out += done;
     send_unlock(c);
     return err ? err : (ssize_t)done;
 }
@@ -323,6 +323,7 @@ ssize_t uco_conn_sendv_all(uco_conn *c, struct iovec *iov, int n)
             break;
         }
         done += (size_t)m;
+        c->stats.bytes_out += (uint64_t)m;
         for (size_t left = (size_t)m; left;) {
             size_t k = left < iov->iov_len ? left : iov->iov_len;
             iov->iov_base = (char *)iov->iov_base + k;
@@ -334,7 +335,6 @@ ssize_t uco_conn_sendv_all(uco_conn *c, struct iovec *iov, int n)
             }
         }
     }
-    c->stats.bytes_out += done;
     send_unlock(c);
     return err ? err : (ssize_t)done;
 }
@@ -344,8 +344,7 @@ ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t len)
     if (!c || c->closing) return -EINVAL;
     int r = send_lock(c);
     if (r) return r;
-    ssize_t n = uco__sendfile(c->fd, c->fixed, file_fd, off, len);
-    if (n > 0) c->stats.bytes_out += (uint64_t)n;
+    ssize_t n = uco__sendfile(c->fd, c->fixed, file_fd, off, len, &c->stats.bytes_out);
     send_unlock(c);
     return n;
 }

@@ -24,6 +24,8 @@ struct uco_bufpool {
     unsigned in_ring; /* buffers the kernel can take now */
     /* connections whose receive stopped for lack of buffers, re-armed as buffers come back */
     struct uco_conn *starved_head, *starved_tail;
+    unsigned nstarved; /* connections on that list */
+    uint64_t nobufs;   /* receives that found the ring empty */
 };
 
 /* A task waiting for its turn to send on a connection. */
@@ -140,7 +142,8 @@ void uco__park_nointr(struct uco_task *t, void *obj, const char *what);
 
 /* Send with the fixed-file flag when fixed; zero-copy when zc. Awaits. */
 ssize_t uco__send(int fd, bool fixed, const void *buf, size_t len, int flags, bool zc);
-/* Splice-based file->socket copy; fixed: out_fd is a fixed slot. Awaits. */
-ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len);
+/* Splice-based file->socket copy; fixed: out_fd is a fixed slot; sent (may be NULL) counts the
+ * bytes as each splice into the socket completes. Awaits. */
+ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len, uint64_t *sent);
 
 #endif

@@ -277,7 +277,7 @@ static void pipe_put(struct uco__net *n, int p[2], bool empty)
     close(p[1]);
 }
 
-ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len)
+ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len, uint64_t *sent)
 {
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_sendfile");
@@ -309,6 +309,7 @@ ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t l
                 break;
             }
             left -= (size_t)m;
+            if (sent) *sent += (uint64_t)m;
         }
         if (!left) done += (size_t)in;
     }
@@ -319,7 +320,7 @@ ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t l
 
 ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len)
 {
-    return uco__sendfile(out_fd, false, file_fd, off, len);
+    return uco__sendfile(out_fd, false, file_fd, off, len, NULL);
 }
 
 /* ---- process set-up ------------------------------------------------------------------ */

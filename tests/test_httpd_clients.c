@@ -317,6 +317,248 @@ static size_t drain_all(int fd, char *head, size_t headlen)
 
 static const char big_req[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
 
+/* ---- shedding under receive-buffer pressure ------------------------------------------------ */
+
+/* Clients that pipeline requests and never read. */
+struct flood {
+    int n;
+    int fd[1024];
+    struct pollfd p[1024];
+    size_t sent[1024];
+};
+
+static const char *flood_reqs(size_t *len)
+{
+    static char reqs[512 * 1024];
+    static size_t n;
+    while (n + 64 < sizeof reqs)
+        n += (size_t)snprintf(reqs + n, sizeof reqs - n,
+                              "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
+    *len = n;
+    return reqs;
+}
+
+/* Opens n more flooding clients, each sending what its socket takes of its requests now.
+ * Returns the bytes sent. */
+static size_t flood_add(struct flood *f, const uco_addr *a, int n)
+{
+    size_t len, total = 0;
+    const char *reqs = flood_reqs(&len);
+    for (int k = 0; k < n && f->n < (int)(sizeof f->fd / sizeof f->fd[0]); k++) {
+        int i = f->n++, fd = dial(a);
+        assert_true(fd >= 0);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        f->fd[i] = fd;
+        f->p[i] = (struct pollfd){.fd = fd, .events = POLLOUT};
+        ssize_t r = send(fd, reqs, len, MSG_NOSIGNAL);
+        f->sent[i] = r > 0 ? (size_t)r : 0;
+        total += f->sent[i];
+    }
+    return total;
+}
+
+/* Each sends its requests as fast as the server takes them, until all are sent (or it was
+ * closed) or none has had room for 300 ms (at most 20 s). Returns the bytes sent. */
+static size_t flood_pump(struct flood *f)
+{
+    size_t len, total = 0;
+    const char *reqs = flood_reqs(&len);
+    double t0 = now_s();
+    while (now_s() - t0 < 20) {
+        if (poll(f->p, (nfds_t)f->n, 300) <= 0) break;
+        bool any_left = false;
+        for (int i = 0; i < f->n; i++) {
+            if (f->p[i].fd < 0) continue;
+            if (f->p[i].revents & POLLOUT) {
+                ssize_t n = send(f->fd[i], reqs + f->sent[i], len - f->sent[i], MSG_NOSIGNAL);
+                if (n > 0) {
+                    f->sent[i] += (size_t)n;
+                    total += (size_t)n;
+                } else if (n < 0 && errno != EAGAIN) {
+                    f->sent[i] = len; /* closed by the server */
+                }
+            } else if (f->p[i].revents & (POLLERR | POLLHUP)) {
+                f->sent[i] = len;
+            }
+            if (f->sent[i] >= len) f->p[i].fd = -1; /* done: its socket stays open, unread */
+            any_left |= f->sent[i] < len;
+        }
+        if (!any_left) break;
+    }
+    return total;
+}
+
+/* How many of them the server has closed. */
+static int flood_closed(struct flood *f, int from)
+{
+    int n = 0;
+    for (int i = from; i < f->n; i++) {
+        struct pollfd p = {.fd = f->fd[i], .events = POLLRDHUP};
+        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR))) n++;
+    }
+    return n;
+}
+
+static void flood_end(struct flood *f)
+{
+    for (int i = 0; i < f->n; i++)
+        close(f->fd[i]);
+    f->n = 0;
+}
+
+/* How many flooding clients fit under RLIMIT_NOFILE (want, unless it is too low: said). */
+static int flood_size(int want)
+{
+    long lim = nofile_at_least((rlim_t)want + 400);
+    if (lim >= want + 400) return want;
+    int n = (int)lim - 400;
+    print_message("note: RLIMIT_NOFILE %ld: %d flooding clients instead of %d\n", lim, n, want);
+    return n;
+}
+
+/* The shed count from the --stats line ("...; N connections, M shed"). */
+static long shed_count(const char *log)
+{
+    const char *p = strstr(log, " shed\n");
+    while (p && p > log && p[-1] >= '0' && p[-1] <= '9')
+        p--;
+    return p ? strtol(p, NULL, 10) : -1;
+}
+
+static struct flood flood;
+
+/* Waits (at most ms, looking every 20 ms) for the server's log to say what: whether it did. */
+static bool log_says_within(struct server *s, const char *what, int ms)
+{
+    for (int i = 0; i < ms / 20; i++) {
+        if (strstr(server_log(s), what)) return true;
+        struct pollfd none = {.fd = -1};
+        poll(&none, 1, 20);
+    }
+    return strstr(server_log(s), what) != NULL;
+}
+
+/* 600 clients that pipeline and never read would hold the whole pool (2 buffers each of 1024)
+ * until the send timeout (10 s, the default here): the shedder closes the stalled ones once
+ * the pool runs short, so a client that behaves is answered well before that timeout. */
+static void hundreds_of_clients_that_never_read_are_shed_before_the_send_timeout(void **state)
+{
+    (void)state;
+    int n = flood_size(600);
+    if (n < 100) skip();
+    struct unix_root u;
+    unix_root_make(&u);
+    const char *const args[] = {"--bind", u.bind, "--stats", NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0); /* send timeout 10 s */
+    double t0 = now_s();
+    flood_end(&flood); /* (left over by a failed test) */
+    size_t total = flood_add(&flood, &s.addr, n);
+    total += flood_pump(&flood);
+    print_message("%d clients pipelined %zu bytes in %.2f s\n", n, total, now_s() - t0);
+    assert_true(total > 0);
+    /* The flood holds the pool (the server is working through it until the first shed: a
+     * slower server, e.g. under ASan, takes longer to get there). */
+    if (!log_says_within(&s, "while the pool ran short", 9000))
+        fail_msg("nothing shed within 9 s of the flood");
+    /* A client that reads gets its answer, within a bounded wait. */
+    double t1 = now_s();
+    int fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    assert_int_equal(send_str(fd, "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 5000) != 1) fail_msg("no answer within 5 s (%zu bytes pipelined)", total);
+    struct reader *r = reader_new(fd);
+    struct resp rp = {0};
+    assert_int_equal(read_resp(r, &rp, false), 0);
+    double took = now_s() - t1, since_start = now_s() - t0;
+    print_message("answered in %.2f s, %.2f s after the flood began; %d flooders closed\n", took,
+                  since_start, flood_closed(&flood, 0));
+    assert_int_equal(rp.status, 200);
+    assert_string_equal(rp.body, "Hello, World!");
+    assert_true(since_start < 9.5); /* before any send timeout (10 s) could free a buffer */
+    free(rp.body);
+    reader_free(r);
+    /* Shed, not timed out: some of the flood is closed already, before any send timeout. */
+    assert_true(flood_closed(&flood, 0) >= 1);
+    flood_end(&flood);
+    assert_serving(&s.addr);
+    assert_int_equal(server_stop(&s), 0);
+    const char *log = server_log(&s);
+    assert_true(count(log, "while the pool ran short") >= 1);
+    assert_null(strstr(log, "sent nothing for the send timeout"));
+    long shed = shed_count(log);
+    print_message("%ld shed\n", shed);
+    assert_true(shed >= 1 && shed <= n);
+    unlink(s.errpath);
+    unix_root_remove(&u);
+}
+
+/* Under the same pressure, kept up by new flooding clients all along, a client that reads a
+ * big file slowly but steadily (its answer moves) is never shed. */
+static void slow_but_steady_reader_is_not_shed_under_pool_pressure(void **state)
+{
+    (void)state;
+    int n = flood_size(600);
+    if (n < 100) skip();
+    struct unix_root u;
+    unix_root_make(&u);
+    const char *const args[] = {"--bind", u.bind, "--root", u.root, "--stats", NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    flood_end(&flood); /* (left over by a failed test) */
+    flood_add(&flood, &s.addr, n);
+    flood_pump(&flood);
+    /* The pressure first (under ASan this takes seconds): a reader that asked before and did
+     * not read meanwhile would rightly be shed. */
+    if (!log_says_within(&s, "while the pool ran short", 9000))
+        fail_msg("nothing shed within 9 s of the flood");
+    int fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    assert_int_equal(send_str(fd, big_req), 0);
+    int before = flood.n;
+    /* 64 KiB every 100 ms for 3 s, while 10 more flooders come every 100 ms. The pace is the
+     * subject: the wait between reads is a poll for the server's close. */
+    static char buf[64 << 10], head[1024];
+    memset(head, 0, sizeof head);
+    size_t got = 0, per_s[3] = {0};
+    double t0 = now_s();
+    for (int i = 0; i < 1000 && now_s() - t0 < 3; i++) {
+        flood_add(&flood, &s.addr, 10);
+        if (closed_within(fd, 100)) fail_msg("closed after %.2f s, %zu bytes", now_s() - t0, got);
+        size_t k = 0;
+        while (k < sizeof buf) {
+            ssize_t r = recv(fd, buf + k, sizeof buf - k, MSG_DONTWAIT);
+            if (r <= 0) break;
+            k += (size_t)r;
+        }
+        if (got < sizeof head - 1)
+            memcpy(head + got, buf, k < sizeof head - 1 - got ? k : sizeof head - 1 - got);
+        got += k;
+        int sec = (int)(now_s() - t0);
+        per_s[sec < 3 ? sec : 2] += k;
+    }
+    int shed_meanwhile = flood_closed(&flood, before);
+    print_message("read %zu, %zu, %zu bytes a second; %d of %d new flooders closed meanwhile\n",
+                  per_s[0], per_s[1], per_s[2], shed_meanwhile, flood.n - before);
+    /* The pool was under pressure all along (flooders were shed while it read)... */
+    assert_true(shed_meanwhile >= 1);
+    /* ... and data kept coming every second (the first second may go to getting a buffer
+     * for the request), and the connection is open. */
+    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
+    assert_true(per_s[1] >= 256 << 10 && per_s[2] >= 256 << 10);
+    assert_false(closed_within(fd, 0));
+    close(fd);
+    flood_end(&flood);
+    assert_serving(&s.addr);
+    assert_int_equal(server_stop(&s), 0);
+    const char *log = server_log(&s);
+    assert_true(count(log, "while the pool ran short") >= 1);
+    assert_null(strstr(log, "sent nothing for the send timeout"));
+    unlink(s.errpath);
+    unix_root_remove(&u);
+}
+
 static void static_file_to_a_client_that_never_reads_times_out(void **state)
 {
     (void)state;
@@ -774,6 +1016,10 @@ int main(void)
         cmocka_unit_test_teardown(pipelining_clients_that_never_read_do_not_starve_the_others,
                                   server_teardown),
         cmocka_unit_test_teardown(client_that_never_reads_is_closed_after_the_timeout,
+                                  server_teardown),
+        cmocka_unit_test_teardown(
+            hundreds_of_clients_that_never_read_are_shed_before_the_send_timeout, server_teardown),
+        cmocka_unit_test_teardown(slow_but_steady_reader_is_not_shed_under_pool_pressure,
                                   server_teardown),
         cmocka_unit_test_teardown(static_file_to_a_client_that_never_reads_times_out,
                                   server_teardown),

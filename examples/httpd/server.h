@@ -57,15 +57,19 @@ struct session {
     struct session *prev, *next; /* in the idle or the active list */
     int64_t idle_since;          /* coarse_now() when it went idle */
     uint64_t id;
-    char *head;        /* a request head split across receives (NULL: none) */
-    uint32_t head_len; /* bytes in head */
-    uint16_t refs;     /* the sweeper's hold while it shuts the socket down */
-    uint64_t out_mark; /* bytes sent when out_since was taken (idle with output queued) */
-    int64_t out_since; /* coarse_now() of the last send progress seen while idle */
-    uint8_t state;     /* enum session_state */
-    bool swept;        /* already shut down by the sweeper or the drain */
-    bool dead;         /* closed: freed once refs is 0 */
-    char *peer;        /* "addr:port" for the access log, or NULL */
+    char *head;         /* a request head split across receives (NULL: none) */
+    uint32_t head_len;  /* bytes in head */
+    uint16_t refs;      /* the sweeper's hold while it shuts the socket down */
+    uint64_t out_mark;  /* bytes sent when out_since was taken (idle with output queued) */
+    int64_t out_since;  /* coarse_now() of the last send progress seen while idle */
+    uint8_t state;      /* enum session_state */
+    bool swept;         /* already shut down by the sweeper or the drain */
+    bool shed;          /* shut down by the shedder (sessions_shed) */
+    int64_t shed_since; /* the shedder's stall clock: when it first saw these buffers held with
+                           no send progress (0: not seen since the last state change) */
+    uint64_t shed_mark; /* bytes_out then */
+    bool dead;          /* closed: freed once refs is 0 */
+    char *peer;         /* "addr:port" for the access log, or NULL */
     httpd_parser parser;
 };
 
@@ -77,6 +81,8 @@ struct server {
     bool draining;     /* graceful shutdown: finish what is in flight, keep nothing alive */
     bool want_peers;   /* the access log needs peer addresses */
     uint64_t accepted; /* connections this loop took */
+    uint64_t shed;     /* connections closed by sessions_shed */
+    uco_bufpool *pool; /* the receive buffers (NULL: the loop's default pool, not watched) */
     unsigned nsessions;
     struct session *idle_head, *idle_tail; /* oldest idle first */
     struct session *active;
@@ -108,6 +114,16 @@ void sessions_shutdown_idle(int64_t idle_before);
 /* Shuts down every idle session whose queued answers made no progress for the send timeout
  * (a client that does not read). Awaits. */
 void sessions_shutdown_stalled(void);
+/* Pressure shedding. Clients that send but never read hold receive buffers (at most
+ * CONN_MAX_BUFS each) until the send timeout; enough of them hold the whole shared pool, and
+ * then nobody's receive gets a buffer. So when fewer than 1/SHED_LOW_DIV of the pool's buffers
+ * are free, or a receive waits for one, the sessions that hold buffers while their answers made
+ * no send progress for SHED_GRACE are shut down, the longest stalled first, until the pool is
+ * back above that mark (with a buffer for each waiting receive). A slow reader whose answers
+ * move is never taken. Returns how many were shut down. Awaits. */
+#define SHED_LOW_DIV 8
+#define SHED_GRACE   UCO_SEC
+unsigned sessions_shed(uco_bufpool *pool);
 /* Shuts down every session still active (the end of a graceful shutdown that ran out of time);
  * returns how many. Awaits. */
 unsigned sessions_shutdown_all(void);

@@ -67,6 +67,7 @@ static void session_set_state(struct session *s, enum session_state st)
 {
     session_unlink(s);
     s->state = (uint8_t)st;
+    s->shed_since = 0; /* the shedder's clock starts again when it next looks */
     if (st == SESSION_IDLE) {
         s->idle_since = coarse_now();
         /* The stall clock of the answers queued out (sessions_shutdown_stalled). */
@@ -562,6 +563,8 @@ static int next_head(struct ctx *x)
 /* One line about why a connection ends early. */
 static void conn_error(struct ctx *x, int err)
 {
+    if (x->s->shed) /* the shedder said why: what its shutdown did to a send is no news */
+        return;
     if (err == -ECONNABORTED)
         conn_log(x->s, "the client closed the connection inside a request; closed");
     else if (err == -ETIMEDOUT)
@@ -714,6 +717,87 @@ void sessions_shutdown_stalled(void)
         session_shutdown_held(v[i]);
         if (--v[i]->refs == 0 && v[i]->dead) session_release(v[i]);
     }
+}
+
+/* ---- shedding under receive-buffer pressure ----------------------------------------------- */
+
+struct shed_candidate {
+    struct session *s;
+    int64_t since; /* its answers' last progress */
+    unsigned held;
+};
+
+static int shed_order(const void *a, const void *b)
+{
+    const struct shed_candidate *x = a, *y = b;
+    return x->since < y->since ? -1 : x->since > y->since;
+}
+
+/* Looks at s for the shedder: adds it to v when it holds buffers while its answers made no
+ * progress for SHED_GRACE, restarts its stall clock when they did. Buffers of sessions already
+ * shut down are on their way back: added to *coming. */
+static void shed_look(struct session *s, int64_t now, struct shed_candidate *v, unsigned *n,
+                      unsigned cap, unsigned *coming)
+{
+    uco_conn_stats st;
+    if (s->dead || uco_conn_stats_get(s->conn, &st) < 0) return;
+    if (!st.bufs_held) {
+        s->shed_since = 0; /* holds nothing: nothing to take back */
+        return;
+    }
+    if (s->swept) {
+        *coming += st.bufs_held;
+        return;
+    }
+    /* Its own clock, not the send-timeout sweeper's: that one runs from when the session went
+     * idle, which for a connection that waited for its first buffer is long before it held one. */
+    if (s->shed_since == 0 || st.bytes_out != s->shed_mark) { /* progress, or not seen yet */
+        s->shed_mark = st.bytes_out;
+        s->shed_since = now;
+        return;
+    }
+    if (now - s->shed_since >= SHED_GRACE && *n < cap)
+        v[(*n)++] = (struct shed_candidate){s, s->shed_since, st.bufs_held};
+}
+
+unsigned sessions_shed(uco_bufpool *pool)
+{
+    uco_bufpool_stats ps;
+    if (!pool || uco_bufpool_stats_get(pool, &ps) < 0) return 0;
+    unsigned low = ps.count / SHED_LOW_DIV;
+    if (ps.free >= low && !ps.starved) return 0;
+    unsigned cap = srv.nsessions ? srv.nsessions : 1, n = 0, coming = 0;
+    struct shed_candidate *v = malloc(cap * sizeof *v);
+    if (!v) return 0;
+    int64_t now = coarse_now();
+    for (struct session *s = srv.active; s; s = s->next)
+        shed_look(s, now, v, &n, cap, &coming);
+    for (struct session *s = srv.idle_head; s; s = s->next)
+        shed_look(s, now, v, &n, cap, &coming);
+    qsort(v, n, sizeof *v, shed_order); /* the longest stalled first */
+    /* Enough to bring the pool back above its low mark with a buffer for each receive that
+     * waits: the buffers of those shut down already count as back. */
+    unsigned want = low + ps.starved, have = ps.free + coming, k = 0;
+    while (k < n && have < want)
+        have += v[k++].held;
+    for (unsigned i = 0; i < k; i++) {
+        struct session *s = v[i].s;
+        if (s->state == SESSION_IDLE) session_set_state(s, SESSION_ACTIVE); /* its task is due */
+        s->shed = true;
+        s->refs++; /* kept alive across the awaits below */
+    }
+    for (unsigned i = 0; i < k; i++) {
+        struct session *s = v[i].s;
+        conn_log(s,
+                 "held %u receive buffers with no send progress for %.1f s while the pool ran "
+                 "short (%u of %u free, %u receives waiting): shed; closed",
+                 v[i].held, (double)(now - v[i].since) / UCO_SEC, ps.free, ps.count, ps.starved);
+        session_shutdown_held(s);
+        if (--s->refs == 0 && s->dead) session_release(s);
+    }
+    free(v);
+    srv.shed += k;
+    return k;
 }
 
 unsigned sessions_shutdown_all(void)

@@ -29,7 +29,8 @@
  * alike, and stops receiving at the cap). A client that pipelines without reading is thus
  * parked at 2 buffers, its requests left in its socket (TCP's window closes on it), until it
  * reads or the send timeout closes it: 512 of them to empty the pool, not 128 (at the
- * library's default of 8). */
+ * library's default of 8). Before they do, the sweeper sheds them (sessions_shed): stalled
+ * holders go once the pool runs short, so the others keep getting buffers. */
 #define CONN_MAX_BUFS 2u
 
 #define MAX_THREADS 64
@@ -93,7 +94,11 @@ static intptr_t accept_task(void *arg)
     return 0;
 }
 
-/* Times out idle connections and writes the access log, a few times per idle timeout. */
+/* How often the sweeper looks at the receive pool (a read of its counters when all is well). */
+#define SHED_TICK (100 * UCO_MSEC)
+
+/* Times out idle connections and writes the access log, a few times per idle timeout; sheds
+ * stalled connections whenever the receive pool runs short. */
 static intptr_t sweeper_task(void *arg)
 {
     (void)arg;
@@ -102,9 +107,13 @@ static intptr_t sweeper_task(void *arg)
                    4;
     if (tick > UCO_SEC) tick = UCO_SEC;
     if (tick < 10 * UCO_MSEC) tick = 10 * UCO_MSEC;
-    int64_t last_flush = uco_now();
-    while (uco_sleep(tick) == 0) {
+    int64_t step = tick < SHED_TICK ? tick : SHED_TICK;
+    int64_t last_flush = uco_now(), last_sweep = last_flush;
+    while (uco_sleep(step) == 0) {
+        sessions_shed(srv.pool);
         int64_t now = uco_now();
+        if (now - last_sweep < tick) continue;
+        last_sweep = now;
         sessions_shutdown_idle(coarse_now() - srv.cfg.idle_timeout);
         sessions_shutdown_stalled();
         if (now - last_flush >= UCO_SEC) {
@@ -174,7 +183,7 @@ static intptr_t start_task(void *arg)
     if (uco_bufpool_new(&lo.conn.pool, NULL, RECV_BUFS, RECV_BUF_SIZE) < 0)
         lo.conn.pool = NULL; /* the loop's default pool then */
     int r = uco_listener_open(&listener, &w->addr, &lo);
-    uco_bufpool_free(lo.conn.pool); /* the listener and its connections hold it from here */
+    srv.pool = lo.conn.pool; /* kept (for the shedder) until the loop ends */
     if (r < 0) {
         fprintf(stderr, "%s: listen on %s: %s\n", SERVER_NAME, name, strerror(-r));
     } else {
@@ -326,11 +335,12 @@ static void print_stats(uco_loop *loop)
     if (nthreads > 1) snprintf(who, sizeof who, " thread %u", self->index);
     fprintf(stderr,
             "%s:%s loop (%s): %llu turns, %llu io_uring_enter, %llu SQEs, %llu CQEs, %llu task "
-            "switches, %llu tasks started, %llu CQ overflows; %llu connections\n",
+            "switches, %llu tasks started, %llu CQ overflows; %llu connections, %llu shed\n",
             SERVER_NAME, who, uco_ring_mode_name(st.ring_mode), (unsigned long long)st.turns,
             (unsigned long long)st.enters, (unsigned long long)st.sqes, (unsigned long long)st.cqes,
             (unsigned long long)st.switches, (unsigned long long)st.tasks_spawned,
-            (unsigned long long)st.cq_overflows, (unsigned long long)srv.accepted);
+            (unsigned long long)st.cq_overflows, (unsigned long long)srv.accepted,
+            (unsigned long long)srv.shed);
 }
 
 /* Takes SIGINT and SIGTERM (blocked everywhere else) and stops every loop. A thread, not a
@@ -396,6 +406,8 @@ static void run_worker(struct worker *w)
         publish_loop(w, NULL); /* no signal reaches it from here on */
         uco_task_detach(accept_handle);
         if (sweeper_handle) uco_task_detach(sweeper_handle);
+        uco_bufpool_free(srv.pool); /* the listener and the connections are gone */
+        srv.pool = NULL;
         uco_loop_free(loop);
         conn_thread_end();
     } /* else: connections that would not end (a second signal); the process exits anyway */

@@ -181,6 +181,18 @@ UCO_API int uco_bufpool_new(uco_bufpool **out, uco_loop *loop, unsigned count, u
  * NULL is a no-op. Does not await. */
 UCO_API void uco_bufpool_free(uco_bufpool *p);
 
+/* How full a pool is now, for a server that sheds load before its receive buffers run out
+ * (a pool is shared: peers that send but never read can hold every buffer, and then nobody's
+ * receive gets one). */
+typedef struct uco_bufpool_stats {
+    unsigned count;   /* buffers in the pool */
+    unsigned free;    /* in the ring now: the kernel can receive into them */
+    unsigned starved; /* connections whose receive waits for a buffer (the pool ran dry) */
+    uint64_t nobufs;  /* times a receive found the pool empty, since it was made */
+} uco_bufpool_stats;
+/* Fills *out. Returns 0, or -EINVAL (p or out NULL). Does not await. */
+UCO_API int uco_bufpool_stats_get(const uco_bufpool *p, uco_bufpool_stats *out);
+
 /* --- Connections --------------------------------------------------------------------------
  * A uco_conn is a connected stream socket (TCP or Unix) owned by one loop. Rules:
  *   - one task receives at a time; sends from several tasks are queued, one send in flight
@@ -291,7 +303,10 @@ UCO_API int uco_conn_fd(uco_conn *c);
 
 /* Connection counters, for tests and tuning. */
 typedef struct uco_conn_stats {
-    uint64_t bytes_in, bytes_out;
+    uint64_t bytes_in;
+    /* Counted as each send completes, also inside a uco_conn_send_all or uco_conn_sendfile
+     * still going on: a watcher can tell a slow reader (it grows) from one that reads nothing. */
+    uint64_t bytes_out;
     uint64_t recv_arms; /* multishot receives armed */
     uint64_t nobufs;    /* times the pool was empty */
     uint64_t throttles; /* times max_bufs stopped receiving */
