@@ -427,6 +427,36 @@ static long shed_count(const char *log)
 
 static struct flood flood;
 
+/* Reads fd at 64 KiB per 100 ms for 3 s (the pace is the subject: the wait between reads is
+ * a poll for the server's close, which fails the test), adding 10 new flooding clients to f
+ * every 100 ms when f is given. Fills per_s with the bytes of each second and head with the
+ * first bytes (NUL-terminated); returns the bytes read. */
+static size_t read_slowly_for_3s(int fd, struct flood *f, const uco_addr *a, size_t per_s[3],
+                                 char *head, size_t head_size)
+{
+    static char buf[64 << 10];
+    memset(head, 0, head_size);
+    size_t got = 0;
+    per_s[0] = per_s[1] = per_s[2] = 0;
+    double t0 = now_s();
+    for (int i = 0; i < 1000 && now_s() - t0 < 3; i++) {
+        if (f) flood_add(f, a, 10);
+        if (closed_within(fd, 100)) fail_msg("closed after %.2f s, %zu bytes", now_s() - t0, got);
+        size_t k = 0;
+        while (k < sizeof buf) {
+            ssize_t r = recv(fd, buf + k, sizeof buf - k, MSG_DONTWAIT);
+            if (r <= 0) break;
+            k += (size_t)r;
+        }
+        if (got < head_size - 1)
+            memcpy(head + got, buf, k < head_size - 1 - got ? k : head_size - 1 - got);
+        got += k;
+        int sec = (int)(now_s() - t0);
+        per_s[sec < 3 ? sec : 2] += k;
+    }
+    return got;
+}
+
 /* Waits (at most ms, looking every 20 ms) for the server's log to say what: whether it did. */
 static bool log_says_within(struct server *s, const char *what, int ms)
 {
@@ -517,27 +547,10 @@ static void slow_but_steady_reader_is_not_shed_under_pool_pressure(void **state)
     assert_true(fd >= 0);
     assert_int_equal(send_str(fd, big_req), 0);
     int before = flood.n;
-    /* 64 KiB every 100 ms for 3 s, while 10 more flooders come every 100 ms. The pace is the
-     * subject: the wait between reads is a poll for the server's close. */
-    static char buf[64 << 10], head[1024];
-    memset(head, 0, sizeof head);
-    size_t got = 0, per_s[3] = {0};
-    double t0 = now_s();
-    for (int i = 0; i < 1000 && now_s() - t0 < 3; i++) {
-        flood_add(&flood, &s.addr, 10);
-        if (closed_within(fd, 100)) fail_msg("closed after %.2f s, %zu bytes", now_s() - t0, got);
-        size_t k = 0;
-        while (k < sizeof buf) {
-            ssize_t r = recv(fd, buf + k, sizeof buf - k, MSG_DONTWAIT);
-            if (r <= 0) break;
-            k += (size_t)r;
-        }
-        if (got < sizeof head - 1)
-            memcpy(head + got, buf, k < sizeof head - 1 - got ? k : sizeof head - 1 - got);
-        got += k;
-        int sec = (int)(now_s() - t0);
-        per_s[sec < 3 ? sec : 2] += k;
-    }
+    /* 64 KiB every 100 ms for 3 s, while 10 more flooders come every 100 ms. */
+    static char head[1024];
+    size_t per_s[3];
+    read_slowly_for_3s(fd, &flood, &s.addr, per_s, head, sizeof head);
     int shed_meanwhile = flood_closed(&flood, before);
     print_message("read %zu, %zu, %zu bytes a second; %d of %d new flooders closed meanwhile\n",
                   per_s[0], per_s[1], per_s[2], shed_meanwhile, flood.n - before);
@@ -734,26 +747,11 @@ static void slow_but_steady_reader_is_not_cut_off(void **state)
     assert_true(fd >= 0);
     assert_int_equal(send_str(fd, big_req), 0);
     /* 64 KiB every 100 ms (640 KiB/s: each 256 KiB chunk of the file takes ~0.4 s, within
-     * the 1 s send timeout) for 3 s, three times the send timeout. The pace is the subject:
-     * the wait between reads is a poll for the server's close. */
+     * the 1 s send timeout) for 3 s, three times the send timeout. The head tells where the
+     * body ends. */
     static char buf[64 << 10], head[1024];
-    memset(head, 0, sizeof head);
-    size_t got = 0, per_s[3] = {0};
-    double t0 = now_s();
-    for (int i = 0; i < 1000 && now_s() - t0 < 3; i++) {
-        if (closed_within(fd, 100)) fail_msg("closed after %.2f s, %zu bytes", now_s() - t0, got);
-        size_t k = 0;
-        while (k < sizeof buf) {
-            ssize_t n = recv(fd, buf + k, sizeof buf - k, MSG_DONTWAIT);
-            if (n <= 0) break;
-            k += (size_t)n;
-        }
-        if (got < sizeof head - 1) /* the head, to know where the body ends */
-            memcpy(head + got, buf, k < sizeof head - 1 - got ? k : sizeof head - 1 - got);
-        got += k;
-        int sec = (int)(now_s() - t0);
-        per_s[sec < 3 ? sec : 2] += k;
-    }
+    size_t per_s[3];
+    size_t got = read_slowly_for_3s(fd, NULL, NULL, per_s, head, sizeof head);
     print_message("read %zu bytes in 3 s: %zu, %zu, %zu a second\n", got, per_s[0], per_s[1],
                   per_s[2]);
     /* Data kept coming every second, and the connection is still open. */
