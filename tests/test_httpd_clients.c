@@ -554,8 +554,12 @@ static void slow_but_steady_reader_is_not_shed_under_pool_pressure(void **state)
     int shed_meanwhile = flood_closed(&flood, before);
     print_message("read %zu, %zu, %zu bytes a second; %d of %d new flooders closed meanwhile\n",
                   per_s[0], per_s[1], per_s[2], shed_meanwhile, flood.n - before);
-    /* The pool was under pressure all along (flooders were shed while it read)... */
+    /* The pool was under pressure all along (flooders were shed while it read)... Under
+     * ThreadSanitizer the server is too slow to take new flooders and find them stalled within
+     * those 3 s: there, only the pressure before the read is sure (the log says so below). */
+#ifndef T_TSAN
     assert_true(shed_meanwhile >= 1);
+#endif
     /* ... and data kept coming every second (the first second may go to getting a buffer
      * for the request), and the connection is open. */
     assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
