@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <uco/async.h>
 #include <uco/ring.h>
@@ -29,6 +30,19 @@
 static inline bool uco__res_interrupted(int64_t res)
 {
     return res == -ECANCELED || res == -EINTR;
+}
+
+/* A task's name: at most UCO__NAME_SIZE - 1 characters, kept in the task (and in a connection
+ * that starts tasks later). */
+#define UCO__NAME_SIZE 32
+
+/* Copies name (NULL: "") into dst[UCO__NAME_SIZE], cut to fit; only the name's bytes are
+ * written (strncpy would pad all of dst). */
+static inline void uco__name_copy(char *dst, const char *name)
+{
+    size_t n = name ? strnlen(name, UCO__NAME_SIZE - 1) : 0;
+    memcpy(dst, name ? name : "", n);
+    dst[n] = 0;
 }
 
 struct uco__op;
@@ -87,7 +101,7 @@ struct uco_task {
     uint64_t id;
     int64_t run_start;              /* when it was last switched in (stall detector) */
     struct uco__stack *spare_stack; /* its own stack while it drains on an exit stack */
-    char name[32];
+    char name[UCO__NAME_SIZE];
 #ifdef UCO_ASAN
     void *asan_fake_stack;
 #endif

@@ -337,13 +337,7 @@ int uco_loop_spawn(uco_loop *l, uco_task **out, uco_task_fn *fn, void *arg,
     t->task_deadline = t->scope_deadline = UCO_FOREVER;
     uco__timer_init(&t->deadline_timer, deadline_fire);
     uco__timer_init(&t->sleep_timer, sleep_fire);
-    t->name[0] = 0;
-    if (opts && opts->name) {
-        /* strncpy would pad all 32 bytes; copy just the name. */
-        size_t n = strnlen(opts->name, sizeof t->name - 1);
-        memcpy(t->name, opts->name, n);
-        t->name[n] = 0;
-    }
+    uco__name_copy(t->name, opts ? opts->name : NULL);
     if (detached) t->flags |= UCO__TF_DETACHED;
 #ifdef UCO_ASAN
     t->asan_fake_stack = NULL;

@@ -295,10 +295,8 @@ int uco_conn_recv_spawn(uco_conn *c, uco_task_fn *fn, void *arg, const uco_task_
     c->spawn_fn = fn;
     c->spawn_arg = arg;
     c->spawn_stack = opts ? opts->stack_size : 0;
-    /* Copied (bounded, as the task copies it): the task may start long after this returns. */
-    size_t n = opts && opts->name ? strnlen(opts->name, sizeof c->spawn_name - 1) : 0;
-    memcpy(c->spawn_name, n ? opts->name : "", n);
-    c->spawn_name[n] = 0;
+    /* Copied: the task may start long after this returns. */
+    uco__name_copy(c->spawn_name, opts ? opts->name : NULL);
     if (c->q_head != UCO__NOBUF || c->eof || c->recv_err) {
         uco_task_opts o = {.stack_size = c->spawn_stack, .name = c->spawn_name, .detached = true};
         c->spawn_fn = NULL;
