@@ -383,6 +383,20 @@ static void remove_tree(void)
     tmp_top[0] = 0;
 }
 
+/* The test tree, and the server serving it (--root). */
+static void tree_server_start(struct server *s)
+{
+    make_tree();
+    const char *const args[] = {"--root", tmp_root, NULL};
+    assert_int_equal(server_start(s, args), 0);
+}
+
+static void tree_server_done(struct server *s)
+{
+    server_done(s);
+    remove_tree();
+}
+
 /* After every test: a server and a tree a failed test left behind go. */
 static int teardown(void **state)
 {
@@ -394,10 +408,8 @@ static int teardown(void **state)
 static void path_traversal_is_refused_in_every_spelling(void **state)
 {
     (void)state;
-    make_tree();
-    const char *const args[] = {"--root", tmp_root, NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
+    tree_server_start(&s);
     static const struct {
         const char *target;
         int status;
@@ -434,17 +446,14 @@ static void path_traversal_is_refused_in_every_spelling(void **state)
     assert_int_equal(request(&s.addr, "GET /inside HTTP/1.1\r\nHost: t\r\n\r\n", &p), 200);
     assert_string_equal(p.body, "space");
     free(p.body);
-    server_done(&s);
-    remove_tree();
+    tree_server_done(&s);
 }
 
 static void static_files_types_ranges_and_conditionals(void **state)
 {
     (void)state;
-    make_tree();
-    const char *const args[] = {"--root", tmp_root, NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
+    tree_server_start(&s);
     struct resp p = {0};
     static const struct {
         const char *path, *type;
@@ -502,8 +511,7 @@ static void static_files_types_ranges_and_conditionals(void **state)
     assert_string_equal(hdr(&p, "Content-Length"), "10");
     assert_int_equal(request(&s.addr, "POST /blob HTTP/1.1\r\nHost: t\r\n\r\n", &p), 405);
     free(p.body);
-    server_done(&s);
-    remove_tree();
+    tree_server_done(&s);
 }
 
 /* RFC 9110 10.1.1: a request that waits for 100 Continue but is answered without its body
@@ -512,10 +520,8 @@ static void static_files_types_ranges_and_conditionals(void **state)
 static void expect_continue_answered_without_its_body_closes_the_connection(void **state)
 {
     (void)state;
-    make_tree();
-    const char *const args[] = {"--root", tmp_root, NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
+    tree_server_start(&s);
     static const struct {
         const char *target, *body;
         int status;
@@ -546,8 +552,7 @@ static void expect_continue_answered_without_its_body_closes_the_connection(void
         reader_free(r);
     }
     free(p.body);
-    server_done(&s);
-    remove_tree();
+    tree_server_done(&s);
 }
 
 static void large_file_goes_through_splice_whole(void **state)
@@ -590,8 +595,7 @@ static void large_file_goes_through_splice_whole(void **state)
     free(p.body);
     free(data);
     reader_free(r);
-    server_done(&s);
-    remove_tree();
+    tree_server_done(&s);
 }
 
 /* ---- request bodies ------------------------------------------------------------------------ */

@@ -576,6 +576,23 @@ static void slow_but_steady_reader_is_not_shed_under_pool_pressure(void **state)
     unix_root_remove(&u);
 }
 
+/* For a client that stopped reading at t0: the server closes fd within 0.9-15 s (the send
+ * timeout of 1 s, give or take the sweeper), and what fd had received begins with a 200. Fills
+ * head (NUL-terminated) with the first bytes; returns the bytes fd had; closes fd. */
+static size_t closed_after_the_send_timeout(int fd, double t0, char *head, size_t head_size)
+{
+    if (!closed_within(fd, 15000)) fail_msg("not closed within 15 s");
+    double took = now_s() - t0;
+    print_message("closed after %.2f s\n", took);
+    assert_true(took >= 0.9 && took < 15);
+    fcntl(fd, F_SETFL, 0);
+    memset(head, 0, head_size);
+    size_t got = drain_all(fd, head, head_size - 1);
+    close(fd);
+    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
+    return got;
+}
+
 static void static_file_to_a_client_that_never_reads_times_out(void **state)
 {
     (void)state;
@@ -588,17 +605,10 @@ static void static_file_to_a_client_that_never_reads_times_out(void **state)
     assert_true(fd >= 0);
     double t0 = now_s();
     assert_int_equal(send_str(fd, big_req), 0);
-    /* It never reads: the file's first chunk cannot be sent within the send timeout. */
-    if (!closed_within(fd, 15000)) fail_msg("not closed within 15 s of the request");
-    double took = now_s() - t0;
-    print_message("closed after %.2f s\n", took);
-    assert_true(took >= 0.9 && took < 15);
-    /* What it had received: a 200 for the whole file, and a small part of its body only. */
+    /* It never reads: the file's first chunk cannot be sent within the send timeout. What it
+     * had received: a 200 for the whole file, and a small part of its body only. */
     static char head[256];
-    memset(head, 0, sizeof head);
-    size_t got = drain_all(fd, head, sizeof head - 1);
-    close(fd);
-    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
+    size_t got = closed_after_the_send_timeout(fd, t0, head, sizeof head);
     assert_non_null(strstr(head, "\r\nContent-Length: 67108864\r\n"));
     assert_true(got > 17 && got < (size_t)BIG_SIZE / 4);
     /* Others are served, and the server said why it closed that one. */
@@ -648,18 +658,9 @@ static void pipelined_answers_never_read_time_out_without_a_408(void **state)
     print_message("pipelined %zu bytes in %.2f s\n", sent, now_s() - t0);
     assert_true(stuck); /* the answers stalled before all the requests were taken */
     assert_true(sent > 0 && sent < len);
-    if (!closed_within(fd, 15000)) fail_msg("not closed within 15 s");
-    double took = now_s() - t0;
-    print_message("closed after %.2f s\n", took);
-    assert_true(took >= 0.9 && took < 15);
     /* What it had received are whole answers to its first requests. */
-    fcntl(fd, F_SETFL, 0);
     static char head[64];
-    memset(head, 0, sizeof head);
-    size_t got = drain_all(fd, head, sizeof head - 1);
-    close(fd);
-    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
-    assert_true(got > 0);
+    closed_after_the_send_timeout(fd, t0, head, sizeof head);
     assert_serving(&s.addr);
     assert_int_equal(server_stop(&s), 0);
     const char *log = server_log(&s);
@@ -716,18 +717,9 @@ static void idle_connection_whose_answers_are_never_read_is_swept(void **state)
     print_message("pipelined %d requests in %.2f s\n", sent, now_s() - t0);
     assert_true(stuck);
     assert_true(sent > 16);
-    if (!closed_within(fd, 15000)) fail_msg("not closed within 15 s");
-    double took = now_s() - t0;
-    print_message("closed after %.2f s\n", took);
-    assert_true(took >= 0.9 && took < 15);
     /* What it had received are answers to its first requests. */
-    fcntl(fd, F_SETFL, 0);
     static char head[64];
-    memset(head, 0, sizeof head);
-    size_t got = drain_all(fd, head, sizeof head - 1);
-    close(fd);
-    assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
-    assert_true(got > 0);
+    closed_after_the_send_timeout(fd, t0, head, sizeof head);
     assert_serving(&s.addr);
     assert_int_equal(server_stop(&s), 0);
     /* Closed by the sweeper, which says so. */
