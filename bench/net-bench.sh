@@ -5,7 +5,7 @@
 #   bench/net-bench.sh [--build DIR] [--secs S] [--rounds N] [--quick]
 #                [--conns "50 500"] [--sizes "64 4096"]
 #                [--server NAME=CMD]... [--http] [--http-server NAME=CMD]... [--no-echo]
-#                [--server-quota PCT]
+#                [--server-quota PCT] [--rounds-out FILE]
 #
 # Echo mode (default): uco-echo against the raw-liburing and epoll echo baselines, driven by
 # bench/echo-load (closed loop, every byte checked). HTTP mode (--http): nginx with one worker
@@ -19,7 +19,11 @@
 # the server process's own CPU time per request ("proc us", less disturbed by other work on
 # CPU 0) and p99 latency. Ratios against the first server: eff = row's core time per request /
 # first's (> 1: the first does more requests per CPU-second), eff-p the same with process
-# time, thr = first's req/s / row's; each the median of the per-round ratios.
+# time, thr = first's req/s / row's, p99 = row's p99 latency / first's (> 1: the first's tail
+# is shorter); each the median of the per-round ratios.
+#
+# --rounds-out FILE appends every single run to FILE, one line each: config, server, round,
+# req/s, core ns per request, p99 us, process ns per request.
 #
 # bench/net.sh runs it as the `net` section of bench/run.sh.
 set -euo pipefail
@@ -34,6 +38,7 @@ echo_mode=1
 http_mode=0
 declare -a servers=() http_servers=()
 quota=
+rounds_out=
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
     --http-server) http_servers+=("$2"); http_mode=1; shift 2 ;;
     --no-echo) echo_mode=0; shift ;;
     --server-quota) quota=$2; shift 2 ;;
+    --rounds-out) rounds_out=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | grep -v '^set -e' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "net.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
@@ -186,6 +192,9 @@ bench_config() { # mode label conns size server...
             else
                 run_http "${cmds[$i]}" "$c" >"$tmp/r.$r.$i"
             fi
+            if [ -n "$rounds_out" ]; then
+                echo "$label ${names[$i]} $r $(cat "$tmp/r.$r.$i")" >>"$rounds_out"
+            fi
         done
     done
     col() { for r in $(seq "$rounds"); do awk -v c="$2" '{print $c}' "$tmp/r.$r.$1"; done | median; }
@@ -195,17 +204,18 @@ bench_config() { # mode label conns size server...
             awk -v a="$2" -v b="$3" '{ if ($b > 0) printf "%.4f\n", $a / $b }'; done | median
     }
     for i in $(seq 0 $((n - 1))); do
-        local eff effp thr
+        local eff effp thr lat
         if [ "$i" -eq 0 ]; then
-            eff="-" effp="-" thr="-"
+            eff="-" effp="-" thr="-" lat="-"
         else
             eff=$(printf '%.2f' "$(ratio "$i" 6 2)")  # baseline core ns / first's
             effp=$(printf '%.2f' "$(ratio "$i" 8 4)") # baseline process ns / first's
             thr=$(printf '%.2f' "$(ratio "$i" 1 5)")  # first's req/s / baseline's
+            lat=$(printf '%.2f' "$(ratio "$i" 7 3)")  # baseline p99 / first's
         fi
-        printf '| %-12s | %-10s | %8.0f | %9.2f | %9.2f | %8.0f | %8s | %9s | %8s |\n' "$label" \
+        printf '| %-12s | %-10s | %8.0f | %9.2f | %9.2f | %8.0f | %8s | %9s | %8s | %8s |\n' "$label" \
             "${names[$i]}" "$(col "$i" 1)" "$(col "$i" 2 | awk '{print $1/1000}')" \
-            "$(col "$i" 4 | awk '{print $1/1000}')" "$(col "$i" 3)" "$eff" "$effp" "$thr"
+            "$(col "$i" 4 | awk '{print $1/1000}')" "$(col "$i" 3)" "$eff" "$effp" "$thr" "$lat"
     done
 }
 
@@ -215,12 +225,13 @@ header() {
     echo "$1 (server on CPU 0, load on CPU 1; $rounds alternating rounds of ${secs}s; medians)"
     echo "core/proc us/req: busy time of CPU 0 / CPU time of the server process, per request."
     echo "eff = the row's core time per request / ${2}'s, i.e. ${2}'s requests per server-CPU-second"
-    echo "relative to the row (eff-p: the same with process time); thr = ${2}'s req/s / the row's."
+    echo "relative to the row (eff-p: the same with process time); thr = ${2}'s req/s / the row's;"
+    echo "p99 = the row's p99 latency / ${2}'s (> 1: ${2}'s tail is shorter)."
     echo "Ratios are medians of the per-round ratios."
     echo
-    printf '| %-12s | %-10s | %8s | %9s | %9s | %8s | %8s | %9s | %8s |\n' config server req/s \
-        "core us" "proc us" "p99 us" "eff" "eff-p" "thr"
-    echo "|--------------|------------|----------|-----------|-----------|----------|----------|-----------|----------|"
+    printf '| %-12s | %-10s | %8s | %9s | %9s | %8s | %8s | %9s | %8s | %8s |\n' config server req/s \
+        "core us" "proc us" "p99 us" "eff" "eff-p" "thr" "p99"
+    echo "|--------------|------------|----------|-----------|-----------|----------|----------|-----------|----------|----------|"
 }
 
 echo "uco network benchmark: $(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"
