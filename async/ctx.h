@@ -50,6 +50,12 @@ static inline void uco__ctx_switch(uco__ctx *from, uco__ctx *to)
     uco__ctx_jump(&from->sp, to->sp);
 }
 
+/* The saved stack pointer of a context that is not running. */
+static inline void *uco__ctx_sp(const uco__ctx *c)
+{
+    return c->sp;
+}
+
 #else /* UCO_CONTEXT_UCONTEXT */
 
 #include <ucontext.h>
@@ -65,5 +71,30 @@ static inline void uco__ctx_switch(uco__ctx *from, uco__ctx *to)
     swapcontext(&from->uc, &to->uc);
 }
 
+static inline void *uco__ctx_sp(const uco__ctx *c)
+{
+    (void)c;
+    return NULL; /* opaque in a ucontext_t: nothing to prefetch */
+}
+
 #endif
+
+/* Brings the top of a parked context's stack (the 512 bytes from its saved stack pointer up:
+ * the frames it returns through when resumed) into the cache ahead of the switch to it. Always
+ * inlined: GCC 12 finds a function that only prefetches "pure", and drops a call whose result
+ * is unused before inlining it. */
+static inline __attribute__((always_inline)) void uco__stack_prefetch(const void *sp)
+{
+    const char *p = (const char *)sp;
+    if (!p) return;
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 128);
+    __builtin_prefetch(p + 192);
+    __builtin_prefetch(p + 256);
+    __builtin_prefetch(p + 320);
+    __builtin_prefetch(p + 384);
+    __builtin_prefetch(p + 448);
+}
+
 #endif

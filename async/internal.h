@@ -256,11 +256,24 @@ static inline struct uco_task *uco__runq_pop(struct uco__runq *q)
     return t;
 }
 
+/* Makes parked task t of loop l runnable (next batch), without reading t: a waker that knows
+ * the loop and where t's stack will be (sp, or NULL) leaves t's cache line to the stores, which
+ * do not stall. sp is prefetched: t runs later in this turn, after the other completions are
+ * reaped, and its stack's top arrives in the cache meanwhile. With hundreds of tasks, each
+ * resumed once per request, that first touch of a cold stack was the largest user-space cost
+ * of an echo server (perf, 500 connections: the switch's first pop held 2-3 % of the server's
+ * CPU samples; 0.2 % with the prefetch). */
+static inline void uco__ready_in(struct uco_loop *l, struct uco_task *t, const void *sp)
+{
+    uco__stack_prefetch(sp);
+    t->state = UCO__TS_READY;
+    uco__runq_push(&l->runq, t);
+}
+
 /* Makes a parked task runnable (next batch). */
 static inline void uco__ready(struct uco_task *t)
 {
-    t->state = UCO__TS_READY;
-    uco__runq_push(&t->loop->runq, t);
+    uco__ready_in(t->loop, t, uco__ctx_sp(&t->ctx));
 }
 
 int64_t uco__clock(void);

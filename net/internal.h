@@ -66,6 +66,7 @@ struct uco_conn {
     uint16_t held;           /* viewed (handed out), chained through pool->next */
     uint32_t head_off;       /* bytes of q_head already copied out by uco_conn_recv */
     struct uco_task *recv_waiter;
+    void *recv_sp; /* where the receiving task's stack stood when it last parked (prefetch) */
     uco_task_fn *spawn_fn; /* uco_conn_recv_spawn: start this task when input comes */
     void *spawn_arg;
     size_t spawn_stack;
