@@ -88,7 +88,7 @@ static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, c
 {
     size_t cap;
     /* One byte more than the file: a read that fills the buffer means it grew. */
-    char *buf = uco__cp_buf_get(e, (size_t)size + 1, &cap);
+    char *buf = uco__cp_buf_get(e, (size_t)size + 1, 0, &cap);
     if (!buf) {
         *where = "read";
         return -ENOMEM;
@@ -424,7 +424,7 @@ static int pipe_bufs(struct pipe *p, size_t need)
     size_t cap = 0;
     for (; got < p->depth; got++) {
         p->slots[got].state = 0;
-        p->slots[got].buf = uco__cp_buf_get_aligned(p->e, need, p->mem_align, &cap);
+        p->slots[got].buf = uco__cp_buf_get(p->e, need, p->mem_align, &cap);
         if (!p->slots[got].buf) break;
     }
     if (got == 0) {
@@ -523,15 +523,14 @@ static int64_t copy_big(struct cp_engine *e, const struct cp_fds *f, const struc
     int64_t size = (int64_t)stx->stx_size;
     /* No bigger buffers than the file needs (a 200 KiB file takes one 256 KiB chunk), in whole
      * blocks (O_DIRECT reads a chunk at a time; the chunk size option is a power of two). */
-    size_t align = f->align ? f->align : CP_DIO_ALIGN_DEFAULT;
-    size_t chunk = size < (int64_t)e->chunk ? align_up((size_t)size + 1, align) : e->chunk;
+    size_t chunk = size < (int64_t)e->chunk ? align_up((size_t)size + 1, f->align) : e->chunk;
     struct pipe p = {.e = e,
                      .src = f->src,
                      .src_direct = f->src_direct,
                      .dst = f->dst,
                      .dst_direct = f->dst_direct,
-                     .align = align,
-                     .mem_align = f->mem_align ? f->mem_align : CP_DIO_ALIGN_DEFAULT,
+                     .align = f->align,
+                     .mem_align = f->mem_align,
                      .chunk = chunk,
                      .depth = e->o.queue_depth,
                      .slots = slots};

@@ -171,10 +171,9 @@ void uco__cp_progress(struct cp_engine *e, bool done);
 void uco__cp_entry_done(struct cp_engine *e, const struct cp_dir *dir, const char *name,
                         mode_t type, bool linked);
 
-/* Buffers of at least size bytes (page aligned), from a per-size free list. */
-void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap);
-/* As uco__cp_buf_get, aligned to align (a power of two) when that is more than a page. */
-void *uco__cp_buf_get_aligned(struct cp_engine *e, size_t size, size_t align, size_t *cap);
+/* A buffer of at least size bytes (*cap), aligned to align (a power of two) and at least to a
+ * page, from a per-size free list. */
+void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t align, size_t *cap);
 void uco__cp_buf_put(struct cp_engine *e, void *buf, size_t cap);
 void uco__cp_bufs_free(struct cp_engine *e);
 

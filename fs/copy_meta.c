@@ -316,25 +316,13 @@ static unsigned buf_class(size_t size)
     return c;
 }
 
-void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t *cap)
+void *uco__cp_buf_get(struct cp_engine *e, size_t size, size_t align, size_t *cap)
 {
+    if (align < 4096) align = 4096;
     unsigned c = buf_class(size);
     *cap = (size_t)4096 << c;
-    struct cp_buf *b = e->free_bufs[c];
-    if (b) {
-        e->free_bufs[c] = b->next;
-        return b;
-    }
-    return aligned_alloc(4096, *cap);
-}
-
-void *uco__cp_buf_get_aligned(struct cp_engine *e, size_t size, size_t align, size_t *cap)
-{
-    if (align <= 4096) return uco__cp_buf_get(e, size, cap);
-    unsigned c = buf_class(size);
-    *cap = (size_t)4096 << c;
-    struct cp_buf **pp = &e->free_bufs[c];
-    for (; *pp; pp = &(*pp)->next)
+    /* Every buffer is page aligned: a larger alignment (O_DIRECT) takes the first that has it. */
+    for (struct cp_buf **pp = &e->free_bufs[c]; *pp; pp = &(*pp)->next)
         if ((uintptr_t)*pp % align == 0) {
             struct cp_buf *b = *pp;
             *pp = b->next;

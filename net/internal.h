@@ -70,9 +70,9 @@ struct uco_conn {
     uco_task_fn *spawn_fn; /* uco_conn_recv_spawn: start this task when input comes */
     void *spawn_arg;
     size_t spawn_stack;
-    char spawn_name[UCO__NAME_SIZE]; /* copied: the caller's string may be gone when the task starts
-                                      */
-    struct uco__timer spawn_retry;   /* the task could not be started: try again after back-off */
+    /* copied: the caller's string may be gone when the task starts */
+    char spawn_name[UCO__NAME_SIZE];
+    struct uco__timer spawn_retry; /* the task could not be started: try again after back-off */
     int64_t spawn_backoff;
     bool sending;
     struct uco__send_waiter *send_head, *send_tail;
