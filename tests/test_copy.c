@@ -362,11 +362,7 @@ static void a_file_whose_metadata_and_close_both_fail_is_one_error(void **state)
     /* The source side: a tmpfs, which holds it. */
     at(mnt, "xattr-mnt");
     mkdir(mnt, 0755);
-    int mr = mount_tmpfs(mnt, 1 << 20);
-    if (mr < 0) {
-        printf("SKIP: cannot mount a tmpfs: %s\n", strerror(-mr));
-        skip();
-    }
+    mount_tmpfs_or_skip(mnt, 1 << 20);
     snprintf(src, sizeof src, "%s/f", mnt);
     make_file(src, 1000);
     if (setxattr(src, "user.big", big, sizeof big, 0) < 0) {

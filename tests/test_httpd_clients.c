@@ -2,6 +2,7 @@
  * timeouts, resets mid-request, a client that never reads, graceful shutdown with a request in
  * flight, the access log, running out of descriptors, threads, the command line. Timeouts are
  * set short on the command line so that it all takes seconds. */
+#include <stdarg.h>
 #include <sys/stat.h>
 
 #include "httpd_util.h"
@@ -292,6 +293,39 @@ static void unix_root_remove(struct unix_root *u)
     rmdir(u->dir);
 }
 
+/* Makes u and starts uco-httpd on its socket (with --root u->root when root), with the extra
+ * arguments that follow (NULL-terminated). */
+static void __attribute__((sentinel))
+unix_server_start(struct server *s, struct unix_root *u, bool root, ...)
+{
+    unix_root_make(u);
+    const char *args[16] = {"--bind", u->bind};
+    int n = 2;
+    if (root) {
+        args[n++] = "--root";
+        args[n++] = u->root;
+    }
+    va_list ap;
+    va_start(ap, root);
+    for (const char *a; (a = va_arg(ap, const char *)) && n < 15;)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    assert_int_equal(server_start(s, args), 0);
+}
+
+/* The end of a test on a unix root: the server still serves others and stops cleanly. Returns
+ * what it said on stderr; its files and u are removed. */
+static const char *unix_server_end(struct server *s, struct unix_root *u)
+{
+    assert_serving(&s->addr);
+    assert_int_equal(server_stop(s), 0);
+    const char *log = server_log(s);
+    unlink(s->errpath);
+    unix_root_remove(u);
+    return log;
+}
+
 /* Waits (at most ms) for the server to close fd: whether it did. */
 static bool closed_within(int fd, int ms)
 {
@@ -406,12 +440,18 @@ static void flood_end(struct flood *f)
     f->n = 0;
 }
 
-/* How many flooding clients fit under RLIMIT_NOFILE (want, unless it is too low: said). */
+/* How many flooding clients fit under RLIMIT_NOFILE: want, or fewer (said); the test skips
+ * below 100. */
 static int flood_size(int want)
 {
     long lim = nofile_at_least((rlim_t)want + 400);
     if (lim >= want + 400) return want;
     int n = (int)lim - 400;
+    if (n < 100) {
+        print_message("SKIP: RLIMIT_NOFILE %ld leaves room for %d flooding clients; 100 needed\n",
+                      lim, n);
+        skip();
+    }
     print_message("note: RLIMIT_NOFILE %ld: %d flooding clients instead of %d\n", lim, n, want);
     return n;
 }
@@ -475,12 +515,9 @@ static void hundreds_of_clients_that_never_read_are_shed_before_the_send_timeout
 {
     (void)state;
     int n = flood_size(600);
-    if (n < 100) skip();
     struct unix_root u;
-    unix_root_make(&u);
-    const char *const args[] = {"--bind", u.bind, "--stats", NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0); /* send timeout 10 s */
+    unix_server_start(&s, &u, false, "--stats", NULL); /* send timeout 10 s */
     double t0 = now_s();
     flood_end(&flood); /* (left over by a failed test) */
     size_t total = flood_add(&flood, &s.addr, n);
@@ -512,16 +549,12 @@ static void hundreds_of_clients_that_never_read_are_shed_before_the_send_timeout
     /* Shed, not timed out: some of the flood is closed already, before any send timeout. */
     assert_true(flood_closed(&flood, 0) >= 1);
     flood_end(&flood);
-    assert_serving(&s.addr);
-    assert_int_equal(server_stop(&s), 0);
-    const char *log = server_log(&s);
+    const char *log = unix_server_end(&s, &u);
     assert_true(count(log, "while the pool ran short") >= 1);
     assert_null(strstr(log, "sent nothing for the send timeout"));
     long shed = shed_count(log);
     print_message("%ld shed\n", shed);
     assert_true(shed >= 1 && shed <= n);
-    unlink(s.errpath);
-    unix_root_remove(&u);
 }
 
 /* Under the same pressure, kept up by new flooding clients all along, a client that reads a
@@ -530,12 +563,9 @@ static void slow_but_steady_reader_is_not_shed_under_pool_pressure(void **state)
 {
     (void)state;
     int n = flood_size(600);
-    if (n < 100) skip();
     struct unix_root u;
-    unix_root_make(&u);
-    const char *const args[] = {"--bind", u.bind, "--root", u.root, "--stats", NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
+    unix_server_start(&s, &u, true, "--stats", NULL);
     flood_end(&flood); /* (left over by a failed test) */
     flood_add(&flood, &s.addr, n);
     flood_pump(&flood);
@@ -567,13 +597,9 @@ static void slow_but_steady_reader_is_not_shed_under_pool_pressure(void **state)
     assert_false(closed_within(fd, 0));
     close(fd);
     flood_end(&flood);
-    assert_serving(&s.addr);
-    assert_int_equal(server_stop(&s), 0);
-    const char *log = server_log(&s);
+    const char *log = unix_server_end(&s, &u);
     assert_true(count(log, "while the pool ran short") >= 1);
     assert_null(strstr(log, "sent nothing for the send timeout"));
-    unlink(s.errpath);
-    unix_root_remove(&u);
 }
 
 /* For a client that stopped reading at t0: the server closes fd within 0.9-15 s (the send
@@ -597,10 +623,8 @@ static void static_file_to_a_client_that_never_reads_times_out(void **state)
 {
     (void)state;
     struct unix_root u;
-    unix_root_make(&u);
-    const char *const args[] = {"--bind", u.bind, "--root", u.root, "--send-timeout", "1", NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
+    unix_server_start(&s, &u, true, "--send-timeout", "1", NULL);
     int fd = dial(&s.addr);
     assert_true(fd >= 0);
     double t0 = now_s();
@@ -612,22 +636,16 @@ static void static_file_to_a_client_that_never_reads_times_out(void **state)
     assert_non_null(strstr(head, "\r\nContent-Length: 67108864\r\n"));
     assert_true(got > 17 && got < (size_t)BIG_SIZE / 4);
     /* Others are served, and the server said why it closed that one. */
-    assert_serving(&s.addr);
-    assert_int_equal(server_stop(&s), 0);
-    const char *log = server_log(&s);
+    const char *log = unix_server_end(&s, &u);
     assert_int_equal(count(log, "timed out waiting for the client; closed\n"), 1);
-    unlink(s.errpath);
-    unix_root_remove(&u);
 }
 
 static void pipelined_answers_never_read_time_out_without_a_408(void **state)
 {
     (void)state;
     struct unix_root u;
-    unix_root_make(&u);
-    const char *const args[] = {"--bind", u.bind, "--send-timeout", "1", NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
+    unix_server_start(&s, &u, false, "--send-timeout", "1", NULL);
     int fd = dial(&s.addr);
     assert_true(fd >= 0);
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -661,15 +679,11 @@ static void pipelined_answers_never_read_time_out_without_a_408(void **state)
     /* What it had received are whole answers to its first requests. */
     static char head[64];
     closed_after_the_send_timeout(fd, t0, head, sizeof head);
-    assert_serving(&s.addr);
-    assert_int_equal(server_stop(&s), 0);
-    const char *log = server_log(&s);
+    const char *log = unix_server_end(&s, &u);
     /* Said as a send that timed out: not a 408 for the head it was waiting for (which used to
      * be answered, with a second send timeout to wait out). */
     assert_int_equal(count(log, "timed out waiting for the client; closed\n"), 1);
     assert_null(strstr(log, "408"));
-    unlink(s.errpath);
-    unix_root_remove(&u);
 }
 
 /* The sweeper's case: requests a whole number of which fill a receive buffer (256 bytes, 16 to
@@ -681,10 +695,8 @@ static void idle_connection_whose_answers_are_never_read_is_swept(void **state)
 {
     (void)state;
     struct unix_root u;
-    unix_root_make(&u);
-    const char *const args[] = {"--bind", u.bind, "--send-timeout", "1", NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
+    unix_server_start(&s, &u, false, "--send-timeout", "1", NULL);
     int fd = dial(&s.addr);
     assert_true(fd >= 0);
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -720,25 +732,19 @@ static void idle_connection_whose_answers_are_never_read_is_swept(void **state)
     /* What it had received are answers to its first requests. */
     static char head[64];
     closed_after_the_send_timeout(fd, t0, head, sizeof head);
-    assert_serving(&s.addr);
-    assert_int_equal(server_stop(&s), 0);
     /* Closed by the sweeper, which says so. */
-    const char *log = server_log(&s);
+    const char *log = unix_server_end(&s, &u);
     assert_int_equal(
         count(log, "sent nothing for the send timeout (the client does not read); closed\n"), 1);
     assert_null(strstr(log, "timed out waiting"));
-    unlink(s.errpath);
-    unix_root_remove(&u);
 }
 
 static void slow_but_steady_reader_is_not_cut_off(void **state)
 {
     (void)state;
     struct unix_root u;
-    unix_root_make(&u);
-    const char *const args[] = {"--bind", u.bind, "--root", u.root, "--send-timeout", "1", NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
+    unix_server_start(&s, &u, true, "--send-timeout", "1", NULL);
     int fd = dial(&s.addr);
     assert_true(fd >= 0);
     assert_int_equal(send_str(fd, big_req), 0);
@@ -767,12 +773,8 @@ static void slow_but_steady_reader_is_not_cut_off(void **state)
     }
     assert_int_equal(got, want);
     close(fd);
-    assert_serving(&s.addr);
-    assert_int_equal(server_stop(&s), 0);
-    const char *log = server_log(&s);
+    const char *log = unix_server_end(&s, &u);
     assert_null(strstr(log, "closed"));
-    unlink(s.errpath);
-    unix_root_remove(&u);
 }
 
 /* ---- shutdown, access log, descriptors --------------------------------------------------- */
@@ -848,7 +850,10 @@ static void signals_while_threads_free_their_loops_are_harmless(void **state)
     assert_int_equal(server_start(&s, args), 0);
     assert_serving(&s.addr);
     int pfd = (int)syscall(SYS_pidfd_open, s.pid, 0);
-    if (pfd < 0) skip(); /* pidfd_open: 5.3; io_uring's features here need newer anyway */
+    if (pfd < 0) { /* pidfd_open: 5.3; io_uring's features here need newer anyway */
+        print_message("SKIP: pidfd_open: %s\n", strerror(errno));
+        skip();
+    }
     struct pollfd p = {.fd = pfd, .events = POLLIN};
     double t0 = now_s();
     int sent = 0;

@@ -502,11 +502,7 @@ static void full_disk_reports_enospc_and_leaves_no_incomplete_file(void **state)
     char mnt[PATH_MAX], src[PATH_MAX], dst[PATH_MAX];
     path(mnt, "small-tmpfs");
     mkdir(mnt, 0755);
-    int r = mount_tmpfs(mnt, 3 << 20);
-    if (r < 0) {
-        printf("SKIP: cannot mount a small tmpfs: %s\n", strerror(-r));
-        skip();
-    }
+    mount_tmpfs_or_skip(mnt, 3 << 20);
     path(src, "enospc-src");
     remove_tree(src);
     mkdir(src, 0755);
@@ -696,11 +692,7 @@ static void one_file_system_stops_at_mount_points_like_cp(void **state)
     mkdir(mnt, 0755);
     snprintf(p, sizeof p, "%s/here", src);
     fclose(fopen(p, "w"));
-    int r = mount_tmpfs(mnt, 1 << 20);
-    if (r < 0) {
-        printf("SKIP: cannot mount tmpfs: %s\n", strerror(-r));
-        skip();
-    }
+    mount_tmpfs_or_skip(mnt, 1 << 20);
     snprintf(p, sizeof p, "%s/on-other-fs", mnt);
     fclose(fopen(p, "w"));
     char where[PATH_MAX];

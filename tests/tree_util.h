@@ -47,6 +47,19 @@ int private_mounts(void);
 /* Mounts a private tmpfs of size bytes on dir (in this process's own mount namespace, made
  * at the first call). Returns 0, or -errno (then the caller skips). */
 int mount_tmpfs(const char *dir, size_t size);
+#ifdef skip /* in a test: cmocka.h came first */
+#include <stdio.h>
+#include <string.h>
+/* As mount_tmpfs, or skips the test saying why. */
+static inline void mount_tmpfs_or_skip(const char *dir, size_t size)
+{
+    int r = mount_tmpfs(dir, size);
+    if (r < 0) {
+        printf("SKIP: cannot mount a tmpfs on %s: %s\n", dir, strerror(-r));
+        skip();
+    }
+}
+#endif
 
 /* Whether path's file system is ext4 / tmpfs. */
 bool is_fs(const char *path, long magic);
