@@ -29,6 +29,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+prog=net.sh
+# shellcheck source=bench/net-lib.sh
+. "$here/net-lib.sh"
 build=${UCO_BUILD:-$here/../build}
 secs=5
 rounds=5
@@ -100,42 +103,8 @@ trap cleanup EXIT
 # below the ephemeral range (32768+), where client sockets could hold the port
 port=$((20000 + RANDOM % 10000))
 
-# Waits until something accepts connections on $1 (at most 10 s).
-wait_port() {
-    for _ in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
-
-# Starts server command $1 on CPU 0 with a fresh port (in $port); sets server_pid.
-start_server() {
-    port=$((port + 1))
-    local cmd=${1//\{port\}/$port}
-    # shellcheck disable=SC2086
-    (
-        if [ -n "$cg" ]; then echo "$BASHPID" >"$cg/cgroup.procs"; fi
-        exec taskset -c 0 $cmd
-    ) >"$tmp/server.out" 2>"$tmp/server.err" &
-    server_pid=$!
-    if ! wait_port "$port"; then
-        echo "net.sh: '$cmd' did not start:" >&2
-        cat "$tmp/server.err" >&2
-        exit 1
-    fi
-}
-
-stop_server() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-}
-
 # Busy and total jiffies of CPU 0.
 cpu0() { awk '$1 == "cpu0" { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
-
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
 
 # One echo run: prints "rps core_ns_per_req p99_us proc_ns_per_req".
 run_echo() { # server-cmd conns size

@@ -7,14 +7,18 @@
 # a server's CPU that the paired runs of net-bench.sh cannot.
 #
 #   bench/net-profile.sh [--build DIR] [--conns N] [--size B] [--rounds N] [--secs S]
-#                        [--top N] NAME=CMD...
+#                        [--top N] [NAME=CMD...]
 #
-# CMD as in net-bench.sh ({port} is replaced). The servers take turns, --rounds times (default
+# CMD as in net-bench.sh ({port} is replaced); without any, uco-echo, the raw-liburing and the
+# epoll echo servers of --build. The servers take turns, --rounds times (default
 # 4); each run prints its figures, then the medians per server. --top N also prints the N
 # user-space functions with the most samples in each run (to see where a stall sits).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+prog=net-profile.sh
+# shellcheck source=bench/net-lib.sh
+. "$here/net-lib.sh"
 build=${UCO_BUILD:-$here/../build}
 conns=500
 size=64
@@ -35,40 +39,28 @@ while [ $# -gt 0 ]; do
     *) servers+=("$1"); shift ;;
     esac
 done
-[ ${#servers[@]} -gt 0 ] || { echo "net-profile.sh: name at least one server, NAME=CMD" >&2; exit 2; }
+if [ ${#servers[@]} -eq 0 ]; then # uco-echo and its two baselines, as net-bench.sh
+    servers=("uco=$build/examples/uco-echo --port {port}"
+             "raw-uring=$build/bench/echo-uring --port {port}"
+             "epoll=$build/bench/echo-epoll --port {port}")
+fi
 command -v perf >/dev/null || { echo "net-profile.sh: perf is not installed (apt-get install linux-perf)" >&2; exit 2; }
 load=$build/bench/echo-load
 [ -x "$load" ] || { echo "net-profile.sh: $load not found (build first, or --build DIR)" >&2; exit 2; }
 
 tmp=$(mktemp -d /tmp/uco-net-profile.XXXXXX)
 server_pid=
+cg=
 cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+    if [ -n "$server_pid" ]; then stop_server; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-port=$((20000 + RANDOM % 20000))
-
-wait_port() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
+port=$((20000 + RANDOM % 10000))
 
 # One run: writes "rps user_us_per_req kernel_us_per_req user_percent" to $tmp/result.
-run_one() { # name cmd
-    port=$((port + 1))
-    local cmd=${2//\{port\}/$port}
-    # shellcheck disable=SC2086
-    taskset -c 0 $cmd >"$tmp/server.out" 2>"$tmp/server.err" &
-    server_pid=$!
-    if ! wait_port "$port"; then
-        echo "net-profile.sh: '$cmd' did not start:" >&2
-        cat "$tmp/server.err" >&2
-        exit 1
-    fi
+run_one() { # server command
+    start_server "$1"
     # The load runs for secs + 3 s; the samples cover secs seconds from its second second on.
     local total=$((secs + 3))
     taskset -c 1 "$load" --addr "127.0.0.1:$port" -c "$conns" -s "$size" -d "$total" \
@@ -78,9 +70,7 @@ run_one() { # name cmd
     perf record -q -e cpu-clock -F 4000 -g -o "$tmp/perf.data" -p "$server_pid" -- sleep "$secs" \
         >/dev/null 2>&1
     wait "$load_pid" || { echo "net-profile.sh: echo-load failed:" >&2; cat "$tmp/load.out" >&2; exit 1; }
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
+    stop_server
     local rps
     rps=$(grep -o 'rps=[0-9]*' "$tmp/load.out" | cut -d= -f2)
     perf report -i "$tmp/perf.data" --no-children --sort dso -F overhead,sample,dso -g none \
@@ -95,8 +85,6 @@ run_one() { # name cmd
     fi
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
-
 echo "echo server CPU per request by perf sampling: ${conns} connections x ${size} B, server on CPU 0,"
 echo "load on CPU 1, ${secs} s sampled per run, $rounds alternating rounds; $(date -u +%Y-%m-%dT%H:%MZ)"
 printf '%-12s %5s %9s %13s %15s %7s\n' server round req/s "user us/req" "kernel us/req" "user %"
@@ -105,7 +93,7 @@ for r in $(seq "$rounds"); do
     for k in $(seq 0 $((n - 1))); do
         if [ $((r % 2)) -eq 1 ]; then i=$k; else i=$((n - 1 - k)); fi
         name=${servers[$i]%%=*}
-        run_one "$name" "${servers[$i]#*=}"
+        run_one "${servers[$i]#*=}"
         read -r rps u kern pct <"$tmp/result"
         echo "$name $u $kern $pct" >>"$tmp/all"
         printf '%-12s %5d %9d %13s %15s %7s\n' "$name" "$r" "$rps" "$u" "$kern" "$pct"
