@@ -479,7 +479,7 @@ static int64_t pool_lseek(int fd, int64_t off, int whence)
  * end stay holes (the destination is extended with ftruncate). */
 static int64_t copy_sparse(struct pipe *p, const char **where)
 {
-    int64_t off = 0, copied = 0;
+    int64_t off = 0;
     for (;;) {
         int64_t data = pool_lseek(p->src, off, SEEK_DATA);
         if (data == -ENXIO) break; /* no data after off */
@@ -498,7 +498,6 @@ static int64_t copy_sparse(struct pipe *p, const char **where)
         }
         int64_t end = copy_segment(p, data, hole, where);
         if (end < 0) return end;
-        copied += end - data;
         if (end < hole) break; /* shrank under us */
         off = hole;
     }

@@ -209,7 +209,7 @@ int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, 
         meta_run(&c);
     } else {
         intptr_t r = uco_work(meta_job, &c);
-        if (r < 0) return r; /* cancelled before it ran */
+        if (r < 0) return (int)r; /* cancelled before it ran: -ECANCELED */
     }
     if (c.err) *op = c.op;
     return c.err;

@@ -294,9 +294,10 @@ static void unix_root_remove(struct unix_root *u)
 }
 
 /* Makes u and starts uco-httpd on its socket (with --root u->root when root), with the extra
- * arguments that follow (NULL-terminated). */
+ * arguments that follow (NULL-terminated). root is an int: va_start's last named parameter must
+ * not be one that default promotions change (C11 7.16.1.4). */
 static void __attribute__((sentinel))
-unix_server_start(struct server *s, struct unix_root *u, bool root, ...)
+unix_server_start(struct server *s, struct unix_root *u, int root, ...)
 {
     unix_root_make(u);
     const char *args[16] = {"--bind", u->bind};
