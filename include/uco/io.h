@@ -24,6 +24,8 @@ UCO_BEGIN_DECLS
 /* An operation that does nothing: completes with 0. For tests and benchmarks. */
 UCO_API int uco_nop(void);
 
+/* pread(2)/read(2) and pwrite(2)/write(2): the bytes moved, possibly fewer than len (0 from
+ * uco_read at end of file), or -errno. */
 UCO_API ssize_t uco_read(int fd, void *buf, size_t len, int64_t off);
 UCO_API ssize_t uco_write(int fd, const void *buf, size_t len, int64_t off);
 /* iovcnt 1..IOV_MAX; the iovec array must stay valid until the call returns. */

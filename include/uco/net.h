@@ -312,6 +312,8 @@ typedef struct uco_conn_stats {
     uint64_t throttles; /* times max_bufs stopped receiving */
     unsigned bufs_held; /* buffers queued or viewed now */
 } uco_conn_stats;
+/* Copies c's counters into *out. Returns 0, or -EINVAL (NULL). Does not await; call it on
+ * c's loop thread. */
 UCO_API int uco_conn_stats_get(const uco_conn *c, uco_conn_stats *out);
 
 /* --- Listeners ----------------------------------------------------------------------------
@@ -366,6 +368,8 @@ typedef struct uco_listener_stats {
     uint64_t backoffs; /* back-off pauses */
     unsigned queued;   /* accepted, not yet taken */
 } uco_listener_stats;
+/* Copies l's counters into *out. Returns 0, or -EINVAL (NULL). Does not await; call it on
+ * l's loop thread. */
 UCO_API int uco_listener_stats_get(const uco_listener *l, uco_listener_stats *out);
 
 /* Stops accepting, closes queued connections and the socket. A task waiting in accept gets
