@@ -6,12 +6,15 @@
 #                [--conns "50 500"] [--sizes "64 4096"]
 #                [--server NAME=CMD]... [--http] [--http-server NAME=CMD]... [--no-echo]
 #                [--server-quota PCT] [--rounds-out FILE]
+#                [--http-paths "/plaintext /4k.bin ..."] [--http-root DIR]
 #
 # Echo mode (default): uco-echo against the raw-liburing and epoll echo baselines, driven by
 # bench/echo-load (closed loop, every byte checked). HTTP mode (--http): nginx with one worker
 # (bench/nginx-plaintext.conf) and any --http-server given (e.g. uco-httpd), driven by wrk on
-# GET /plaintext. In CMD, {port} is replaced by the port to use. The first server of a mode is
-# the one compared with the others.
+# GET /plaintext (--http-paths: each path in turn, one table each). In CMD, {port} is replaced
+# by the port to use and {root} by the --http-root directory, which nginx serves too (with
+# sendfile, as a tuned nginx does; open_file_cache off, its default). The first server of a mode
+# is the one compared with the others.
 #
 # Per server the table gives req/s, the server core's busy time per request ("core us", from
 # /proc/stat of CPU 0 over the measured window: with one load core on this 2-core machine the
@@ -42,6 +45,8 @@ http_mode=0
 declare -a servers=() http_servers=()
 quota=
 rounds_out=
+http_paths=/plaintext
+http_root=
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -57,6 +62,8 @@ while [ $# -gt 0 ]; do
     --no-echo) echo_mode=0; shift ;;
     --server-quota) quota=$2; shift 2 ;;
     --rounds-out) rounds_out=$2; shift 2 ;;
+    --http-paths) http_paths=$2; http_mode=1; shift 2 ;;
+    --http-root) http_root=$(cd "$2" && pwd); shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | grep -v '^set -e' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "net.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
@@ -121,12 +128,12 @@ run_echo() { # server-cmd conns size
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # One HTTP run with wrk: prints "rps core_ns_per_req p99_us proc_ns_per_req".
-run_http() { # server-cmd conns
-    start_server "$1"
+run_http() { # server-cmd conns path
+    start_server "${1//\{root\}/$http_root}"
     local b0 t0 b1 t1 p0 p1 out
     read -r b0 t0 < <(cpu0)
     p0=$(proc_ticks "$server_pid")
-    out=$(taskset -c 1 wrk -t1 -c "$2" -d "${secs}s" --latency "http://127.0.0.1:$port/plaintext") ||
+    out=$(taskset -c 1 wrk -t1 -c "$2" -d "${secs}s" --latency "http://127.0.0.1:$port$3") ||
         { echo "net.sh: wrk failed: $out" >&2; exit 1; }
     read -r b1 t1 < <(cpu0)
     p1=$(proc_ticks "$server_pid")
@@ -145,7 +152,7 @@ run_http() { # server-cmd conns
 
 # Runs every server of list $1 (name=cmd) for one config, alternating the order each round;
 # prints the table rows.
-bench_config() { # mode label conns size server...
+bench_config() { # mode label conns size-or-path server...
     local mode=$1 label=$2 c=$3 s=$4
     shift 4
     local -a names=() cmds=()
@@ -159,7 +166,7 @@ bench_config() { # mode label conns size server...
             if [ "$mode" = echo ]; then
                 run_echo "${cmds[$i]}" "$c" "$s" >"$tmp/r.$r.$i"
             else
-                run_http "${cmds[$i]}" "$c" >"$tmp/r.$r.$i"
+                run_http "${cmds[$i]}" "$c" "$s" >"$tmp/r.$r.$i"
             fi
             if [ -n "$rounds_out" ]; then
                 echo "$label ${names[$i]} $r $(cat "$tmp/r.$r.$i")" >>"$rounds_out"
@@ -220,13 +227,21 @@ if [ "$http_mode" -eq 1 ]; then
     # nginx's config names its port: one config per run is written by the command below.
     cat >"$tmp/nginx-run" <<EOF
 #!/bin/sh
-sed -e "s|@PORT@|\$1|" -e "s|@DIR@|$tmp/nginx|" "$here/nginx-plaintext.conf" >"$tmp/nginx/nginx-\$1.conf"
+sed -e "s|@PORT@|\$1|" -e "s|@DIR@|$tmp/nginx|" -e "s|@ROOT@|${http_root:-$tmp/nginx}|" \
+    "$here/nginx-plaintext.conf" >"$tmp/nginx/nginx-\$1.conf"
 exec nginx -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx-\$1.conf"
 EOF
     chmod +x "$tmp/nginx-run"
     hs=("${http_servers[@]}" "nginx=$tmp/nginx-run {port}")
-    header "HTTP GET /plaintext (wrk -t1)" "${hs[0]%%=*}"
-    for c in $conns; do
-        bench_config http "${c}c" "$c" 0 "${hs[@]}"
+    for path in $http_paths; do
+        case $path in
+        /plaintext) ;;
+        *) [ -n "$http_root" ] && [ -f "$http_root$path" ] ||
+               { echo "net.sh: $path is no file under --http-root" >&2; exit 2; } ;;
+        esac
+        header "HTTP GET $path (wrk -t1)" "${hs[0]%%=*}"
+        for c in $conns; do
+            bench_config http "${c}c" "$c" "$path" "${hs[@]}"
+        done
     done
 fi
