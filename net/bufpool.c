@@ -21,9 +21,11 @@ static void net_fini(struct uco_loop *l)
     struct uco__net *n = l->layer[UCO__LAYER_NET];
     if (!n) return;
     for (unsigned i = 0; i < n->npipes; i++) {
-        close(n->pipes[i][0]);
-        close(n->pipes[i][1]);
+        close(n->pipes[i].fd[0]);
+        close(n->pipes[i].fd[1]);
     }
+    for (unsigned i = 0; i < n->ncopybufs; i++)
+        free(n->copybufs[i]);
     /* Every connection is gone by now (the loop waited for their last completions), so
      * the default pool has only its owner's reference left. */
     if (n->default_pool) pool_destroy(n->default_pool);

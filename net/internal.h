@@ -83,9 +83,17 @@ struct uco_conn {
 /* The net layer's per-loop state. */
 struct uco__net {
     struct uco_bufpool *default_pool;
-    int pipes[8][2]; /* cached pipes for uco_sendfile */
+    struct uco__pipe {
+        int fd[2];
+        int size; /* its capacity in bytes */
+    } pipes[32];  /* cached pipes for uco_sendfile's splices */
     unsigned npipes;
+    void *copybufs[64]; /* cached UCO__COPY_BUF buffers for uco_sendfile's copies */
+    unsigned ncopybufs;
 };
+
+/* uco_sendfile copies transfers up to this size (read, then send) instead of splicing. */
+#define UCO__COPY_BUF (64u << 10)
 
 /* The loop's net state (created on first use), or NULL when out of memory. */
 struct uco__net *uco__net_get(struct uco_loop *l);

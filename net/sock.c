@@ -238,7 +238,14 @@ int uco_shutdown(int fd, int how)
     return (int)uco__await_sqe(t, sqe, UCO_OP_SHUTDOWN, fd, NULL);
 }
 
-/* ---- splice: file -> pipe -> socket -------------------------------------------------- */
+/* ---- sendfile: small transfers copied, large ones spliced --------------------------------
+ *
+ * io_uring never runs a splice inline: each one goes to a kernel worker thread (io_splice
+ * returns -EAGAIN to a non-blocking issue), and one that blocks on a full socket keeps that
+ * thread. A file -> pipe -> socket chunk is therefore two hand-offs to a worker. Up to
+ * UCO__COPY_BUF bytes, reading the file into a buffer and sending that is cheaper: the read
+ * is served inline from the page cache and the send inline into the socket (or parked on a
+ * poll, holding no thread), and copying 64 KiB twice costs less than the two hand-offs. */
 
 static ssize_t splice_await(int in, int64_t in_off, int out, bool out_fixed, size_t len)
 {
@@ -250,59 +257,51 @@ static ssize_t splice_await(int in, int64_t in_off, int out, bool out_fixed, siz
 
 #define PIPE_BYTES (1u << 20)
 
-static int pipe_get(struct uco__net *n, int p[2])
+static int pipe_get(struct uco__net *n, struct uco__pipe *p)
 {
     if (n && n->npipes) {
-        n->npipes--;
-        p[0] = n->pipes[n->npipes][0];
-        p[1] = n->pipes[n->npipes][1];
+        *p = n->pipes[--n->npipes];
         return 0;
     }
-    if (pipe2(p, O_CLOEXEC) < 0) return -errno;
-    fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES); /* best effort: else the default 64 KiB */
+    if (pipe2(p->fd, O_CLOEXEC) < 0) return -errno;
+    /* Best effort (the per-user pipe quota may refuse): else the default 64 KiB. */
+    p->size = fcntl(p->fd[1], F_SETPIPE_SZ, PIPE_BYTES);
+    if (p->size <= 0) p->size = fcntl(p->fd[1], F_GETPIPE_SZ);
+    if (p->size <= 0) p->size = 65536;
     return 0;
 }
 
 /* An empty pipe goes back to the cache; one with bytes left in it (an error mid-way) is
  * closed, since its contents belong to no one. */
-static void pipe_put(struct uco__net *n, int p[2], bool empty)
+static void pipe_put(struct uco__net *n, const struct uco__pipe *p, bool empty)
 {
     if (empty && n && n->npipes < sizeof n->pipes / sizeof n->pipes[0]) {
-        n->pipes[n->npipes][0] = p[0];
-        n->pipes[n->npipes][1] = p[1];
-        n->npipes++;
+        n->pipes[n->npipes++] = *p;
         return;
     }
-    close(p[0]);
-    close(p[1]);
+    close(p->fd[0]);
+    close(p->fd[1]);
 }
 
-ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len, uint64_t *sent)
+static ssize_t sendfile_splice(struct uco__net *n, int out_fd, bool fixed, int file_fd, int64_t off,
+                               size_t len, uint64_t *sent)
 {
-    struct uco_task *t = uco__self();
-    if (!t) return uco__not_in_task("uco_sendfile");
-    if (off < 0) return -EINVAL;
-    int r = uco__await_check(t);
+    struct uco__pipe p;
+    int r = pipe_get(n, &p);
     if (r) return r;
-    struct uco__net *n = uco__net_get(t->loop);
-    int p[2];
-    r = pipe_get(n, p);
-    if (r) return r;
-    int psize = fcntl(p[1], F_GETPIPE_SZ);
-    size_t chunk_max = psize > 0 ? (size_t)psize : 65536;
     size_t done = 0;
     ssize_t err = 0;
     bool empty = true;
     while (done < len && !err) {
-        size_t chunk = len - done < chunk_max ? len - done : chunk_max;
-        ssize_t in = splice_await(file_fd, off + (int64_t)done, p[1], false, chunk);
+        size_t chunk = len - done < (size_t)p.size ? len - done : (size_t)p.size;
+        ssize_t in = splice_await(file_fd, off + (int64_t)done, p.fd[1], false, chunk);
         if (in <= 0) {
             err = in;
             break;
         }
         size_t left = (size_t)in;
         while (left) {
-            ssize_t m = splice_await(p[0], -1, out_fd, fixed, left);
+            ssize_t m = splice_await(p.fd[0], -1, out_fd, fixed, left);
             if (m <= 0) {
                 err = m ? m : -EIO;
                 empty = false;
@@ -313,9 +312,75 @@ ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t l
         }
         if (!left) done += (size_t)in;
     }
-    pipe_put(n, p, empty);
+    pipe_put(n, &p, empty);
     if (err < 0) return err;
     return (ssize_t)done;
+}
+
+/* Reads [off, off + len) into a cached buffer and sends it, UCO__COPY_BUF bytes at a time;
+ * returns what uco_sendfile returns. Sets *unreadable, sending nothing, when the file cannot be
+ * read into our buffer (-EINVAL: an O_DIRECT file whose offset or length does not suit it);
+ * the caller splices instead. */
+static ssize_t sendfile_copy(struct uco__net *n, int out_fd, bool fixed, int file_fd, int64_t off,
+                             size_t len, uint64_t *sent, bool *unreadable)
+{
+    /* Page-aligned, so that an O_DIRECT file can be read into it where its length suits. */
+    char *buf =
+        n && n->ncopybufs ? n->copybufs[--n->ncopybufs] : aligned_alloc(4096, UCO__COPY_BUF);
+    if (!buf) return -ENOMEM;
+    size_t done = 0;
+    ssize_t err = 0;
+    bool sock = true, eof = false;
+    while (done < len && !err && !eof) {
+        size_t want = len - done < UCO__COPY_BUF ? len - done : UCO__COPY_BUF, got = 0;
+        while (got < want) {
+            ssize_t k = uco_read(file_fd, buf + got, want - got, off + (int64_t)(done + got));
+            if (k <= 0) {
+                err = k;
+                eof = k == 0;
+                *unreadable = k == -EINVAL && done + got == 0;
+                break;
+            }
+            got += (size_t)k;
+        }
+        for (size_t k = 0; !err && k < got;) {
+            /* A send (MSG_NOSIGNAL: a reset peer must not raise SIGPIPE); a pipe gets a write. */
+            ssize_t m = sock ? uco__send(out_fd, fixed, buf + k, got - k, 0, false)
+                             : uco_write(out_fd, buf + k, got - k, -1);
+            if (m == -ENOTSOCK && sock && !fixed) {
+                sock = false;
+                continue;
+            }
+            if (m <= 0) {
+                err = m ? m : -EIO;
+                break;
+            }
+            k += (size_t)m;
+            if (sent) *sent += (uint64_t)m;
+        }
+        if (!err) done += got;
+    }
+    if (n && n->ncopybufs < sizeof n->copybufs / sizeof n->copybufs[0])
+        n->copybufs[n->ncopybufs++] = buf;
+    else
+        free(buf);
+    return err < 0 ? err : (ssize_t)done;
+}
+
+ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len, uint64_t *sent)
+{
+    struct uco_task *t = uco__self();
+    if (!t) return uco__not_in_task("uco_sendfile");
+    if (off < 0) return -EINVAL;
+    int r = uco__await_check(t);
+    if (r) return r;
+    struct uco__net *n = uco__net_get(t->loop);
+    if (len <= UCO__COPY_BUF) {
+        bool unreadable = false;
+        ssize_t c = sendfile_copy(n, out_fd, fixed, file_fd, off, len, sent, &unreadable);
+        if (!unreadable) return c;
+    }
+    return sendfile_splice(n, out_fd, fixed, file_fd, off, len, sent);
 }
 
 ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len)

@@ -371,11 +371,29 @@ static intptr_t sendfile_body(void *arg)
     ck_update(&want, data + 1000, FILE_BYTES - 1000);
     T_CHECK_EQ(r.got, (ssize_t)(FILE_BYTES - 1000));
     T_CHECK(r.ck.h == want.h);
-    /* A second call reuses the loop's pipe. */
-    char buf[10];
+    /* A small one is read and sent (no splice); it stops at the file's end too. */
+    char buf[100];
     T_CHECK_EQ(uco_sendfile(c, f, 5, 10), 10);
     T_CHECK_EQ(uco_recv_exact(s, buf, 10, 0), 10);
     T_CHECK(memcmp(buf, data + 5, 10) == 0);
+    T_CHECK_EQ(uco_sendfile(c, f, FILE_BYTES - 30, 100), 30);
+    T_CHECK_EQ(uco_recv_exact(s, buf, 30, 0), 30);
+    T_CHECK(memcmp(buf, data + FILE_BYTES - 30, 30) == 0);
+    T_CHECK_EQ(uco_sendfile(c, f, FILE_BYTES, 100), 0);
+    /* Into a pipe: written, not sent. Both sizes, the copied and the spliced. */
+    int p[2];
+    T_CHECK(pipe(p) == 0);
+    T_CHECK_EQ(uco_sendfile(p[1], f, 7, 50), 50);
+    T_CHECK_EQ(read(p[0], buf, sizeof buf), 50);
+    T_CHECK(memcmp(buf, data + 7, 50) == 0);
+    T_CHECK(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) >= (int)(200u << 10)); /* no reader meanwhile */
+    T_CHECK_EQ(uco_sendfile(p[1], f, 0, 200u << 10), (ssize_t)(200u << 10));
+    char *back = malloc(200u << 10);
+    T_CHECK_EQ(read_full(p[0], back, 200u << 10), 0);
+    T_CHECK(memcmp(back, data, 200u << 10) == 0);
+    free(back);
+    close(p[0]);
+    close(p[1]);
     T_CHECK_EQ(uco_sendfile(c, f, -1, 10), -EINVAL);
     free(data);
     close(f);
@@ -384,7 +402,7 @@ static intptr_t sendfile_body(void *arg)
     return 0;
 }
 
-static void sendfile_splices_a_file_into_a_socket(void **state)
+static void sendfile_sends_a_file_into_a_socket_or_a_pipe(void **state)
 {
     assert_int_equal(t_run(sendfile_body, NULL, NULL), 0);
 }
@@ -533,7 +551,7 @@ int main(void)
         cmocka_unit_test(half_close_delivers_end_of_stream_and_keeps_the_other_way),
         cmocka_unit_test(ipv6_loopback_carries_a_stream),
         cmocka_unit_test(sendmsg_and_recvmsg_scatter_and_gather),
-        cmocka_unit_test(sendfile_splices_a_file_into_a_socket),
+        cmocka_unit_test(sendfile_sends_a_file_into_a_socket_or_a_pipe),
         cmocka_unit_test(sendfile_to_a_peer_that_never_reads_times_out),
         cmocka_unit_test(send_zc_delivers_every_byte),
         cmocka_unit_test(resolve_runs_getaddrinfo_on_the_pool),

@@ -157,8 +157,10 @@ UCO_API ssize_t uco_send_zc(int fd, const void *buf, size_t len, int flags);
 /* shutdown(2): how is SHUT_RD, SHUT_WR or SHUT_RDWR. Awaits. */
 UCO_API int uco_shutdown(int fd, int how);
 
-/* Sends len bytes of file file_fd from offset off to socket (or pipe) out_fd with splice(2)
- * through a pipe the loop keeps, without copying through user space. Returns the bytes sent
+/* Sends len bytes of file file_fd from offset off to socket (or pipe) out_fd. Up to 64 KiB
+ * are read into a buffer the loop keeps and sent from there (both inline in the kernel when
+ * the file is cached); more go with splice(2) through a pipe the loop keeps, without copying
+ * through user space (each splice runs on an io_uring kernel worker). Returns the bytes sent
  * (fewer than len only at the file's end) or -errno. Awaits. */
 UCO_API ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len);
 
@@ -281,7 +283,7 @@ UCO_API ssize_t uco_conn_send_all(uco_conn *c, const void *buf, size_t len);
 UCO_API ssize_t uco_conn_sendv_all(uco_conn *c, struct iovec *iov, int n);
 /* Zero-copy variant of send_all (see uco_send_zc). Awaits. */
 UCO_API ssize_t uco_conn_send_zc(uco_conn *c, const void *buf, size_t len);
-/* Sends len bytes of a file from off with splice (see uco_sendfile). Awaits. */
+/* Sends len bytes of a file from off (see uco_sendfile). Awaits. */
 UCO_API ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t len);
 
 /* shutdown(2) on the connection (SHUT_WR: half-close, the peer sees end of stream). Awaits. */
