@@ -301,6 +301,13 @@ int httpd_open_beneath_walk(int rootfd, const char *rel, int flags);
  * or the -errno of the failed call. */
 int httpd_file_open(int rootfd, const char *rel, struct stat *st);
 
+/* For a caller that runs the openat2 itself (e.g. on io_uring): the path and struct open_how
+ * that httpd_file_open passes to openat2 for rel, and the check it makes of the opened fd:
+ * fstat into *st, then fd, or -EISDIR / -EACCES / -errno as above with fd closed. */
+struct open_how;
+const char *httpd_file_how(const char *rel, struct open_how *how);
+int httpd_file_check(int fd, struct stat *st);
+
 /* The status for an -errno of the functions above: 404 for ENOENT, ENOTDIR, ELOOP, EXDEV (an
  * escape is answered as if the file did not exist), 403 for EACCES and EPERM, 414 for
  * ENAMETOOLONG, 500 otherwise. */

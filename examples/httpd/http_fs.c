@@ -66,25 +66,37 @@ int httpd_open_beneath_walk(int rootfd, const char *rel, int flags)
     }
 }
 
-int httpd_open_beneath(int rootfd, const char *rel, int flags)
+static const char *beneath_how(const char *rel, int flags, struct open_how *how)
 {
     rel = skip_slashes(rel);
-    struct open_how how = {
+    *how = (struct open_how){
         .flags = (uint64_t)(flags | O_CLOEXEC),
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
-    long fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof how);
+    return *rel ? rel : ".";
+}
+
+int httpd_open_beneath(int rootfd, const char *rel, int flags)
+{
+    struct open_how how;
+    const char *path = beneath_how(rel, flags, &how);
+    long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof how);
     if (fd >= 0) return (int)fd;
     int err = errno;
     if (err == ENOSYS || err == EPERM) return httpd_open_beneath_walk(rootfd, rel, flags);
     return -err;
 }
 
-int httpd_file_open(int rootfd, const char *rel, struct stat *st)
+/* O_NONBLOCK: opening a FIFO someone left in the root must not hang the server. */
+#define FILE_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY)
+
+const char *httpd_file_how(const char *rel, struct open_how *how)
 {
-    /* O_NONBLOCK: opening a FIFO someone left in the root must not hang the server. */
-    int fd = httpd_open_beneath(rootfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) return fd;
+    return beneath_how(rel, FILE_FLAGS, how);
+}
+
+int httpd_file_check(int fd, struct stat *st)
+{
     int err = 0;
     if (fstat(fd, st) < 0)
         err = -errno;
@@ -97,6 +109,12 @@ int httpd_file_open(int rootfd, const char *rel, struct stat *st)
         return err;
     }
     return fd;
+}
+
+int httpd_file_open(int rootfd, const char *rel, struct stat *st)
+{
+    int fd = httpd_open_beneath(rootfd, rel, FILE_FLAGS);
+    return fd < 0 ? fd : httpd_file_check(fd, st);
 }
 
 int httpd_status_for_errno(int err)

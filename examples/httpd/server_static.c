@@ -1,8 +1,9 @@
-/* uco-httpd: static files under --root. The file is opened on the worker pool (path
- * resolution may block on a cold disk; openat2(RESOLVE_BENEATH) keeps it inside the root, see
- * http_fs.c), checked against the request's preconditions and Range, and its bytes go to the
- * socket with splice (uco_conn_sendfile): they never pass through user space. */
+/* uco-httpd: static files under --root. The file is opened with openat2(RESOLVE_BENEATH), which
+ * keeps it inside the root (see http_fs.c), checked against the request's preconditions and
+ * Range, and its bytes go to the socket: a body that fits beside the head is read into the
+ * output and goes out with it in one send; a larger one goes with uco_conn_sendfile. */
 #include <errno.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,9 +24,18 @@ static intptr_t open_run(void *arg)
     return 0;
 }
 
-/* Opens rel (decoded, under the root) on the worker pool: fd or -errno. */
+/* Opens rel (decoded, under the root): fd or -errno. The openat2 goes on the ring, where the
+ * kernel runs it inline when every component is in the dentry cache (RESOLVE_CACHED) and on
+ * an io_uring worker otherwise, so a cold disk never stalls the loop; the fstat of an open
+ * file does no I/O. Where openat2 is missing or filtered (-ENOSYS, -EPERM), the worker pool
+ * runs httpd_file_open, whose fallback walks the path. */
 static int open_file(const char *rel, struct stat *st)
 {
+    struct open_how how;
+    const char *path = httpd_file_how(rel, &how);
+    int fd = uco_openat2(srv.rootfd, path, &how, sizeof how);
+    if (fd >= 0) return httpd_file_check(fd, st);
+    if (fd != -ENOSYS && fd != -EPERM) return fd;
     struct open_job j = {.rootfd = srv.rootfd, .rel = rel, .fd = -EIO};
     intptr_t r = uco_work(open_run, &j);
     *st = j.st; /* zeroed when the job did not run: gcc cannot see that *st is unused then */
@@ -53,6 +63,18 @@ static int send_file(struct session *s, int fd, uint64_t off, uint64_t len)
         if ((size_t)w < n) return -EIO; /* the file shrank under us: Content-Length was a lie */
         off += n;
         len -= n;
+    }
+    return 0;
+}
+
+/* Reads exactly len bytes of fd from off into buf: 0, -EIO if the file ends first, or -errno. */
+static int read_at(int fd, char *buf, size_t len, uint64_t off)
+{
+    for (size_t got = 0; got < len;) {
+        ssize_t k = uco_read(fd, buf + got, len - got, (int64_t)(off + got));
+        if (k < 0) return (int)k;
+        if (k == 0) return -EIO;
+        got += (size_t)k;
     }
     return 0;
 }
@@ -113,6 +135,18 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
     if (OUT_CAP - o->n < 1024) e = out_send(s, o);
     size_t n = e ? 0 : httpd_response_head(o->buf + o->n, OUT_CAP - o->n, &r);
     if (!e && !n) e = -EINVAL;
+    if (!e && body && (uint64_t)r.content_length <= OUT_CAP - o->n - n) {
+        /* Small: the body goes into the output beside the head, one send for both. Nothing
+         * is sent yet, so a failed (or short: the file shrank) read can still be a 500. */
+        size_t len = (size_t)r.content_length;
+        int rd = read_at(fd, o->buf + o->n + n, len, first);
+        close(fd);
+        if (rd < 0) return rd == -ECANCELED || rd == -ETIMEDOUT ? rd : 500;
+        o->n += n + len;
+        *written = true;
+        *body_bytes = len;
+        return r.status;
+    }
     if (!e) {
         o->n += n;
         *written = true;
