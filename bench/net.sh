@@ -1,7 +1,8 @@
 # Section "net" of bench/run.sh: the echo servers (uco-echo, raw liburing, epoll), then
 # uco-httpd against nginx with one worker on GET /plaintext (wrk, 100 and 500 connections), in
-# paired, alternating runs through bench/net-bench.sh; then the idle keep-alive connections
-# uco-httpd holds in 1 GiB (bench/idle-conns --http). Sourced by run.sh.
+# paired, alternating runs through bench/net-bench.sh; static files of 4 KiB, 64 KiB and 1 MiB
+# from both (no target: for the record); then the idle keep-alive connections uco-httpd holds
+# in 1 GiB (bench/idle-conns --http). Sourced by run.sh.
 
 bench_section_net() {
     local build
@@ -12,6 +13,7 @@ bench_section_net() {
     "$BENCH_SRC/bench/net-bench.sh" "${args[@]}" 2>&1 | tee -a "$LOG"
     [ "${PIPESTATUS[0]}" = 0 ] || { bench_note "!! net-bench.sh failed"; FAILED=$((FAILED + 1)); }
     net_http "$build" "${args[@]}"
+    net_http_static "$build" "${args[@]}"
     net_idle_http "$build"
 }
 
@@ -45,6 +47,25 @@ net_http() {
                    "req per server-CPU-second, p99 no worse: %.2fx req/s, %.2fx per CPU-s, " \
                    "nginx p99 / uco-httpd p99 %.2f\n", ok ? "MET" : "MISSED", c, thr, eff, lat
         }' "$out" | tee -a "$LOG"
+}
+
+# Static files, uco-httpd against nginx (sendfile on), 100 connections: figures, no target.
+net_http_static() {
+    local build=$1
+    shift
+    command -v wrk >/dev/null && command -v nginx >/dev/null || return 0
+    local root
+    root=$(mktemp -d /tmp/uco-bench-www.XXXXXX)
+    head -c 4096 /dev/urandom >"$root/4k.bin"
+    head -c 65536 /dev/urandom >"$root/64k.bin"
+    head -c 1048576 /dev/urandom >"$root/1m.bin"
+    bench_note ""
+    "$BENCH_SRC/bench/net-bench.sh" "$@" --no-echo --conns 100 --http-root "$root" \
+        --http-paths "/4k.bin /64k.bin /1m.bin" \
+        --http-server "uco-httpd=$build/examples/uco-httpd --port {port} --root {root}" 2>&1 |
+        tee "$BENCH_OUT/net-http-static.txt" | tee -a "$LOG"
+    [ "${PIPESTATUS[0]}" = 0 ] || { bench_note "!! net-bench.sh (static files) failed"; FAILED=$((FAILED + 1)); }
+    rm -rf "$root"
 }
 
 # 100,000 idle keep-alive connections (each served one request) within 1 GiB of RSS.
