@@ -598,6 +598,54 @@ static void large_file_goes_through_splice_whole(void **state)
     tree_server_done(&s);
 }
 
+/* A body goes three ways by size: read into the output beside the head (up to about 8 KiB),
+ * read and sent by uco_conn_sendfile (up to 64 KiB), spliced (more). Every way must deliver
+ * the whole file and every range of it, on one keep-alive connection. */
+static void files_of_every_size_come_back_whole(void **state)
+{
+    (void)state;
+    make_tree();
+    static const size_t sizes[] = {0,     1,     4000,  7900,   8191,   8192,
+                                   65535, 65536, 65537, 300000, 1 << 20};
+    enum { MAX = 1 << 20 };
+    char *data = malloc(MAX);
+    fill_pattern(data, MAX, 3);
+    char path[256];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        snprintf(path, sizeof path, "%s/f%zu", tmp_root, sizes[i]);
+        write_file(path, data, sizes[i]);
+    }
+    const char *const args[] = {"--root", tmp_root, NULL};
+    struct server s;
+    assert_int_equal(server_start(&s, args), 0);
+    int fd = dial(&s.addr);
+    struct reader *r = reader_new(fd);
+    struct resp p = {0};
+    char req[256];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        snprintf(req, sizeof req, "GET /f%zu HTTP/1.1\r\nHost: t\r\n\r\n", n);
+        assert_int_equal(send_str(fd, req), 0);
+        assert_int_equal(read_resp(r, &p, false), 0);
+        assert_int_equal(p.status, 200);
+        assert_int_equal(p.body_len, n);
+        assert_true(n == 0 || memcmp(p.body, data, n) == 0);
+        if (n < 3) continue;
+        /* All but the first and the last byte. */
+        snprintf(req, sizeof req, "GET /f%zu HTTP/1.1\r\nHost: t\r\nRange: bytes=1-%zu\r\n\r\n", n,
+                 n - 2);
+        assert_int_equal(send_str(fd, req), 0);
+        assert_int_equal(read_resp(r, &p, false), 0);
+        assert_int_equal(p.status, 206);
+        assert_int_equal(p.body_len, n - 2);
+        assert_memory_equal(p.body, data + 1, n - 2);
+    }
+    free(p.body);
+    free(data);
+    reader_free(r);
+    tree_server_done(&s);
+}
+
 /* ---- request bodies ------------------------------------------------------------------------ */
 
 static void request_bodies_echo_or_are_discarded(void **state)
@@ -675,6 +723,7 @@ int main(void)
         cmocka_unit_test_teardown(expect_continue_answered_without_its_body_closes_the_connection,
                                   teardown),
         cmocka_unit_test_teardown(large_file_goes_through_splice_whole, teardown),
+        cmocka_unit_test_teardown(files_of_every_size_come_back_whole, teardown),
         cmocka_unit_test_teardown(request_bodies_echo_or_are_discarded, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
