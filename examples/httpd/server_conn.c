@@ -492,10 +492,12 @@ static int answer(struct ctx *x)
         if (st < 0) return st;
         status = st;
         if (st == 301) { /* a directory without its '/': send the client there */
-            char loc[sizeof path + 16];
-            int n =
-                snprintf(loc, sizeof loc, "Location: %.*s/\r\n", (int)req->path.len, req->path.p);
-            e = put_simple(x, 301, keep_alive, NULL, n < 500 ? loc : NULL, &bytes);
+            /* From the normalised path, not the raw one: "//host" (a target's empty segments)
+             * in a Location would be a network-path reference to another host. */
+            char enc[500], loc[sizeof enc + 16];
+            size_t n = httpd_path_encode(path, enc, sizeof enc);
+            if (n) snprintf(loc, sizeof loc, "Location: %s/\r\n", enc);
+            e = put_simple(x, 301, keep_alive, NULL, n ? loc : NULL, &bytes);
         } else if (!written) {
             e = put_simple(x, st, keep_alive, NULL, NULL, &bytes);
         }
