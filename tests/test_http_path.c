@@ -101,6 +101,47 @@ static void path_that_does_not_fit_is_414(void **state)
     assert_string_equal(out, "/a");
 }
 
+/* The Location of a directory redirect is built from the normalised path: a target with empty
+ * segments ("//host") must not come back as a network-path reference to another host. */
+static void encoded_path_for_location_is_never_network_path(void **state)
+{
+    static const struct {
+        const char *target, *location;
+    } cases[] = {
+        {"//evil.example", "/evil.example"},
+        {"///evil.example/", "/evil.example/"},
+        {"/.//evil.example", "/evil.example"},
+        {"/%2e//evil.example", "/evil.example"},
+        {"/a%20b/%25x", "/a%20b/%25x"}, /* a decoded "%" is encoded again */
+        {"/a%20b", "/a%20b"},
+        {"/caf%C3%A9", "/caf%C3%A9"},
+        {"/q%3Fx%23y", "/q%3Fx%23y"},
+        {"/sub-delims!$&'()*+,;=:@~._", "/sub-delims!$&'()*+,;=:@~._"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dec[256], enc[256];
+        ssize_t n = httpd_path_decode(cases[i].target, strlen(cases[i].target), dec, sizeof dec);
+        assert_true(n > 0);
+        size_t m = httpd_path_encode(dec, enc, sizeof enc);
+        assert_int_equal(m, strlen(enc));
+        assert_string_equal(enc, cases[i].location);
+        assert_false(enc[0] == '/' && enc[1] == '/');
+        /* Decoding what was encoded gives the same path back. */
+        char back[256];
+        assert_int_equal(httpd_path_decode(enc, m, back, sizeof back), n);
+        assert_string_equal(back, dec);
+    }
+    char enc[8];
+    assert_int_equal(httpd_path_encode("/abcdef", enc, sizeof enc), 7);
+    assert_int_equal(httpd_path_encode("/abcdefg", enc, sizeof enc), 0);
+    assert_string_equal(enc, "");
+    assert_int_equal(httpd_path_encode("/a b", enc, 6), 0); /* "/a%20b" and its NUL: 7 */
+    assert_string_equal(enc, "");
+    assert_int_equal(httpd_path_encode("/a b", enc, 7), 6);
+    assert_string_equal(enc, "/a%20b");
+    assert_int_equal(httpd_path_encode("/", enc, 0), 0);
+}
+
 static void media_types_come_from_the_extension(void **state)
 {
     assert_string_equal(httpd_mime_type("/index.html", 11), "text/html; charset=utf-8");
@@ -321,6 +362,7 @@ int main(void)
         cmocka_unit_test(paths_decode_and_normalise),
         cmocka_unit_test(traversal_attempts_are_refused),
         cmocka_unit_test(path_that_does_not_fit_is_414),
+        cmocka_unit_test(encoded_path_for_location_is_never_network_path),
         cmocka_unit_test(media_types_come_from_the_extension),
         cmocka_unit_test_setup_teardown(files_open_beneath_the_root, make_tree, remove_tree),
         cmocka_unit_test_setup_teardown(nothing_outside_the_root_can_be_opened, make_tree,

@@ -475,6 +475,13 @@ static void static_files_types_ranges_and_conditionals(void **state)
     }
     assert_int_equal(request(&s.addr, "GET /sub HTTP/1.1\r\nHost: t\r\n\r\n", &p), 301);
     assert_string_equal(hdr(&p, "Location"), "/sub/");
+    /* Not "//sub/" (a network-path reference: the client would go to host "sub"). */
+    assert_int_equal(request(&s.addr, "GET //sub HTTP/1.1\r\nHost: t\r\n\r\n", &p), 301);
+    assert_string_equal(hdr(&p, "Location"), "/sub/");
+    assert_int_equal(request(&s.addr, "GET http://t//./sub HTTP/1.1\r\nHost: t\r\n\r\n", &p), 301);
+    assert_string_equal(hdr(&p, "Location"), "/sub/");
+    assert_int_equal(request(&s.addr, "GET /s%75b?x=1 HTTP/1.1\r\nHost: t\r\n\r\n", &p), 301);
+    assert_string_equal(hdr(&p, "Location"), "/sub/");
     assert_int_equal(request(&s.addr, "GET /sub/ HTTP/1.1\r\nHost: t\r\n\r\n", &p), 404);
     /* Range */
     assert_int_equal(

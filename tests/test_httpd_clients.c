@@ -641,6 +641,85 @@ static void static_file_to_a_client_that_never_reads_times_out(void **state)
     assert_int_equal(count(log, "timed out waiting for the client; closed\n"), 1);
 }
 
+/* The body bytes of the answers to big_req in the access log at path, in order, into v; how
+ * many there were. */
+static int big_lines(const char *path, uint64_t *v, int max)
+{
+    static char log[1 << 16];
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(f >= 0);
+    ssize_t n = read(f, log, sizeof log - 1);
+    close(f);
+    log[n > 0 ? n : 0] = 0;
+    int k = 0;
+    static const char line[] = "\"GET /big.bin HTTP/1.1\" 200 ";
+    for (const char *p = log; (p = strstr(p, line)) && k < max; p += sizeof line - 1)
+        v[k++] = p[sizeof line - 1] == '-' ? 0 : strtoull(p + sizeof line - 1, NULL, 10);
+    return k;
+}
+
+/* An answer cut off part-way (a file, an echo) still gets its access log line, with its status and
+ * the body bytes that went out: the client that stops reading (closed by the send timeout) and the
+ * one that reads a little and goes away used to get no line at all, so whoever fetched most of a
+ * file and then reset left no trace. */
+static void answer_cut_off_mid_body_is_still_logged(void **state)
+{
+    (void)state;
+    char logpath[] = "/tmp/uco-httpd-access-XXXXXX";
+    int lfd = mkstemp(logpath);
+    assert_true(lfd >= 0);
+    close(lfd);
+    struct unix_root u;
+    struct server s;
+    unix_server_start(&s, &u, true, "--send-timeout", "1", "--access-log", logpath, NULL);
+    /* One never reads: closed after the send timeout, with what it had received. */
+    int fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    double t0 = now_s();
+    assert_int_equal(send_str(fd, big_req), 0);
+    static char head[256];
+    size_t got = closed_after_the_send_timeout(fd, t0, head, sizeof head);
+    const char *end = strstr(head, "\r\n\r\n");
+    assert_non_null(end);
+    size_t head_len = (size_t)(end + 4 - head);
+    /* One reads 300000 bytes, then goes away. */
+    fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    assert_int_equal(send_str(fd, big_req), 0);
+    static char buf[1 << 16];
+    size_t taken = 0;
+    while (taken < 300000) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        assert_true(n > 0);
+        taken += (size_t)n;
+    }
+    close(fd);
+    /* An echo that has answered half of its body when the client goes away. */
+    fd = dial(&s.addr);
+    assert_true(fd >= 0);
+    struct reader *r = reader_new(fd);
+    assert_int_equal(
+        send_str(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234"), 0);
+    assert_true(rd_until(r, "01234") > 0);
+    reader_free(r);
+    /* The server stops after them all (it waits for the requests in flight). */
+    unix_server_end(&s, &u);
+    uint64_t bytes[4];
+    assert_int_equal(big_lines(logpath, bytes, 4), 2);
+    print_message("logged %llu (client got %zu) and %llu (client took %zu)\n",
+                  (unsigned long long)bytes[0], got - head_len, (unsigned long long)bytes[1],
+                  taken);
+    assert_int_equal(bytes[0], got - head_len); /* what went out is what the client got */
+    assert_true(bytes[1] >= taken - head_len && bytes[1] < (uint64_t)BIG_SIZE);
+    static char log[1 << 16];
+    int f = open(logpath, O_RDONLY | O_CLOEXEC);
+    ssize_t n = read(f, log, sizeof log - 1);
+    close(f);
+    log[n > 0 ? n : 0] = 0;
+    assert_int_equal(count(log, "] \"POST /echo HTTP/1.1\" 200 5\n"), 1);
+    unlink(logpath);
+}
+
 static void pipelined_answers_never_read_time_out_without_a_408(void **state)
 {
     (void)state;
@@ -1023,6 +1102,7 @@ int main(void)
                                   server_teardown),
         cmocka_unit_test_teardown(static_file_to_a_client_that_never_reads_times_out,
                                   server_teardown),
+        cmocka_unit_test_teardown(answer_cut_off_mid_body_is_still_logged, server_teardown),
         cmocka_unit_test_teardown(pipelined_answers_never_read_time_out_without_a_408,
                                   server_teardown),
         cmocka_unit_test_teardown(idle_connection_whose_answers_are_never_read_is_swept,

@@ -272,6 +272,13 @@ static inline bool httpd_body_done(const httpd_body *b)
  * A ".." is refused rather than resolved, so no spelling of it can climb out of a root. */
 ssize_t httpd_path_decode(const char *in, size_t len, char *out, size_t cap);
 
+/* Percent-encodes a decoded path (NUL terminated, as httpd_path_decode makes it) into out[0..cap)
+ * for a header such as Location: every byte that is not a pchar (RFC 3986 3.3) or '/' becomes
+ * %XX. A path from httpd_path_decode has no "//", so the result is never a network-path
+ * reference ("//host/...") that would send a client to another host. Returns its length, or 0
+ * if it does not fit (out is then "" when cap > 0). */
+size_t httpd_path_encode(const char *path, char *out, size_t cap);
+
 /* The media type for a file name's extension (case-insensitive), with "; charset=utf-8" for
  * text types; "application/octet-stream" when unknown. Never NULL. */
 const char *httpd_mime_type(const char *name, size_t len);

@@ -53,6 +53,32 @@ ssize_t httpd_path_decode(const char *in, size_t len, char *out, size_t cap)
     return (ssize_t)o;
 }
 
+size_t httpd_path_encode(const char *path, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        unsigned char c = *p;
+        /* pchar = unreserved / pct-encoded / sub-delims / ":" / "@"; '%' itself is encoded. */
+        bool plain = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+                     (c && strchr("-._~!$&'()*+,;=:@/", c));
+        if (o + (plain ? 1 : 3) >= cap) { /* and the NUL */
+            if (cap) out[0] = 0;
+            return 0;
+        }
+        if (plain) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    if (o >= cap) return 0; /* cap 0 */
+    out[o] = 0;
+    return o;
+}
+
 static const struct mime {
     const char *ext;
     const char *type;

@@ -137,13 +137,15 @@ struct out {
 
 /* server_static.c */
 /* Answers a GET or HEAD for decoded path `path` under the root: formats the head into o
- * (and, for a body, sends o and then the file), setting *written; keep_alive false says
- * "Connection: close" (the caller's decision, not just the request's). Returns the status (with
- * *body_bytes), or -errno when the connection failed and must be closed. Statuses it does not
- * write (*written false) are for the caller to answer: 301 (a directory: redirect to path +
- * "/"), 403, 404, 414, 500, 503. Awaits. */
+ * (and, for a body, sends o and then the file), setting *written to the status it wrote (0:
+ * none) and *body_bytes to the bytes of the file sent; keep_alive false says "Connection:
+ * close" (the caller's decision, not just the request's). Returns the status, or -errno when the
+ * connection failed and must be closed (*written and *body_bytes then say how far the answer
+ * got: a client that resets or stops reading mid-file still gets its log line). Statuses it
+ * does not write (*written 0) are for the caller to answer: 301 (a directory: redirect to
+ * path + "/"), 403, 404, 414, 500, 503. Awaits. */
 int static_serve(struct session *s, struct out *o, const httpd_request *req, const char *path,
-                 bool keep_alive, bool *written, uint64_t *body_bytes);
+                 bool keep_alive, int *written, uint64_t *body_bytes);
 /* Sends o's bytes now (awaits, with the send deadline): 0 or -errno. */
 int out_send(struct session *s, struct out *o);
 /* Sets the calling task's deadline to now + ns; returns the previous one. */

@@ -311,11 +311,13 @@ static int fail(struct ctx *x, int status, const httpd_request *req, const char 
 /* What to do with the decoded content of a body: nothing, or echo it. */
 struct sink {
     bool echo, chunked;
+    uint64_t bytes; /* content echoed so far */
 };
 
-static int sink_put(struct ctx *x, const struct sink *k, httpd_str d)
+static int sink_put(struct ctx *x, struct sink *k, httpd_str d)
 {
     if (!k->echo || !d.len) return 0;
+    k->bytes += d.len;
     if (k->chunked) {
         char size[24];
         int n = snprintf(size, sizeof size, "%zx\r\n", d.len);
@@ -329,7 +331,7 @@ static int sink_put(struct ctx *x, const struct sink *k, httpd_str d)
 
 /* Reads the body of x->req to its end through sink k. Returns 0, a negative errno (the
  * connection failed or timed out) or a positive status (malformed or too large body). */
-static int body_read(struct ctx *x, const struct sink *k)
+static int body_read(struct ctx *x, struct sink *k)
 {
     httpd_body bd;
     httpd_body_init(&bd, &x->req, &srv.cfg.limits);
@@ -365,8 +367,10 @@ static int head_keep(struct ctx *x, const char *head, size_t len)
     return r == (int)len ? 0 : -EIO;
 }
 
-/* POST/PUT /echo: the body comes back with the same framing (Content-Length, or chunked). */
-static int echo(struct ctx *x, bool keep_alive, uint64_t *bytes)
+/* POST/PUT /echo: the body comes back with the same framing (Content-Length, or chunked).
+ * *begun: its 200 was put out (a failure after that still makes a log line, with the *bytes
+ * echoed until then). */
+static int echo(struct ctx *x, bool keep_alive, uint64_t *bytes, bool *begun)
 {
     httpd_request *req = &x->req;
     httpd_response r = response_for(x, 200, keep_alive);
@@ -378,15 +382,16 @@ static int echo(struct ctx *x, bool keep_alive, uint64_t *bytes)
     if (req->expect_continue) e = out_put(x, httpd_continue, HTTPD_CONTINUE_LEN);
     if (!e) e = put_head(x, &r, chunked ? "Transfer-Encoding: chunked\r\n" : NULL);
     if (e) return e;
+    *begun = true;
     struct sink k = {.echo = true, .chunked = chunked};
     e = body_read(x, &k);
+    *bytes = k.bytes;
     if (e > 0) { /* the answer has begun: a broken body can only end the connection */
         conn_log(x->s, "echo: %d %s in the body after a 200 was started; closed", e,
                  httpd_reason(e));
         return -EPROTO;
     }
     if (!e && chunked) e = out_put(x, "0\r\n\r\n", 5);
-    *bytes = req->body == HTTPD_BODY_LENGTH ? req->content_length : 0;
     return e;
 }
 
@@ -485,17 +490,26 @@ static int answer(struct ctx *x)
         e = canned(x, rt == R_PLAINTEXT ? HTTPD_CANNED_PLAINTEXT : HTTPD_CANNED_JSON, keep_alive,
                    &bytes);
     } else if (rt == R_ECHO) {
-        e = echo(x, keep_alive, &bytes);
+        bool begun = false;
+        e = echo(x, keep_alive, &bytes, &begun);
+        if (e < 0 && begun) access_log(x->s, req, 200, bytes); /* cut off: as far as it went */
     } else {
-        bool written;
+        int written;
         int st = static_serve(x->s, &x->o, req, path, keep_alive, &written, &bytes);
-        if (st < 0) return st;
+        if (st < 0) {
+            /* Begun, then cut off (a reset, a client that stopped reading): it was answered,
+             * as far as it went, and gets its line like any other answer. */
+            if (written) access_log(x->s, req, written, bytes);
+            return st;
+        }
         status = st;
         if (st == 301) { /* a directory without its '/': send the client there */
-            char loc[sizeof path + 16];
-            int n =
-                snprintf(loc, sizeof loc, "Location: %.*s/\r\n", (int)req->path.len, req->path.p);
-            e = put_simple(x, 301, keep_alive, NULL, n < 500 ? loc : NULL, &bytes);
+            /* From the normalised path, not the raw one: "//host" (a target's empty segments)
+             * in a Location would be a network-path reference to another host. */
+            char enc[500], loc[sizeof enc + 16];
+            size_t n = httpd_path_encode(path, enc, sizeof enc);
+            if (n) snprintf(loc, sizeof loc, "Location: %s/\r\n", enc);
+            e = put_simple(x, 301, keep_alive, NULL, n ? loc : NULL, &bytes);
         } else if (!written) {
             e = put_simple(x, st, keep_alive, NULL, NULL, &bytes);
         }

@@ -49,22 +49,42 @@ static int status_for_open_error(int err)
     return httpd_status_for_errno(err);
 }
 
+/* The bytes the connection has sent so far (its counter, which a send that fails part-way
+ * has advanced too). */
+static uint64_t bytes_out(struct session *s)
+{
+    uco_conn_stats cs;
+    return uco_conn_stats_get(s->conn, &cs) == 0 ? cs.bytes_out : 0;
+}
+
 /* Sends len bytes of fd from off, a chunk at a time, each within the send timeout: a client
- * must take 256 KiB per --send-timeout (26 KB/s at the default 10 s), else it is cut off. */
-static int send_file(struct session *s, int fd, uint64_t off, uint64_t len)
+ * must take 256 KiB per --send-timeout (26 KB/s at the default 10 s), else it is cut off.
+ * *sent: the bytes that went out (all of them, or as far as it got when it failed). */
+static int send_file(struct session *s, int fd, uint64_t off, uint64_t len, uint64_t *sent)
 {
     const uint64_t chunk = 256u << 10;
+    uint64_t base = bytes_out(s), done = 0;
+    int e = 0;
     while (len) {
         size_t n = (size_t)(len < chunk ? len : chunk);
         int64_t old = deadline_in(srv.cfg.send_timeout);
         ssize_t w = uco_conn_sendfile(s->conn, fd, (int64_t)off, n);
         uco_deadline_set(old);
-        if (w < 0) return (int)w;
-        if ((size_t)w < n) return -EIO; /* the file shrank under us: Content-Length was a lie */
+        if (w < 0) {
+            e = (int)w;
+            break;
+        }
+        done += (uint64_t)w;
+        if ((size_t)w < n) { /* the file shrank under us: Content-Length was a lie */
+            e = -EIO;
+            break;
+        }
         off += n;
         len -= n;
     }
-    return 0;
+    uint64_t counted = bytes_out(s) - base; /* includes a failed chunk's part */
+    *sent = e && counted > done ? counted : done;
+    return e;
 }
 
 /* Reads exactly len bytes of fd from off into buf: 0, -EIO if the file ends first, or -errno. */
@@ -80,9 +100,9 @@ static int read_at(int fd, char *buf, size_t len, uint64_t off)
 }
 
 int static_serve(struct session *s, struct out *o, const httpd_request *req, const char *path,
-                 bool keep_alive, bool *written, uint64_t *body_bytes)
+                 bool keep_alive, int *written, uint64_t *body_bytes)
 {
-    *written = false;
+    *written = 0;
     *body_bytes = 0;
     char rel[4096 + 16];
     size_t plen = strlen(path);
@@ -149,11 +169,10 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
     }
     if (!e) {
         o->n += n;
-        *written = true;
+        *written = r.status;
         if (body) {
             e = out_send(s, o);
-            if (!e) e = send_file(s, fd, first, (uint64_t)r.content_length);
-            if (!e) *body_bytes = (uint64_t)r.content_length;
+            if (!e) e = send_file(s, fd, first, (uint64_t)r.content_length, body_bytes);
         }
     }
     close(fd);
