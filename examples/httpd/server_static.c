@@ -163,7 +163,7 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
         close(fd);
         if (rd < 0) return rd == -ECANCELED || rd == -ETIMEDOUT ? rd : 500;
         o->n += n + len;
-        *written = true;
+        *written = r.status;
         *body_bytes = len;
         return r.status;
     }
