@@ -172,6 +172,15 @@ static void preconditions_follow_rfc_9110_order(void **state)
     assert_true(httpd_range_applies(date, m));
     assert_false(httpd_range_applies(date, m + 1));
     assert_false(httpd_range_applies((httpd_str){"\"etag\"", 6}, m));
+
+    /* mtime 0 is "no modification date": the date conditions are ignored (RFC 9110 13.1.3,
+     * 13.1.4) and an If-Range date cannot match a Last-Modified that was never sent. */
+#define EPOCH "Thu, 01 Jan 1970 00:00:00 GMT"
+    assert_int_equal(preconditions_of("If-Modified-Since: " EPOCH "\r\n", 0), 0);
+    assert_int_equal(preconditions_of("If-Modified-Since: " D "\r\n", 0), 0);
+    assert_int_equal(preconditions_of("If-Unmodified-Since: " EPOCH "\r\n", 0), 0);
+    assert_false(httpd_range_applies((httpd_str){EPOCH, HTTPD_DATE_LEN}, 0));
+#undef EPOCH
 #undef D
 }
 

@@ -339,14 +339,16 @@ int httpd_range_parse(const char *v, size_t len, uint64_t size, uint64_t *first,
 bool httpd_not_modified(httpd_str ims, time_t mtime);
 
 /* Whether a Range applies given the request's If-Range (may be {NULL, 0}): true without one, or
- * when it is an HTTP-date equal to mtime (the Last-Modified sent); an entity tag never matches
+ * when it is an HTTP-date equal to mtime (the Last-Modified sent; none for mtime 0); an entity
+ * tag never matches
  * since none is sent. When false, answer 200 with the whole representation. */
 bool httpd_range_applies(httpd_str if_range, time_t mtime);
 
 /* Evaluates the preconditions of req against a file modified at mtime, in RFC 9110 13.2.2 order
  * (If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since), for a server that sends
  * Last-Modified and no entity tags. Returns 0 (go on), 304 (Not Modified, GET and HEAD) or 412
- * (Precondition Failed). Invalid dates are ignored, as RFC 9110 requires. */
+ * (Precondition Failed). Invalid dates are ignored, as RFC 9110 requires, and so are the date
+ * conditions when mtime is 0: that is "no modification date" (no Last-Modified is sent). */
 int httpd_preconditions(const httpd_request *req, time_t mtime);
 
 /* ---------------------------------------------------------------------------------------- */

@@ -67,8 +67,9 @@ bool httpd_range_applies(httpd_str if_range, time_t mtime)
 {
     time_t t;
     if (!if_range.p) return true;
-    /* An entity tag never matches (we send none); a date must be exactly Last-Modified. */
-    return httpd_date_parse(if_range.p, if_range.len, &t) == 0 && t == mtime;
+    /* An entity tag never matches (we send none); a date must be exactly Last-Modified, and
+     * there is none for mtime 0 (httpd_response sends no Last-Modified then). */
+    return mtime != 0 && httpd_date_parse(if_range.p, if_range.len, &t) == 0 && t == mtime;
 }
 
 static bool is_star(httpd_str v)
@@ -82,7 +83,7 @@ int httpd_preconditions(const httpd_request *req, time_t mtime)
     httpd_str if_match = httpd_request_header(req, "if-match");
     if (if_match.p) {
         if (!is_star(if_match)) return 412; /* no entity tag of ours can match */
-    } else if (req->if_unmodified_since.p &&
+    } else if (mtime != 0 && req->if_unmodified_since.p &&
                httpd_date_parse(req->if_unmodified_since.p, req->if_unmodified_since.len, &t) ==
                    0 &&
                mtime > t) {
@@ -93,6 +94,6 @@ int httpd_preconditions(const httpd_request *req, time_t mtime)
         if (!is_star(req->if_none_match)) return 0;
         return get ? 304 : 412;
     }
-    if (get && httpd_not_modified(req->if_modified_since, mtime)) return 304;
+    if (get && mtime != 0 && httpd_not_modified(req->if_modified_since, mtime)) return 304;
     return 0;
 }
