@@ -147,7 +147,18 @@ static int preconditions_of(const char *fields, time_t mtime)
     httpd_parser_init(&p, NULL);
     int n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", fields);
     assert_int_equal(httpd_parse_request(&p, buf, (size_t)n, &req), n);
-    return httpd_preconditions(&req, mtime);
+    return httpd_preconditions(&req, mtime, NULL);
+}
+
+static int preconditions_etag(const char *fields, const char *etag)
+{
+    char buf[512];
+    static httpd_request req;
+    httpd_parser p;
+    httpd_parser_init(&p, NULL);
+    int n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n", fields);
+    assert_int_equal(httpd_parse_request(&p, buf, (size_t)n, &req), n);
+    return httpd_preconditions(&req, 784111777, etag);
 }
 
 static void preconditions_follow_rfc_9110_order(void **state)
@@ -168,10 +179,10 @@ static void preconditions_follow_rfc_9110_order(void **state)
     assert_int_equal(preconditions_of("If-Match: \"x\"\r\n", m), 412);
 
     httpd_str date = {D, HTTPD_DATE_LEN};
-    assert_true(httpd_range_applies((httpd_str){NULL, 0}, m));
-    assert_true(httpd_range_applies(date, m));
-    assert_false(httpd_range_applies(date, m + 1));
-    assert_false(httpd_range_applies((httpd_str){"\"etag\"", 6}, m));
+    assert_true(httpd_range_applies((httpd_str){NULL, 0}, m, NULL));
+    assert_true(httpd_range_applies(date, m, NULL));
+    assert_false(httpd_range_applies(date, m + 1, NULL));
+    assert_false(httpd_range_applies((httpd_str){"\"etag\"", 6}, m, NULL));
 
     /* mtime 0 is "no modification date": the date conditions are ignored (RFC 9110 13.1.3,
      * 13.1.4) and an If-Range date cannot match a Last-Modified that was never sent. */
@@ -179,9 +190,42 @@ static void preconditions_follow_rfc_9110_order(void **state)
     assert_int_equal(preconditions_of("If-Modified-Since: " EPOCH "\r\n", 0), 0);
     assert_int_equal(preconditions_of("If-Modified-Since: " D "\r\n", 0), 0);
     assert_int_equal(preconditions_of("If-Unmodified-Since: " EPOCH "\r\n", 0), 0);
-    assert_false(httpd_range_applies((httpd_str){EPOCH, HTTPD_DATE_LEN}, 0));
+    assert_false(httpd_range_applies((httpd_str){EPOCH, HTTPD_DATE_LEN}, 0, NULL));
 #undef EPOCH
 #undef D
+}
+
+/* Entity tags: If-None-Match compares weakly (W/ counts), If-Match and If-Range strongly. */
+static void entity_tags_are_compared_as_rfc_9110_says(void **state)
+{
+    char e[HTTPD_ETAG_MAX];
+    httpd_etag_format(e, 0x5f1a, 0x3b9ac9ff, 0x1c);
+    assert_string_equal(e, "\"5f1a.3b9ac9ff-1c\"");
+    httpd_etag_format(e, INT64_MAX, 999999999, UINT64_MAX);
+    assert_true(strlen(e) < HTTPD_ETAG_MAX);
+    const char *tag = "\"5f1a.0-1c\"";
+    assert_int_equal(preconditions_etag("If-None-Match: \"5f1a.0-1c\"\r\n", tag), 304);
+    assert_int_equal(preconditions_etag("If-None-Match: W/\"5f1a.0-1c\"\r\n", tag), 304);
+    assert_int_equal(preconditions_etag("If-None-Match: \"a\", W/\"b\" ,\"5f1a.0-1c\"\r\n", tag),
+                     304);
+    assert_int_equal(preconditions_etag("If-None-Match: \"5f1a.0-1d\"\r\n", tag), 0);
+    assert_int_equal(preconditions_etag("If-None-Match: 5f1a.0-1c\r\n", tag), 0); /* no quotes */
+    assert_int_equal(preconditions_etag("If-None-Match: \"5f1a.0-1c\"\r\n", NULL), 0);
+    /* If-None-Match overrides If-Modified-Since, also when it names no tag of ours. */
+    assert_int_equal(
+        preconditions_etag("If-None-Match: \"x\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 "
+                           "08:49:37 GMT\r\n",
+                           tag),
+        0);
+    assert_int_equal(preconditions_etag("If-Match: \"5f1a.0-1c\"\r\n", tag), 0);
+    assert_int_equal(preconditions_etag("If-Match: \"a\", \"5f1a.0-1c\"\r\n", tag), 0);
+    assert_int_equal(preconditions_etag("If-Match: W/\"5f1a.0-1c\"\r\n", tag), 412);
+    assert_int_equal(preconditions_etag("If-Match: \"5f1a.0-1c\r\n", tag), 412); /* unclosed */
+    assert_int_equal(preconditions_etag("If-Match: \"a\" junk, \"5f1a.0-1c\"\r\n", tag), 412);
+    assert_true(httpd_range_applies((httpd_str){tag, strlen(tag)}, 1, tag));
+    assert_false(httpd_range_applies((httpd_str){"W/\"5f1a.0-1c\"", 13}, 1, tag));
+    assert_false(httpd_range_applies((httpd_str){"\"5f1a.0-1d\"", 12}, 1, tag));
+    assert_false(httpd_range_applies((httpd_str){tag, strlen(tag)}, 1, NULL));
 }
 
 static void date_cache_changes_once_per_second(void **state)
@@ -364,6 +408,7 @@ int main(void)
         cmocka_unit_test(dates_parse_in_all_three_forms),
         cmocka_unit_test(if_modified_since_compares_seconds),
         cmocka_unit_test(preconditions_follow_rfc_9110_order),
+        cmocka_unit_test(entity_tags_are_compared_as_rfc_9110_says),
         cmocka_unit_test(date_cache_changes_once_per_second),
         cmocka_unit_test(response_heads_carry_every_field),
         cmocka_unit_test(error_responses_close_the_connection),

@@ -514,8 +514,25 @@ static void static_files_types_ranges_and_conditionals(void **state)
              "GET /blob HTTP/1.1\r\nHost: t\r\nIf-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 "
              "GMT\r\n\r\n");
     assert_int_equal(request(&s.addr, req, &p), 412);
+    /* The ETag: a 304 for If-None-Match naming it (with the same ETag), If-Range with it
+     * gives the range, If-Match with another tag 412. */
+    assert_int_equal(request(&s.addr, "GET /blob HTTP/1.1\r\nHost: t\r\n\r\n", &p), 200);
+    char etag[600];
+    snprintf(etag, sizeof etag, "%s", hdr(&p, "ETag"));
+    assert_true(etag[0] == '"' && strlen(etag) > 2 && etag[strlen(etag) - 1] == '"');
+    snprintf(req, sizeof req, "GET /blob HTTP/1.1\r\nHost: t\r\nIf-None-Match: W/%s\r\n\r\n", etag);
+    assert_int_equal(request(&s.addr, req, &p), 304);
+    assert_int_equal(p.body_len, 0);
+    assert_string_equal(hdr(&p, "ETag"), etag);
+    snprintf(req, sizeof req,
+             "GET /blob HTTP/1.1\r\nHost: t\r\nRange: bytes=2-3\r\nIf-Range: %s\r\n\r\n", etag);
+    assert_int_equal(request(&s.addr, req, &p), 206);
+    assert_string_equal(p.body, "23");
+    assert_int_equal(
+        request(&s.addr, "GET /blob HTTP/1.1\r\nHost: t\r\nIf-Match: \"x\"\r\n\r\n", &p), 412);
     assert_int_equal(request(&s.addr, "HEAD /blob HTTP/1.1\r\nHost: t\r\n\r\n", &p), 200);
     assert_string_equal(hdr(&p, "Content-Length"), "10");
+    assert_string_equal(hdr(&p, "ETag"), etag);
     assert_int_equal(request(&s.addr, "POST /blob HTTP/1.1\r\nHost: t\r\n\r\n", &p), 405);
     free(p.body);
     tree_server_done(&s);

@@ -338,18 +338,25 @@ int httpd_range_parse(const char *v, size_t len, uint64_t size, uint64_t *first,
  * Callers must ignore it when the request has If-None-Match (RFC 9110 13.1.3). */
 bool httpd_not_modified(httpd_str ims, time_t mtime);
 
-/* Whether a Range applies given the request's If-Range (may be {NULL, 0}): true without one, or
- * when it is an HTTP-date equal to mtime (the Last-Modified sent; none for mtime 0); an entity
- * tag never matches
- * since none is sent. When false, answer 200 with the whole representation. */
-bool httpd_range_applies(httpd_str if_range, time_t mtime);
+/* A file's entity tag, strong, with its quotes: "<mtime seconds>.<nanoseconds>-<size>" in hex
+ * (nginx's form plus the nanoseconds, so a file rewritten within a second at the same size
+ * still gets a new tag). */
+#define HTTPD_ETAG_MAX 48
+void httpd_etag_format(char out[HTTPD_ETAG_MAX], int64_t sec, long nsec, uint64_t size);
 
-/* Evaluates the preconditions of req against a file modified at mtime, in RFC 9110 13.2.2 order
- * (If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since), for a server that sends
- * Last-Modified and no entity tags. Returns 0 (go on), 304 (Not Modified, GET and HEAD) or 412
- * (Precondition Failed). Invalid dates are ignored, as RFC 9110 requires, and so are the date
- * conditions when mtime is 0: that is "no modification date" (no Last-Modified is sent). */
-int httpd_preconditions(const httpd_request *req, time_t mtime);
+/* Whether a Range applies given the request's If-Range (may be {NULL, 0}): true without one;
+ * with an entity tag, when it is etag (ours, may be NULL: none), compared strongly (a weak tag
+ * never matches); with an HTTP-date, when it equals mtime (the Last-Modified sent; none for
+ * mtime 0). When false, answer 200 with the whole representation (RFC 9110 13.1.5). */
+bool httpd_range_applies(httpd_str if_range, time_t mtime, const char *etag);
+
+/* Evaluates the preconditions of req against a file modified at mtime whose entity tag is etag
+ * (may be NULL: none), in RFC 9110 13.2.2 order: If-Match (strong comparison, or "*"),
+ * If-Unmodified-Since, If-None-Match (weak comparison, or "*"), If-Modified-Since. Returns 0
+ * (go on), 304 (Not Modified, GET and HEAD) or 412 (Precondition Failed). Invalid dates are
+ * ignored, as RFC 9110 requires, and so are the date conditions when mtime is 0: that is "no
+ * modification date" (no Last-Modified is sent). A malformed entity-tag list matches nothing. */
+int httpd_preconditions(const httpd_request *req, time_t mtime, const char *etag);
 
 /* ---------------------------------------------------------------------------------------- */
 /* HTTP-date (RFC 9110 5.6.7)                                                                */
@@ -397,6 +404,7 @@ typedef struct httpd_response {
     const char *content_type; /* e.g. httpd_mime_type() */
     int64_t content_length;   /* -1: no Content-Length (use for 304 and 1xx) */
     time_t last_modified;     /* 0: none */
+    const char *etag;         /* ETag value with its quotes (httpd_etag_format), NULL: none */
     bool accept_ranges;       /* "Accept-Ranges: bytes" */
     /* Content-Range: 206 -> "bytes first-last/size"; 416 -> "bytes (star)/size". */
     bool content_range;

@@ -141,6 +141,7 @@ size_t httpd_response_head(char *buf, size_t cap, const httpd_response *r)
         httpd_date_format(r->last_modified, d);
         PUT_FIELD(&o, "Last-Modified: ", d);
     }
+    if (r->etag) PUT_FIELD(&o, "ETag: ", r->etag);
     if (r->accept_ranges) PUT_LIT(&o, "Accept-Ranges: bytes\r\n");
     if (r->content_range) {
         PUT_LIT(&o, "Content-Range: bytes ");

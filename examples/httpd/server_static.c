@@ -119,6 +119,8 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
     if (fd == -ECANCELED || fd == -ETIMEDOUT) return fd;
     if (fd < 0) return status_for_open_error(fd);
 
+    char etag[HTTPD_ETAG_MAX];
+    httpd_etag_format(etag, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (uint64_t)st.st_size);
     httpd_response r = {
         .status = 200,
         .version = req->version,
@@ -128,15 +130,16 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
         .content_type = httpd_mime_type(rel, strlen(rel)),
         .content_length = st.st_size,
         .last_modified = st.st_mtime,
+        .etag = etag,
         .accept_ranges = true,
     };
     uint64_t size = (uint64_t)st.st_size, first = 0, last = size ? size - 1 : 0;
-    int pre = httpd_preconditions(req, st.st_mtime);
+    int pre = httpd_preconditions(req, st.st_mtime, etag);
     if (pre) {
         r.status = pre;
         r.content_length = pre == 304 ? -1 : 0;
         r.content_type = pre == 304 ? NULL : r.content_type;
-    } else if (req->range.p && httpd_range_applies(req->if_range, st.st_mtime)) {
+    } else if (req->range.p && httpd_range_applies(req->if_range, st.st_mtime, etag)) {
         int rs = httpd_range_parse(req->range.p, req->range.len, size, &first, &last);
         if (rs == 200) { /* ignored: the whole file */
             first = 0;
