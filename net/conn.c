@@ -11,6 +11,7 @@
  * (send_comp): it wakes the task that waits for it, or moves the out queue on. A closed
  * connection is freed once neither is in flight (maybe_free). */
 #include <limits.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -410,6 +411,12 @@ int uco_conn_open(uco_conn **out, int fd, const uco_conn_opts *opts)
         r = -EBADF;
     else if (!opts_ok(opts))
         r = -EINVAL;
+    /* Non-blocking, as accepted connections are: a splice into the socket (uco_conn_sendfile)
+     * then never holds an io_uring worker while the peer does not read. io_uring's own
+     * sends and receives never block the loop either way. */
+    int fl = r ? 0 : fcntl(fd, F_GETFL);
+    if (!r && fl < 0) r = -errno;
+    if (!r && !(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) r = -errno;
     if (!r) {
         *out = uco__conn_new(t->loop, fd, false, opts);
         if (!*out) r = -ENOMEM;

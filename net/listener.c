@@ -133,9 +133,9 @@ static int arm(struct uco_listener *l)
     struct io_uring_sqe *sqe = uco__sqe(l->loop);
     if (!sqe) return -EBUSY;
     if (l->direct)
-        io_uring_prep_multishot_accept_direct(sqe, l->fd, NULL, NULL, 0);
+        io_uring_prep_multishot_accept_direct(sqe, l->fd, NULL, NULL, SOCK_NONBLOCK);
     else
-        io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+        io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     io_uring_sqe_set_data(sqe, &l->comp);
     l->armed = true;
     l->stats.arms++;

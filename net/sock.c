@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -245,7 +246,10 @@ int uco_shutdown(int fd, int how)
  * thread. A file -> pipe -> socket chunk is therefore two hand-offs to a worker. Up to
  * UCO__COPY_BUF bytes, reading the file into a buffer and sending that is cheaper: the read
  * is served inline from the page cache and the send inline into the socket (or parked on a
- * poll, holding no thread), and copying 64 KiB twice costs less than the two hand-offs. */
+ * poll, holding no thread), and copying 64 KiB twice costs less than the two hand-offs.
+ * A splice into a blocking socket whose peer does not read holds its worker thread until the
+ * peer reads or the call is cancelled; uco_conn sockets are non-blocking, so there it returns
+ * and a poll waits instead. */
 
 static ssize_t splice_await(int in, int64_t in_off, int out, bool out_fixed, size_t len)
 {
@@ -253,6 +257,16 @@ static ssize_t splice_await(int in, int64_t in_off, int out, bool out_fixed, siz
     io_uring_prep_splice(sqe, in, in_off, out, -1, clamp_len(len), 0);
     if (out_fixed) sqe->flags |= IOSQE_FIXED_FILE;
     return uco__await_sqe(t, sqe, UCO_OP_SPLICE, out, NULL);
+}
+
+/* Waits until fd (a fixed slot if fixed) can take bytes. */
+static int poll_out(int fd, bool fixed)
+{
+    UCO__AWAIT_BEGIN("uco_sendfile");
+    io_uring_prep_poll_add(sqe, fd, POLLOUT);
+    if (fixed) sqe->flags |= IOSQE_FIXED_FILE;
+    int64_t r = uco__await_sqe(t, sqe, UCO_OP_POLL, fd, NULL);
+    return r < 0 ? (int)r : 0;
 }
 
 #define PIPE_BYTES (1u << 20)
@@ -301,7 +315,15 @@ static ssize_t sendfile_splice(struct uco__net *n, int out_fd, bool fixed, int f
         }
         size_t left = (size_t)in;
         while (left) {
+            /* Into a non-blocking socket (every uco_conn's) the splice takes what fits and
+             * answers -EAGAIN when nothing does, instead of holding its worker until the
+             * peer reads: then a poll waits, holding no thread. */
             ssize_t m = splice_await(p.fd[0], -1, out_fd, fixed, left);
+            if (m == -EAGAIN) {
+                int pr = poll_out(out_fd, fixed);
+                if (pr == 0) continue;
+                m = pr;
+            }
             if (m <= 0) {
                 err = m ? m : -EIO;
                 empty = false;

@@ -3,6 +3,7 @@
  * name resolution. */
 #include "net_util.h"
 
+#include <dirent.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <sys/stat.h>
@@ -438,6 +439,81 @@ static void sendfile_to_a_peer_that_never_reads_times_out(void **state)
     assert_int_equal(t_run(sendfile_deadline_body, NULL, NULL), 0);
 }
 
+/* Sendfiles into non-blocking sockets whose peers never read: each splice takes what fits and
+ * returns, and the call waits in a poll, so the stalled transfers hold no io_uring worker
+ * thread (into a blocking socket each would hold one until its deadline). */
+#define STALLED 24
+
+struct stalled {
+    int fd, file;
+    ssize_t res;
+};
+
+static intptr_t stalled_task(void *arg)
+{
+    struct stalled *st = arg;
+    int64_t old = uco_deadline_set(uco_now() + 1500 * UCO_MSEC);
+    ssize_t n = 0;
+    for (int i = 0; i < 16 && n >= 0; i++) /* 4 MiB: more than the socket holds */
+        n = uco_sendfile(st->fd, st->file, (int64_t)i << 18, 256 << 10);
+    uco_deadline_set(old);
+    st->res = n;
+    return 0;
+}
+
+static unsigned io_workers(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    unsigned n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(comm, sizeof comm, f) && strncmp(comm, "iou-wrk", 7) == 0) n++;
+        fclose(f);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static intptr_t stalled_body(void *arg)
+{
+    char path[] = "/tmp/uco-sendfile-XXXXXX";
+    int f = mkstemp(path);
+    T_CHECK(f >= 0);
+    unlink(path);
+    T_CHECK_EQ(ftruncate(f, 4 << 20), 0);
+    struct stalled st[STALLED];
+    int peer[STALLED];
+    uco_task *t[STALLED];
+    for (int i = 0; i < STALLED; i++) {
+        int sv[2];
+        T_CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+        st[i] = (struct stalled){.fd = sv[0], .file = f};
+        peer[i] = sv[1];
+        T_CHECK_EQ(uco_spawn(&t[i], stalled_task, &st[i]), 0);
+    }
+    for (int i = 0; i < STALLED; i++) {
+        T_CHECK_EQ(uco_task_join(t[i], NULL), 0);
+        T_CHECK_EQ(st[i].res, -ETIMEDOUT);
+        close(st[i].fd);
+        close(peer[i]);
+    }
+    /* A worker that was held stays around (idle) for seconds after its cancel: counting them
+     * now counts at least the ones held at once. */
+    unsigned w = io_workers();
+    printf("io_uring workers after %d stalled sendfiles: %u\n", STALLED, w);
+    T_CHECK(w < STALLED / 2);
+    close(f);
+    return 0;
+}
+
+static void stalled_sendfiles_hold_no_kernel_worker(void **state)
+{
+    assert_int_equal(t_run(stalled_body, NULL, NULL), 0);
+}
+
 static intptr_t zc_body(void *arg)
 {
     int c, s;
@@ -553,6 +629,7 @@ int main(void)
         cmocka_unit_test(sendmsg_and_recvmsg_scatter_and_gather),
         cmocka_unit_test(sendfile_sends_a_file_into_a_socket_or_a_pipe),
         cmocka_unit_test(sendfile_to_a_peer_that_never_reads_times_out),
+        cmocka_unit_test(stalled_sendfiles_hold_no_kernel_worker),
         cmocka_unit_test(send_zc_delivers_every_byte),
         cmocka_unit_test(resolve_runs_getaddrinfo_on_the_pool),
         cmocka_unit_test(awaitables_outside_a_task_say_eperm),

@@ -160,8 +160,9 @@ UCO_API int uco_shutdown(int fd, int how);
 /* Sends len bytes of file file_fd from offset off to socket (or pipe) out_fd. Up to 64 KiB
  * are read into a buffer the loop keeps and sent from there (both inline in the kernel when
  * the file is cached); more go with splice(2) through a pipe the loop keeps, without copying
- * through user space (each splice runs on an io_uring kernel worker). Returns the bytes sent
- * (fewer than len only at the file's end) or -errno. Awaits. */
+ * through user space (each splice runs on an io_uring kernel worker; into a blocking out_fd
+ * whose reader stalls, that worker waits with it, so make sockets non-blocking: uco_conn's
+ * are). Returns the bytes sent (fewer than len only at the file's end) or -errno. Awaits. */
 UCO_API ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len);
 
 /* --- Buffer pools ----------------------------------------------------------------------- */
@@ -234,8 +235,8 @@ typedef struct uco_conn_opts {
 } uco_conn_opts;
 
 /* Wraps connected stream socket fd (ownership passes to c, also on failure: fd is then
- * closed). opts may be NULL. Returns 0 or -errno. Does not await; must run on the loop's
- * thread inside a task. */
+ * closed) and makes it non-blocking (O_NONBLOCK), as accepted connections are. opts may be
+ * NULL. Returns 0 or -errno. Does not await; must run on the loop's thread inside a task. */
 UCO_API int uco_conn_open(uco_conn **out, int fd, const uco_conn_opts *opts);
 
 /* uco_dial (stream) + uco_conn_open. Awaits. */
