@@ -159,15 +159,25 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     struct cp_meta m;
     uco__cp_meta_from_statx(&m, stx);
     mode_t cmode = uco__cp_create_mode(e, dir, &m);
-    /* Open the source and create the destination at once. */
-    uco_op os, od;
-    int r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
-    if (r < 0) return uco__cp_fail(e, dir, rn, "open", false, r, false);
-    r = uco_op_openat(&od, dir->dst_fd, dname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cmode);
-    int src = (int)uco_op_wait(&os);
-    int dst = r < 0 ? r : (int)uco_op_wait(&od);
-    if (src == -EPERM && noatime) /* some file systems refuse O_NOATIME */
-        src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
+    const int cflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    int r, src, dst;
+    if (S_ISREG(stx->stx_mode)) {
+        /* Open the source and create the destination at once. */
+        uco_op os, od;
+        r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
+        if (r < 0) return uco__cp_fail(e, dir, rn, "open", false, r, false);
+        r = uco_op_openat(&od, dir->dst_fd, dname, cflags, cmode);
+        src = (int)uco_op_wait(&os);
+        dst = r < 0 ? r : (int)uco_op_wait(&od);
+        if (src == -EPERM && noatime) /* some file systems refuse O_NOATIME */
+            src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
+    } else {
+        /* A FIFO, a device: open first (a socket cannot be), then create; the reads wait for a
+         * FIFO's writer, as cp's open does. */
+        src = uco_openat(dir->src_fd, sname, sflags, 0);
+        if (src == -EPERM && noatime) src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
+        dst = src < 0 ? src : uco_openat(dir->dst_fd, dname, cflags, cmode);
+    }
     bool created = dst >= 0, own = created;
     if (src < 0) {
         if (created) {
@@ -367,6 +377,9 @@ static int copy_one(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     case S_IFCHR:
     case S_IFBLK:
     case S_IFSOCK:
+        /* Not recursive, cp reads what it gives into a regular file (cp fifo f, cp /dev/null f,
+         * cp <(cmd) f); a socket cannot be opened, and says so. */
+        if (!(e->flags & UCO_COPY_RECURSIVE)) return copy_reg(e, dir, sname, dname, stx, follow);
         return copy_special(e, dir, dname, stx);
     default:
         return uco__cp_fail(e, dir, rname(dir, dname), "copy (unknown file type)", false, -EINVAL,

@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -682,6 +685,79 @@ static void no_clobber_update_force_and_verbose_behave_like_cp(void **state)
     remove_tree(where);
 }
 
+/* Regression: without -r, ucp recreated a FIFO, a device node or a socket given as the source
+ * (`ucp /dev/null f` made a character device, `ucp <(cmd) f` a FIFO), where cp reads what it
+ * gives into a regular file, and cannot open a socket. */
+static void special_files_without_r_are_read_into_regular_files_like_cp(void **state)
+{
+    char fifo[PATH_MAX], sock[PATH_MAX], u[PATH_MAX], c[PATH_MAX], want[PATH_MAX + 64];
+    path(u, "special-u");
+    path(c, "special-c");
+    unlink(u);
+    unlink(c);
+    assert_int_equal(UCP("/dev/null", u), 0);
+    assert_int_equal(CPA("/dev/null", c), 0);
+    struct stat st;
+    assert_int_equal(lstat(u, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_size, 0);
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER), 0);
+    unlink(u);
+    /* A FIFO: what its writer writes (more than one read's worth) becomes the file. */
+    path(fifo, "special-fifo");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    static char buf[300000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (char)('a' + i % 26);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(fifo, O_WRONLY);
+        size_t done = 0;
+        while (fd >= 0 && done < sizeof buf) {
+            ssize_t n = write(fd, buf + done, sizeof buf - done);
+            if (n <= 0) _exit(1);
+            done += (size_t)n;
+        }
+        _exit(fd < 0);
+    }
+    int ru = UCP(fifo, u);
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    if (ru != 0) fail_msg("ucp fifo exited %d:\n%s", ru, err);
+    assert_int_equal(lstat(u, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_size, sizeof buf);
+    static char got[sizeof buf + 1];
+    FILE *fp = fopen(u, "r");
+    assert_int_equal(fread(got, 1, sizeof got, fp), sizeof buf);
+    fclose(fp);
+    assert_memory_equal(got, buf, sizeof buf);
+    unlink(u);
+    /* -r keeps copying a FIFO as a FIFO. */
+    assert_int_equal(UCP("-r", fifo, u), 0);
+    assert_int_equal(lstat(u, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    unlink(u);
+    /* A socket cannot be opened: named, the reason given, nothing made, as cp. */
+    path(sock, "special-sock");
+    unlink(sock);
+    int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    assert_int_equal(bind(sfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    close(sfd);
+    assert_int_equal(UCP(sock, u), 1);
+    snprintf(want, sizeof want, "'%s': No such device or address", sock);
+    check_err_has(want);
+    assert_int_equal(access(u, F_OK), -1);
+    assert_int_equal(CPA(sock, c), 1);
+    unlink(c);
+    unlink(fifo);
+    unlink(sock);
+}
+
 static void one_file_system_stops_at_mount_points_like_cp(void **state)
 {
     char src[PATH_MAX], mnt[PATH_MAX], p[PATH_MAX];
@@ -738,6 +814,7 @@ int main(void)
         cmocka_unit_test(unreadable_entries_are_reported_and_the_rest_copied),
         cmocka_unit_test(permission_denied_deep_in_the_destination_spares_the_rest),
         cmocka_unit_test(no_clobber_update_force_and_verbose_behave_like_cp),
+        cmocka_unit_test(special_files_without_r_are_read_into_regular_files_like_cp),
         cmocka_unit_test(one_file_system_stops_at_mount_points_like_cp),
         cmocka_unit_test(help_version_and_bad_options),
         cmocka_unit_test(compare_trees_checks_an_atime_before_reading_the_inode),

@@ -260,6 +260,8 @@ typedef struct uco_copy_opts {
 /* Copies src (relative to src_dirfd) to dst (relative to dst_dirfd): dst is the name of the
  * copy itself, not a directory to copy into (deciding that is the caller's, as `ucp` does).
  * A directory src needs UCO_COPY_RECURSIVE; copied onto an existing directory it is merged.
+ * Without it, a FIFO or device src is read into a regular file, as cp does (with it, such
+ * files are made anew, as special files).
  * opts may be NULL (defaults, no preservation); stats (may be NULL) receives the final counters.
  * Awaits; runs its own tasks on the caller's loop. Cancelling the caller stops the copy (the
  * file being written is removed) and returns -ECANCELED.
