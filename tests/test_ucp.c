@@ -455,6 +455,63 @@ static void directory_onto_a_file_is_refused(void **state)
     check_err_has("is not a directory");
 }
 
+/* Regression: a directory copied onto a symlink to a directory (as the copy itself, or inside
+ * the tree) was merged into the symlink's target, exit 0; cp refuses: "cannot overwrite
+ * non-directory ... with directory ...", and writes nothing there. */
+static void directory_onto_a_symlink_to_a_directory_is_refused_like_cp(void **state)
+{
+    char src[PATH_MAX], p[PATH_MAX], want[PATH_MAX * 2 + 64];
+    path(src, "dsym-src");
+    remove_tree(src);
+    snprintf(p, sizeof p, "%s/sub", src);
+    assert_int_equal(mkdir(src, 0755), 0);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/sub/f", src);
+    write_file(p, "f", 1000000000);
+    for (int k = 0; k < 2; k++) {
+        char where[PATH_MAX], aside[PATH_MAX], link[PATH_MAX], s2[PATH_MAX], w2[PATH_MAX];
+        path(where, k ? "dsym-c" : "dsym-u");
+        remove_tree(where);
+        snprintf(aside, sizeof aside, "%s/aside", where);
+        assert_int_equal(mkdir(where, 0755), 0);
+        assert_int_equal(mkdir(aside, 0755), 0);
+        /* where/dsym-src -> aside: the copy itself (ucp -r src where). */
+        snprintf(link, sizeof link, "%s/dsym-src", where);
+        assert_int_equal(symlink("aside", link), 0);
+        int r = k ? CPA("-r", src, where) : UCP("-r", src, where);
+        assert_int_equal(r, 1);
+        if (!k) {
+            snprintf(want, sizeof want, "cannot overwrite non-directory '%s' with directory '%s'",
+                     link, src);
+            check_err_has(want);
+        }
+        /* where/in/sub -> ../aside: inside the tree (-a: src/. onto where/in/). */
+        snprintf(p, sizeof p, "%s/in", where);
+        assert_int_equal(mkdir(p, 0755), 0);
+        snprintf(link, sizeof link, "%s/in/sub", where);
+        assert_int_equal(symlink("../aside", link), 0);
+        snprintf(s2, sizeof s2, "%s/.", src);
+        snprintf(w2, sizeof w2, "%s/in/", where);
+        r = k ? CPA("-a", s2, w2) : UCP("-a", s2, w2);
+        assert_int_equal(r, 1);
+        if (!k) {
+            snprintf(want, sizeof want, "cannot overwrite non-directory '%s./sub' with directory",
+                     w2);
+            check_err_has(want);
+        }
+        /* Nothing went through either link. */
+        snprintf(p, sizeof p, "%s/f", aside);
+        assert_int_equal(access(p, F_OK), -1);
+    }
+    char u[PATH_MAX], c[PATH_MAX];
+    path(u, "dsym-u");
+    path(c, "dsym-c");
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER), 0);
+    remove_tree(u);
+    remove_tree(c);
+    remove_tree(src);
+}
+
 static void directory_into_itself_is_refused_and_creates_nothing(void **state)
 {
     char d[PATH_MAX], inside[PATH_MAX];
@@ -808,6 +865,7 @@ int main(void)
         cmocka_unit_test(missing_source_is_named_and_fails),
         cmocka_unit_test(early_failures_are_named_and_fail),
         cmocka_unit_test(directory_onto_a_file_is_refused),
+        cmocka_unit_test(directory_onto_a_symlink_to_a_directory_is_refused_like_cp),
         cmocka_unit_test(directory_into_itself_is_refused_and_creates_nothing),
         cmocka_unit_test(same_file_is_refused_and_left_intact),
         cmocka_unit_test(full_disk_reports_enospc_and_leaves_no_incomplete_file),
