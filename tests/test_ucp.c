@@ -557,6 +557,65 @@ static void same_file_is_refused_and_left_intact(void **state)
     assert_int_equal(CPA("-r", d, base), 1);
 }
 
+/* Regression: `ucp -a lf f` (lf -> f) replaced f by a symlink to itself, exit 0 (cp -a: "'lf'
+ * and 'f' are the same file"); ucp -n refused the source itself where cp -n skips it, exit 0;
+ * two hard links of one symlink were "the same file" where cp has nothing to do; -u and -n
+ * refused a directory destination that cp skips (it is as new / exists). Each command runs with
+ * ucp and cp on twin setups: the same exit status and the same result. */
+static void same_file_no_clobber_and_update_decide_in_cps_order(void **state)
+{
+    static const struct {
+        const char *opt, *src, *dst;
+        int status;
+    } cases[] = {
+        {"-a", "lf", "f", 1},       {"-d", "lf", "f", 1},       {"-r", "lf", "f", 1},
+        {"-a", "fifo", "lfifo", 1}, {"-a", "lf", "./lf", 1},    {"-a", "lf", "lf2", 0},
+        {"-n", "f", "f", 0},        {"-n", "f", "h", 0},        {"-an", "lf", "f", 0},
+        {"-n", "f", "d", 0},        {"-ua", "ld", "dir/ld", 0},
+    };
+    char where[PATH_MAX], p[PATH_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int k = 0; k < 2; k++) {
+            path(where, k ? "samefile-c" : "samefile-u");
+            remove_tree(where);
+            assert_int_equal(mkdir(where, 0755), 0);
+            assert_int_equal(chdir(where), 0);
+            write_file("f", "content", 1000000000);
+            assert_int_equal(link("f", "h"), 0);
+            assert_int_equal(symlink("f", "lf"), 0);
+            assert_int_equal(link("lf", "lf2"), 0);
+            assert_int_equal(mkfifo("fifo", 0644), 0);
+            assert_int_equal(symlink("fifo", "lfifo"), 0);
+            assert_int_equal(mkdir("d", 0755), 0);
+            assert_int_equal(mkdir("d/f", 0755), 0);
+            assert_int_equal(symlink("d", "ld"), 0);
+            assert_int_equal(mkdir("dir", 0755), 0);
+            assert_int_equal(mkdir("dir/ld", 0755), 0);
+            struct timespec ts[2] = {{2000000000, 0}, {2000000000, 0}};
+            assert_int_equal(utimensat(AT_FDCWD, "dir/ld", ts, 0), 0);
+            assert_int_equal(utimensat(AT_FDCWD, "ld", ts, AT_SYMLINK_NOFOLLOW), 0);
+            const char *o = cases[i].opt, *sp = cases[i].src, *dp = cases[i].dst;
+            int r = k ? CPA(o, sp, dp) : UCP(o, sp, dp);
+            if (r != cases[i].status)
+                fail_msg("%s %s %s %s: exit %d, want %d\n%s", k ? "cp" : "ucp", o, sp, dp, r,
+                         cases[i].status, k ? "" : err);
+            if (!k && r) check_err_has("are the same file");
+            assert_int_equal(chdir("/"), 0);
+        }
+        char u[PATH_MAX], c[PATH_MAX];
+        path(u, "samefile-u");
+        path(c, "samefile-c");
+        assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER | CMP_LINKS), 0);
+        snprintf(p, sizeof p, "%s/f", u);
+        struct stat st;
+        assert_int_equal(lstat(p, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+    }
+    remove_tree(where);
+    path(where, "samefile-u");
+    remove_tree(where);
+}
+
 static void full_disk_reports_enospc_and_leaves_no_incomplete_file(void **state)
 {
     char mnt[PATH_MAX], src[PATH_MAX], dst[PATH_MAX];
@@ -868,6 +927,7 @@ int main(void)
         cmocka_unit_test(directory_onto_a_symlink_to_a_directory_is_refused_like_cp),
         cmocka_unit_test(directory_into_itself_is_refused_and_creates_nothing),
         cmocka_unit_test(same_file_is_refused_and_left_intact),
+        cmocka_unit_test(same_file_no_clobber_and_update_decide_in_cps_order),
         cmocka_unit_test(full_disk_reports_enospc_and_leaves_no_incomplete_file),
         cmocka_unit_test(unreadable_entries_are_reported_and_the_rest_copied),
         cmocka_unit_test(permission_denied_deep_in_the_destination_spares_the_rest),
