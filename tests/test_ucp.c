@@ -616,6 +616,66 @@ static void same_file_no_clobber_and_update_decide_in_cps_order(void **state)
     remove_tree(where);
 }
 
+/* Regression: several sources with one last name copied into a directory. ucp copied a source
+ * given twice twice, silently, and let a later source overwrite what an earlier one had just
+ * written, exit 0; cp copies it once with a warning, and refuses the overwrite ("will not
+ * overwrite just-created"), exit 1, keeping the first. Each command runs with ucp and with cp on
+ * twin setups: the same exit status, the same words, the same result. */
+static void several_sources_with_one_name_are_copied_once_and_kept_like_cp(void **state)
+{
+    static const struct {
+        const char *args[4];
+        int status;
+        const char *says;
+    } cases[] = {
+        {{"f", "f", "to"}, 0, "ucp: warning: source file 'f' specified more than once\n"},
+        {{"-r", "d", "./d", "to"},
+         0,
+         "ucp: warning: source directory './d' specified more than once\n"},
+        {{"f", "o/f", "to"}, 1, "ucp: will not overwrite just-created 'to/f' with 'o/f'\n"},
+        {{"-a", "lf", "o/lf", "to"},
+         1,
+         "ucp: will not overwrite just-created 'to/lf' with 'o/lf'\n"},
+        {{"-u", "f", "o/f", "to"}, 0, NULL}, /* the copy of f is newer than o/f: skipped */
+        {{"-n", "f", "o/f", "to"}, 0, NULL}, /* -n: skipped */
+        {{"-r", "d", "o/d", "to"}, 0, NULL}, /* directories merge; inside, the later one wins */
+    };
+    char where[PATH_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int k = 0; k < 2; k++) {
+            path(where, k ? "onename-c" : "onename-u");
+            remove_tree(where);
+            assert_int_equal(mkdir(where, 0755), 0);
+            assert_int_equal(chdir(where), 0);
+            assert_int_equal(mkdir("to", 0755), 0);
+            assert_int_equal(mkdir("o", 0755), 0);
+            assert_int_equal(mkdir("d", 0755), 0);
+            assert_int_equal(mkdir("o/d", 0755), 0);
+            write_file("f", "first", 1500000000);
+            write_file("o/f", "second", 1400000000);
+            write_file("d/x", "first x", 1500000000);
+            write_file("o/d/x", "second x", 1500000000);
+            assert_int_equal(symlink("f", "lf"), 0);
+            assert_int_equal(symlink("elsewhere", "o/lf"), 0);
+            const char *const *a = cases[i].args;
+            int r = k ? CPA(a[0], a[1], a[2], a[3]) : UCP(a[0], a[1], a[2], a[3]);
+            if (r != cases[i].status)
+                fail_msg("%s %s %s %s: exit %d, want %d\n%s", k ? "cp" : "ucp", a[0], a[1], a[2], r,
+                         cases[i].status, k ? "" : err);
+            if (!k && cases[i].says) check_err_has(cases[i].says);
+            if (!k && !cases[i].says && err[0]) fail_msg("ucp said:\n%s", err);
+            assert_int_equal(chdir("/"), 0);
+        }
+        char u[PATH_MAX], c[PATH_MAX];
+        path(u, "onename-u");
+        path(c, "onename-c");
+        assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER | CMP_LINKS), 0);
+    }
+    remove_tree(where);
+    path(where, "onename-u");
+    remove_tree(where);
+}
+
 static void full_disk_reports_enospc_and_leaves_no_incomplete_file(void **state)
 {
     char mnt[PATH_MAX], src[PATH_MAX], dst[PATH_MAX];
@@ -928,6 +988,7 @@ int main(void)
         cmocka_unit_test(directory_into_itself_is_refused_and_creates_nothing),
         cmocka_unit_test(same_file_is_refused_and_left_intact),
         cmocka_unit_test(same_file_no_clobber_and_update_decide_in_cps_order),
+        cmocka_unit_test(several_sources_with_one_name_are_copied_once_and_kept_like_cp),
         cmocka_unit_test(full_disk_reports_enospc_and_leaves_no_incomplete_file),
         cmocka_unit_test(unreadable_entries_are_reported_and_the_rest_copied),
         cmocka_unit_test(permission_denied_deep_in_the_destination_spares_the_rest),
