@@ -546,9 +546,10 @@ int main(int argc, char **argv)
     u.nsrc = nargs - 1;
     u.dst = argv[argc - 1];
     struct stat st;
-    u.dst_is_dir = stat(u.dst, &st) == 0 && S_ISDIR(st.st_mode);
+    int dst_err = stat(u.dst, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    u.dst_is_dir = dst_err == 0;
     if (u.nsrc > 1 && !u.dst_is_dir) {
-        fprintf(stderr, "ucp: target '%s' is not a directory\n", u.dst);
+        fprintf(stderr, "ucp: target '%s': %s\n", u.dst, strerror(dst_err));
         return 1;
     }
 

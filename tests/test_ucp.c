@@ -450,9 +450,16 @@ static void directory_onto_a_file_is_refused(void **state)
     /* Without -r a directory is omitted, as cp does. */
     assert_int_equal(UCP(d, f), 1);
     check_err_has("omitting directory");
-    /* Several sources need a directory. */
+    /* Several sources need a directory; the message says why this one is not (as cp). */
+    char want[PATH_MAX + 64], missing[PATH_MAX];
     assert_int_equal(UCP(f, f, d, f), 1);
-    check_err_has("is not a directory");
+    snprintf(want, sizeof want, "ucp: target '%s': Not a directory\n", f);
+    check_err_has(want);
+    path(missing, "no-such-target");
+    assert_int_equal(UCP(f, d, missing), 1);
+    snprintf(want, sizeof want, "ucp: target '%s': No such file or directory\n", missing);
+    check_err_has(want);
+    assert_int_equal(CPA(f, d, missing), 1);
 }
 
 /* Regression: a directory copied onto a symlink to a directory (as the copy itself, or inside
