@@ -233,6 +233,13 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         if (src == -EPERM && noatime) src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
         dst = src < 0 ? src : uco_openat(dir->dst_fd, dname, cflags, cmode);
     }
+    size_t dlen = strlen(dname);
+    if (dst == -EISDIR && dlen && dname[dlen - 1] == '/') {
+        /* O_CREAT says so of any name ending in '/': it is only true of a directory. */
+        struct statx ds;
+        if (uco_statx(dir->dst_fd, dname, 0, STATX_TYPE, &ds) < 0 || !S_ISDIR(ds.stx_mode))
+            dst = -ENOTDIR;
+    }
     bool created = dst >= 0, own = created;
     if (src < 0) {
         if (created) {

@@ -421,6 +421,18 @@ static void early_failures_are_named_and_fail(void **state)
     assert_int_equal(UCP("-a", f, nodir), 1);
     snprintf(want, sizeof want, "ucp: create '%s': No such file or directory\n", nodir);
     check_err_has(want);
+    /* Regression: a file onto "name/" said "Is a directory" where there is none (cp: "Not a
+     * directory"), missing or a file. */
+    char slash[PATH_MAX];
+    snprintf(slash, sizeof slash, "%s/", missing);
+    assert_int_equal(UCP(f, slash), 1);
+    snprintf(want, sizeof want, "ucp: create '%s': Not a directory\n", slash);
+    check_err_has(want);
+    snprintf(slash, sizeof slash, "%s/", f);
+    assert_int_equal(UCP(f, slash), 1);
+    snprintf(want, sizeof want, "ucp: create '%s': Not a directory\n", slash);
+    check_err_has(want);
+    assert_int_equal(CPA(f, slash), 1);
     /* Several sources, "" among them: the others are still copied. */
     char dir[PATH_MAX], copied[PATH_MAX];
     path(dir, "early-dir");
