@@ -206,6 +206,8 @@ struct seen {
 static char *target_of(const struct ucp *u, const char *src)
 {
     char *base = last_component(src), *target = NULL;
+    /* As cp: "ucp -r src/.. dir" copies into dir itself, never into dir/.. (outside it). */
+    if (base && !strcmp(base, "..")) base[1] = 0;
     size_t dl = strlen(u->dst);
     if (!base ||
         asprintf(&target, "%s%s%s", u->dst, dl && u->dst[dl - 1] == '/' ? "" : "/", base) < 0)

@@ -531,6 +531,35 @@ static void directory_onto_a_symlink_to_a_directory_is_refused_like_cp(void **st
     remove_tree(src);
 }
 
+/* Regression: `ucp -r a/b/.. dir` copied a into dir/.. (beside dir, outside the destination);
+ * cp copies it into dir itself (dir/.). */
+static void a_source_ending_in_dotdot_is_copied_into_the_directory_like_cp(void **state)
+{
+    char where[PATH_MAX], p[PATH_MAX];
+    for (int k = 0; k < 2; k++) {
+        path(where, k ? "dotdot-c" : "dotdot-u");
+        remove_tree(where);
+        assert_int_equal(mkdir(where, 0755), 0);
+        assert_int_equal(chdir(where), 0);
+        assert_int_equal(mkdir("in", 0755), 0);
+        assert_int_equal(mkdir("a", 0755), 0);
+        assert_int_equal(mkdir("a/b", 0755), 0);
+        write_file("a/x", "x", 1000000000);
+        int r = k ? CPA("-r", "a/b/..", "in") : UCP("-r", "a/b/..", "in");
+        assert_int_equal(r, 0);
+        assert_int_equal(access("in/x", F_OK), 0);
+        assert_int_equal(access("in/b", F_OK), 0);
+        assert_int_equal(access("x", F_OK), -1);
+        assert_int_equal(access("b", F_OK), -1);
+        assert_int_equal(chdir("/"), 0);
+    }
+    path(where, "dotdot-u");
+    path(p, "dotdot-c");
+    assert_int_equal(compare_trees(p, where, CMP_MODE | CMP_OWNER), 0);
+    remove_tree(where);
+    remove_tree(p);
+}
+
 static void directory_into_itself_is_refused_and_creates_nothing(void **state)
 {
     char d[PATH_MAX], inside[PATH_MAX];
@@ -1004,6 +1033,7 @@ int main(void)
         cmocka_unit_test(early_failures_are_named_and_fail),
         cmocka_unit_test(directory_onto_a_file_is_refused),
         cmocka_unit_test(directory_onto_a_symlink_to_a_directory_is_refused_like_cp),
+        cmocka_unit_test(a_source_ending_in_dotdot_is_copied_into_the_directory_like_cp),
         cmocka_unit_test(directory_into_itself_is_refused_and_creates_nothing),
         cmocka_unit_test(same_file_is_refused_and_left_intact),
         cmocka_unit_test(same_file_no_clobber_and_update_decide_in_cps_order),
