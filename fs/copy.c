@@ -315,7 +315,7 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
         }
     }
     e->st.dirs++;
-    uco__cp_entry_done(e, parent, rname, S_IFDIR, false);
+    if (d->created) uco__cp_entry_done(e, parent, rname, S_IFDIR, false); /* cp -v: made ones */
     if ((e->flags & UCO_COPY_ONE_FS) && dev != e->root_dev && !is_top(parent))
         return d; /* a mount point: made, not entered (cp -x) */
     int follow =

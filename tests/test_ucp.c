@@ -906,6 +906,21 @@ static void no_clobber_update_force_and_verbose_behave_like_cp(void **state)
     assert_int_equal(UCP("-v", s, vd), 0);
     snprintf(line, sizeof line, "'%s' -> '%s'\n", s, vd);
     assert_string_equal(out, line);
+    /* Regression: -v named a directory that was only merged into (cp -v names what it makes). */
+    char vs[PATH_MAX], vf[PATH_MAX];
+    path(vs, "verbose-src");
+    remove_tree(vs);
+    remove_tree(vd);
+    assert_int_equal(mkdir(vs, 0755), 0);
+    assert_int_equal(mkdir(vd, 0755), 0);
+    snprintf(vf, sizeof vf, "%s/f", vs);
+    write_file(vf, "f", 1000000000);
+    snprintf(line, sizeof line, "%s/.", vs);
+    assert_int_equal(UCP("-rv", line, vd), 0);
+    snprintf(line, sizeof line, "'%s/./f' -> '%s/./f'\n", vs, vd);
+    assert_string_equal(out, line);
+    remove_tree(vs);
+    remove_tree(vd);
     remove_tree(where);
 }
 

@@ -237,7 +237,7 @@ typedef int uco_copy_error_fn(const uco_copy_error *e, void *arg);
 typedef void uco_copy_progress_fn(const uco_copy_stats *st, bool done, void *arg);
 
 /* Called for each entry copied (type: S_IFREG, S_IFDIR, ...; linked: made as a hard link);
- * for `cp -v`. Must not await. */
+ * for `cp -v`: a directory that existed and was merged into is not one. Must not await. */
 typedef void uco_copy_entry_fn(const char *src, const char *dst, mode_t type, bool linked,
                                void *arg);
 
