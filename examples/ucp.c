@@ -332,6 +332,8 @@ static intptr_t run(void *arg)
             targets[i] = target_of(u, u->srcs[i]);
         if (u->nsrc > 1) sn = find_shared(targets, u->nsrc);
     }
+    /* cp -a a b dir: what a and b have hard-linked stays so in dir. */
+    if (u->nsrc > 1 && (u->o.flags & UCO_COPY_LINKS)) u->o.links = uco_copy_links_new();
     for (int i = 0; i < u->nsrc; i++) {
         const char *src = u->srcs[i];
         char *target = NULL;
@@ -384,6 +386,8 @@ static intptr_t run(void *arg)
         }
         free(target);
     }
+    uco_copy_links_free(u->o.links);
+    u->o.links = NULL;
     free(sn);
     free(targets);
     return 0;

@@ -746,6 +746,8 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
     e->dst_root = dst;
     e->src_dirfd = src_dirfd;
     e->dst_dirfd = dst_dirfd;
+    e->links_shared = e->o.links != NULL;
+    e->lt = e->links_shared ? e->o.links : &e->own_links;
 
     /* The pseudo-directory above the root: the caller's descriptors, never released. */
     struct cp_dir top = {.src_fd = src_dirfd, .dst_fd = dst_dirfd, .depth = 0, .refs = 1};

@@ -411,7 +411,8 @@ struct mk_link {
 static int mk_link(void *arg)
 {
     struct mk_link *a = arg;
-    return uco_linkat(a->e->root->dst_fd, a->l->dst, a->dir->dst_fd, a->name, 0);
+    int from = a->e->links_shared ? a->e->dst_dirfd : a->e->root->dst_fd;
+    return uco_linkat(from, a->l->dst, a->dir->dst_fd, a->name, 0);
 }
 
 /* Another name of an inode already copied: a hard link to the copy. */
@@ -454,7 +455,8 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
                   const struct statx *stx)
 {
     struct cp_link *l = NULL;
-    if ((e->flags & UCO_COPY_LINKS) && dir->depth > 0 && stx->stx_nlink > 1) {
+    /* The copy's own top is its only name in it; with a shared table, others may follow. */
+    if ((e->flags & UCO_COPY_LINKS) && (dir->depth > 0 || e->links_shared) && stx->stx_nlink > 1) {
         bool created;
         dev_t dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
         l = uco__cp_link_find(e, dev, stx->stx_ino, &created, stx->stx_nlink);
@@ -482,7 +484,9 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
     }
     int r = copy_one(e, dir, sname, dname, stx);
     if (l) {
-        if (r == 0 && !l->dst) l->dst = uco__cp_relpath(dir, dname);
+        if (r == 0 && !l->dst)
+            l->dst =
+                e->links_shared ? uco__cp_path(e, dir, dname, true) : uco__cp_relpath(dir, dname);
         l->state = CP_LINK_DONE;
         uco__cp_wake_all(&l->waiters);
         uco__cp_link_release(e, l);

@@ -724,6 +724,50 @@ static void several_sources_with_one_name_are_copied_once_and_kept_like_cp(void 
     remove_tree(where);
 }
 
+/* Regression: `ucp -a a b f g dir` made separate files of names that a, b, f and g share as hard
+ * links (each source was a copy of its own); cp -a keeps them hard links in dir, across the
+ * sources as inside each. */
+static void hard_links_between_sources_are_kept_like_cp(void **state)
+{
+    char where[PATH_MAX];
+    for (int k = 0; k < 2; k++) {
+        path(where, k ? "xlinks-c" : "xlinks-u");
+        remove_tree(where);
+        assert_int_equal(mkdir(where, 0755), 0);
+        assert_int_equal(chdir(where), 0);
+        assert_int_equal(mkdir("to", 0755), 0);
+        assert_int_equal(mkdir("a", 0755), 0);
+        assert_int_equal(mkdir("b", 0755), 0);
+        write_file("a/x", "x", 1000000000);
+        write_file("a/y", "y", 1000000000);
+        write_file("f", "f", 1000000000);
+        assert_int_equal(link("a/x", "b/x2"), 0);
+        assert_int_equal(link("a/y", "a/y2"), 0);
+        assert_int_equal(link("a/y", "b/y3"), 0);
+        assert_int_equal(link("f", "g"), 0);
+        assert_int_equal(link("f", "b/f2"), 0);
+        int r = k ? CPA("-a", "a", "f", "b", "g", "to") : UCP("-a", "a", "f", "b", "g", "to");
+        if (r != 0) fail_msg("%s exited %d:\n%s", k ? "cp" : "ucp", r, k ? "" : err);
+        struct stat x, x2, f, g;
+        assert_int_equal(lstat("to/a/x", &x), 0);
+        assert_int_equal(lstat("to/b/x2", &x2), 0);
+        assert_int_equal(lstat("to/f", &f), 0);
+        assert_int_equal(lstat("to/g", &g), 0);
+        assert_true(x.st_ino == x2.st_ino);
+        assert_true(f.st_ino == g.st_ino);
+        assert_int_equal(f.st_nlink, 3);
+        assert_int_equal(chdir("/"), 0);
+    }
+    char u[PATH_MAX], c[PATH_MAX];
+    path(u, "xlinks-u/to");
+    path(c, "xlinks-c/to");
+    assert_int_equal(compare_trees(c, u, CMP_ALL & ~(CMP_ATIME | CMP_MTIME)), 0);
+    path(u, "xlinks-u");
+    path(c, "xlinks-c");
+    remove_tree(u);
+    remove_tree(c);
+}
+
 static void full_disk_reports_enospc_and_leaves_no_incomplete_file(void **state)
 {
     char mnt[PATH_MAX], src[PATH_MAX], dst[PATH_MAX];
@@ -1053,6 +1097,7 @@ int main(void)
         cmocka_unit_test(same_file_is_refused_and_left_intact),
         cmocka_unit_test(same_file_no_clobber_and_update_decide_in_cps_order),
         cmocka_unit_test(several_sources_with_one_name_are_copied_once_and_kept_like_cp),
+        cmocka_unit_test(hard_links_between_sources_are_kept_like_cp),
         cmocka_unit_test(full_disk_reports_enospc_and_leaves_no_incomplete_file),
         cmocka_unit_test(unreadable_entries_are_reported_and_the_rest_copied),
         cmocka_unit_test(permission_denied_deep_in_the_destination_spares_the_rest),

@@ -241,6 +241,14 @@ typedef void uco_copy_progress_fn(const uco_copy_stats *st, bool done, void *arg
 typedef void uco_copy_entry_fn(const char *src, const char *dst, mode_t type, bool linked,
                                void *arg);
 
+/* Hard links kept across several copies (cp -a a b dir: a name in b of a file also in a is
+ * made a hard link to a's copy): a table shared by the uco_copy calls that pass it in
+ * opts.links, which must all use the same dst_dirfd. Without one, links are kept inside one
+ * copy. Used with UCO_COPY_LINKS; one call at a time. */
+typedef struct uco_copy_links uco_copy_links;
+UCO_API uco_copy_links *uco_copy_links_new(void); /* NULL when out of memory */
+UCO_API void uco_copy_links_free(uco_copy_links *links);
+
 typedef struct uco_copy_opts {
     unsigned flags;       /* UCO_COPY_* */
     unsigned jobs;        /* files in flight (1..4096); 0 = 256, or RLIMIT_NOFILE / 4 if lower */
@@ -254,7 +262,8 @@ typedef struct uco_copy_opts {
     int64_t progress_ns; /* 0 = 200 ms */
     uco_copy_entry_fn *on_entry;
     void *entry_arg;
-    uint64_t reserved[8]; /* must be zero */
+    uco_copy_links *links; /* NULL, or a table shared with other copies (above) */
+    uint64_t reserved[7];  /* must be zero */
 } uco_copy_opts;
 
 /* Copies src (relative to src_dirfd) to dst (relative to dst_dirfd): dst is the name of the
