@@ -30,6 +30,7 @@ struct meta_call {
     uid_t uid;
     gid_t gid;
     mode_t mode;
+    mode_t drop; /* bits of mode to drop when the owner cannot be kept */
     struct timespec ts[2];
     const char *op; /* what failed */
     int err;
@@ -102,9 +103,12 @@ static void meta_run(struct meta_call *c)
                         : fchown(c->fd, c->uid, c->gid);
         if (r < 0 && !c->privileged && (errno == EPERM || errno == EINVAL)) {
             /* Not ours to give away: keep our user, try the group alone (as cp does; failing
-             * that too is not an error for an unprivileged copy). */
+             * that too is not an error for an unprivileged copy). Without the source's owner
+             * the copy does not get its set-id bits either, nor a file its sticky bit (as cp):
+             * a copy of root's setuid file must not be setuid as ours. */
             (void)(by_name ? fchownat(c->dirfd, c->name, (uid_t)-1, c->gid, AT_SYMLINK_NOFOLLOW)
                            : fchown(c->fd, (uid_t)-1, c->gid));
+            c->mode &= ~c->drop;
         } else if (r < 0) {
             fail(c, "chown");
         }
@@ -196,6 +200,7 @@ int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, 
             c.chmod = got != want;
         }
         c.mode = want;
+        c.drop = S_ISUID | S_ISGID | (S_ISDIR(type) ? 0 : S_ISVTX);
     }
     if (e->flags & UCO_COPY_TIMES) {
         c.times = true;

@@ -861,6 +861,57 @@ static void unreadable_entries_are_reported_and_the_rest_copied(void **state)
     remove_tree(src);
 }
 
+/* Regression: copied with -p or -a by a user who cannot give the copy the source's owner, a
+ * setuid file of root's became a setuid file of that user's (and a setgid directory stayed
+ * setgid); cp drops the set-id bits when the owner is not preserved (and a file's sticky bit;
+ * a directory keeps its). */
+static void set_id_bits_are_dropped_when_the_owner_cannot_be_kept(void **state)
+{
+    char src[PATH_MAX], where[PATH_MAX], u[PATH_MAX], c[PATH_MAX], p[PATH_MAX];
+    path(src, "setid-src");
+    remove_tree(src);
+    assert_int_equal(mkdir(src, 0755), 0);
+    snprintf(p, sizeof p, "%s/suid", src);
+    write_file(p, "#!/bin/sh\n", 1000000000);
+    assert_int_equal(chmod(p, 04755), 0);
+    snprintf(p, sizeof p, "%s/sgid-dir", src);
+    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(chmod(p, 02755), 0);
+    snprintf(p, sizeof p, "%s/sticky-dir", src);
+    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(chmod(p, 03777), 0);
+    snprintf(p, sizeof p, "%s/sticky", src);
+    write_file(p, "", 1000000000);
+    assert_int_equal(chmod(p, 01755), 0);
+    scratch_for_all(where, "setid");
+    snprintf(u, sizeof u, "%s/u", where);
+    snprintf(c, sizeof c, "%s/c", where);
+    int r = ucp_as(NOBODY, "-a", src, u, (const char *)NULL);
+    if (r != 0) fail_msg("ucp -a exited %d:\n%s", r, err);
+    assert_int_equal(cp_as(NOBODY, "-a", src, c, (const char *)NULL), 0);
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER | CMP_MTIME), 0);
+    struct stat st;
+    const char *names[] = {"suid", "sgid-dir", "sticky-dir", "sticky"};
+    const mode_t want[] = {0755, 0755, 01777, 0755};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", u, names[i]);
+        assert_int_equal(lstat(p, &st), 0);
+        assert_int_equal(st.st_uid, NOBODY);
+        assert_int_equal(st.st_mode & 07777, want[i]);
+    }
+    /* -p of the file alone. */
+    snprintf(p, sizeof p, "%s/suid", src);
+    snprintf(u, sizeof u, "%s/suid-u", where);
+    snprintf(c, sizeof c, "%s/suid-c", where);
+    assert_int_equal(ucp_as(NOBODY, "-p", p, u, (const char *)NULL), 0);
+    assert_int_equal(cp_as(NOBODY, "-p", p, c, (const char *)NULL), 0);
+    assert_int_equal(lstat(u, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER | CMP_MTIME), 0);
+    remove_tree(where);
+    remove_tree(src);
+}
+
 static void permission_denied_deep_in_the_destination_spares_the_rest(void **state)
 {
     char src[PATH_MAX], where[PATH_MAX], u[PATH_MAX], c[PATH_MAX], p[PATH_MAX];
@@ -1100,6 +1151,7 @@ int main(void)
         cmocka_unit_test(hard_links_between_sources_are_kept_like_cp),
         cmocka_unit_test(full_disk_reports_enospc_and_leaves_no_incomplete_file),
         cmocka_unit_test(unreadable_entries_are_reported_and_the_rest_copied),
+        cmocka_unit_test(set_id_bits_are_dropped_when_the_owner_cannot_be_kept),
         cmocka_unit_test(permission_denied_deep_in_the_destination_spares_the_rest),
         cmocka_unit_test(no_clobber_update_force_and_verbose_behave_like_cp),
         cmocka_unit_test(special_files_without_r_are_read_into_regular_files_like_cp),
