@@ -246,6 +246,18 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
             uco_close(dst);
             remove_dst(dir, dname);
         }
+        if (dst == -EEXIST) {
+            /* cp looks at the destination before it opens the source: -n or -u may skip it
+             * (no error then), and a refusal of it comes first. */
+            switch (existing(e, dir, sname, dname, stx, true, NULL)) {
+            case EX_SKIP:
+                return 0;
+            case EX_FAILED:
+                return -EEXIST; /* reported */
+            case EX_REPLACE:
+                break;
+            }
+        }
         return uco__cp_fail(e, dir, rn, "open", false, src, false);
     }
     if (dst == -EEXIST) {

@@ -961,6 +961,43 @@ static void read_file(const char *p, char *buf, size_t len)
     if (f) fclose(f);
 }
 
+/* Regression: `ucp -n secret existing` (or -u onto a newer file) failed with "open 'secret':
+ * Permission denied", exit 1: the source was opened before the destination was looked at; cp
+ * skips it without opening it, exit 0. Onto a directory the refusal comes first, as with cp. */
+static void an_unreadable_source_that_is_skipped_is_no_error_like_cp(void **state)
+{
+    char where[PATH_MAX], s[PATH_MAX], d[PATH_MAX], dir[PATH_MAX], p[PATH_MAX], buf[32];
+    scratch_for_all(where, "skip-unreadable");
+    snprintf(s, sizeof s, "%s/secret", where);
+    snprintf(d, sizeof d, "%s/existing", where);
+    snprintf(dir, sizeof dir, "%s/dir", where);
+    write_file(s, "secret", 1000000000);
+    chmod(s, 0600);
+    write_file(d, "kept", 2000000000);
+    chmod(d, 0666);
+    snprintf(p, sizeof p, "%s/secret", dir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    assert_int_equal(mkdir(p, 0777), 0);
+    const char *opts[] = {"-n", "-u"};
+    for (int i = 0; i < 2; i++) {
+        int r = ucp_as(NOBODY, opts[i], s, d, (const char *)NULL);
+        if (r != 0) fail_msg("ucp %s exited %d:\n%s", opts[i], r, err);
+        assert_int_equal(cp_as(NOBODY, opts[i], s, d, (const char *)NULL), 0);
+        read_file(d, buf, sizeof buf);
+        assert_string_equal(buf, "kept");
+    }
+    /* Not skipped: the source cannot be read, said as before. */
+    assert_int_equal(ucp_as(NOBODY, s, d, (const char *)NULL), 1);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "ucp: open '%s': Permission denied\n", s);
+    check_err_has(want);
+    /* A directory there is refused before the source is opened. */
+    assert_int_equal(ucp_as(NOBODY, s, dir, (const char *)NULL), 1);
+    check_err_has("cannot overwrite directory");
+    assert_int_equal(cp_as(NOBODY, s, dir, (const char *)NULL), 1);
+    remove_tree(where);
+}
+
 static void no_clobber_update_force_and_verbose_behave_like_cp(void **state)
 {
     char s[PATH_MAX], d[PATH_MAX], buf[64];
@@ -1152,6 +1189,7 @@ int main(void)
         cmocka_unit_test(full_disk_reports_enospc_and_leaves_no_incomplete_file),
         cmocka_unit_test(unreadable_entries_are_reported_and_the_rest_copied),
         cmocka_unit_test(set_id_bits_are_dropped_when_the_owner_cannot_be_kept),
+        cmocka_unit_test(an_unreadable_source_that_is_skipped_is_no_error_like_cp),
         cmocka_unit_test(permission_denied_deep_in_the_destination_spares_the_rest),
         cmocka_unit_test(no_clobber_update_force_and_verbose_behave_like_cp),
         cmocka_unit_test(special_files_without_r_are_read_into_regular_files_like_cp),
