@@ -187,23 +187,174 @@ static char *last_component(const char *p)
     return strndup(p + s, n - s);
 }
 
+/* ---- several sources with one name ---------------------------------------------------------
+ * Sources copied into a directory with the same last name go to the same place, as with cp:
+ * the same source given twice is copied once ("specified more than once"), and a file just
+ * written by an earlier source is not overwritten by a later one ("will not overwrite
+ * just-created"). Only sources that share a target are looked at. */
+
+struct seen {
+    int prev;      /* the previous source with the same target, or -1 */
+    bool shared;   /* another source has the same target */
+    bool have_src; /* sdev.. spino are valid */
+    bool dir;      /* the source is a directory */
+    bool made;     /* its copy wrote the target (a non-directory): ddev, dino */
+    dev_t sdev, spdev, ddev;
+    ino_t sino, spino, dino;
+};
+
+static char *target_of(const struct ucp *u, const char *src)
+{
+    char *base = last_component(src), *target = NULL;
+    /* As cp: "ucp -r src/.. dir" copies into dir itself, never into dir/.. (outside it). */
+    if (base && !strcmp(base, "..")) base[1] = 0;
+    size_t dl = strlen(u->dst);
+    if (!base ||
+        asprintf(&target, "%s%s%s", u->dst, dl && u->dst[dl - 1] == '/' ? "" : "/", base) < 0)
+        target = NULL;
+    free(base);
+    return target;
+}
+
+static char **g_targets; /* for the sort below */
+
+static int by_target(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    int c = strcmp(g_targets[x], g_targets[y]);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Links each source to the previous one with the same target (NULL: out of memory, or a single
+ * source: nothing to look at). */
+static struct seen *find_shared(char **targets, int n)
+{
+    struct seen *sn = calloc((size_t)n, sizeof *sn);
+    int *order = malloc((size_t)n * sizeof *order);
+    if (!sn || !order) {
+        free(order);
+        free(sn);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        order[i] = i;
+        sn[i].prev = -1;
+    }
+    g_targets = targets;
+    qsort(order, (size_t)n, sizeof *order, by_target);
+    for (int k = 1; k < n; k++) {
+        int a = order[k - 1], b = order[k];
+        if (targets[a] && targets[b] && !strcmp(targets[a], targets[b])) {
+            sn[b].prev = a;
+            sn[a].shared = sn[b].shared = true;
+        }
+    }
+    free(order);
+    return sn;
+}
+
+/* The source as cp sees it (following a symlink unless told not to) and its directory. */
+static void stat_source(const struct ucp *u, const char *src, struct seen *s, struct stat *st)
+{
+    unsigned f = u->o.flags;
+    bool follow = !(f & UCO_COPY_NO_DEREF) || (f & UCO_COPY_DEREF_ROOT);
+    if ((follow ? stat(src, st) : lstat(src, st)) < 0) return;
+    char *slash = NULL, *parent = strdup(src);
+    if (!parent) return;
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = 0;
+    slash = strrchr(parent, '/');
+    if (slash) slash[slash == parent ? 1 : 0] = 0;
+    struct stat ps;
+    int r = stat(slash ? parent : ".", &ps);
+    free(parent);
+    if (r < 0) return;
+    s->have_src = true;
+    s->dir = S_ISDIR(st->st_mode);
+    s->sdev = st->st_dev;
+    s->sino = st->st_ino;
+    s->spdev = ps.st_dev;
+    s->spino = ps.st_ino;
+}
+
+/* Whether source i, sharing its target with earlier ones, is to be copied: 0 yes, 1 no (said
+ * why: a warning), -1 no (a refusal, said). */
+static int shared_check(struct ucp *u, struct seen *sn, int i, const char *src, const char *target,
+                        const struct stat *st)
+{
+    struct seen *s = &sn[i];
+    if (!s->have_src) return 0; /* the copy says what is wrong with it */
+    for (int j = s->prev; j >= 0; j = sn[j].prev) {
+        struct seen *e = &sn[j];
+        if (!e->have_src || e->sdev != s->sdev || e->sino != s->sino) continue;
+        if (s->dir || (e->spdev == s->spdev && e->spino == s->spino)) {
+            clear_bar(u);
+            fprintf(stderr, "ucp: warning: source %s '%s' specified more than once\n",
+                    s->dir ? "directory" : "file", src);
+            return 1;
+        }
+    }
+    if (s->dir) return 0;
+    /* What is there now, as the copy will see it (through a symlink for a regular file). */
+    struct stat ds;
+    if ((S_ISREG(st->st_mode) ? stat(target, &ds) : lstat(target, &ds)) < 0) return 0;
+    unsigned f = u->o.flags;
+    if (S_ISDIR(ds.st_mode) || (f & UCO_COPY_NO_CLOBBER) ||
+        (ds.st_dev == st->st_dev && ds.st_ino == st->st_ino))
+        return 0; /* the copy refuses or skips it, in its own words */
+    if ((f & UCO_COPY_UPDATE) &&
+        (ds.st_mtim.tv_sec > st->st_mtim.tv_sec ||
+         (ds.st_mtim.tv_sec == st->st_mtim.tv_sec && ds.st_mtim.tv_nsec >= st->st_mtim.tv_nsec)))
+        return 0; /* -u skips it */
+    for (int j = s->prev; j >= 0; j = sn[j].prev)
+        if (sn[j].made && sn[j].ddev == ds.st_dev && sn[j].dino == ds.st_ino) {
+            clear_bar(u);
+            fprintf(stderr, "ucp: will not overwrite just-created '%s' with '%s'\n", target, src);
+            return -1;
+        }
+    return 0;
+}
+
 static intptr_t run(void *arg)
 {
     struct ucp *u = arg;
+    char **targets = NULL;
+    struct seen *sn = NULL;
+    if (u->dst_is_dir) {
+        targets = calloc((size_t)u->nsrc, sizeof *targets);
+        if (!targets) {
+            fprintf(stderr, "ucp: copy: %s\n", strerror(ENOMEM));
+            u->status = 1;
+            return 0;
+        }
+        for (int i = 0; i < u->nsrc; i++)
+            targets[i] = target_of(u, u->srcs[i]);
+        if (u->nsrc > 1) sn = find_shared(targets, u->nsrc);
+    }
+    /* cp -a a b dir: what a and b have hard-linked stays so in dir. */
+    if (u->nsrc > 1 && (u->o.flags & UCO_COPY_LINKS)) u->o.links = uco_copy_links_new();
     for (int i = 0; i < u->nsrc; i++) {
         const char *src = u->srcs[i];
         char *target = NULL;
         if (u->dst_is_dir) {
-            char *base = last_component(src);
-            size_t dl = strlen(u->dst);
-            if (!base || asprintf(&target, "%s%s%s", u->dst, dl && u->dst[dl - 1] == '/' ? "" : "/",
-                                  base) < 0) {
+            target = targets[i];
+            targets[i] = NULL;
+            if (!target) {
                 fprintf(stderr, "ucp: copy '%s': %s\n", src, strerror(ENOMEM));
-                free(base);
                 u->status = 1;
                 continue;
             }
-            free(base);
+        }
+        struct stat sst;
+        if (sn && sn[i].shared) {
+            stat_source(u, src, &sn[i], &sst);
+            int c = shared_check(u, sn, i, src, target, &sst);
+            if (c) {
+                if (c < 0) u->status = 1;
+                free(target);
+                continue;
+            }
         }
         /* Zeroed: a copy refused before it began (bad options, no memory) writes no stats. */
         uco_copy_stats st;
@@ -224,8 +375,21 @@ static intptr_t run(void *arg)
         u->total.hardlinks += st.hardlinks;
         u->total.specials += st.specials;
         u->total.files_total += st.files_total;
+        if (sn && sn[i].shared && sn[i].have_src && !sn[i].dir && r == 0 && st.skipped == 0) {
+            /* What this copy wrote, for the later sources with its target. */
+            struct stat ds;
+            if (lstat(target, &ds) == 0) {
+                sn[i].made = true;
+                sn[i].ddev = ds.st_dev;
+                sn[i].dino = ds.st_ino;
+            }
+        }
         free(target);
     }
+    uco_copy_links_free(u->o.links);
+    u->o.links = NULL;
+    free(sn);
+    free(targets);
     return 0;
 }
 
@@ -388,9 +552,10 @@ int main(int argc, char **argv)
     u.nsrc = nargs - 1;
     u.dst = argv[argc - 1];
     struct stat st;
-    u.dst_is_dir = stat(u.dst, &st) == 0 && S_ISDIR(st.st_mode);
+    int dst_err = stat(u.dst, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    u.dst_is_dir = dst_err == 0;
     if (u.nsrc > 1 && !u.dst_is_dir) {
-        fprintf(stderr, "ucp: target '%s' is not a directory\n", u.dst);
+        fprintf(stderr, "ucp: target '%s': %s\n", u.dst, strerror(dst_err));
         return 1;
     }
 

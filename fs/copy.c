@@ -269,8 +269,9 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
     mode_t tmp = uco__cp_create_mode(e, parent, &d->meta) | S_IRWXU;
     int r = uco_mkdirat(parent->dst_fd, dname, tmp);
     if (r == -EEXIST) {
+        /* A symlink there is not a directory to merge into, even to one (cp refuses it too). */
         struct statx dst;
-        r = uco_statx(parent->dst_fd, dname, 0, STATX_TYPE | STATX_INO, &dst);
+        r = uco_statx(parent->dst_fd, dname, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO, &dst);
         if (r == 0 && !S_ISDIR(dst.stx_mode)) r = -ENOTDIR;
         if (r == -ENOTDIR) {
             uco__cp_fail(e, parent, rname, "overwrite non-directory with directory", true, r,
@@ -292,7 +293,6 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
         free(d);
         return NULL;
     }
-    /* Merging follows a symlink to a directory in the destination, as cp does. */
     d->dst_fd = uco_openat(parent->dst_fd, dname,
                            O_RDONLY | O_DIRECTORY | O_CLOEXEC | (d->created ? O_NOFOLLOW : 0), 0);
     if (d->dst_fd < 0) {
@@ -315,7 +315,7 @@ static struct cp_dir *dir_open(struct cp_engine *e, struct cp_dir *parent, const
         }
     }
     e->st.dirs++;
-    uco__cp_entry_done(e, parent, rname, S_IFDIR, false);
+    if (d->created) uco__cp_entry_done(e, parent, rname, S_IFDIR, false); /* cp -v: made ones */
     if ((e->flags & UCO_COPY_ONE_FS) && dev != e->root_dev && !is_top(parent))
         return d; /* a mount point: made, not entered (cp -x) */
     int follow =
@@ -746,6 +746,8 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
     e->dst_root = dst;
     e->src_dirfd = src_dirfd;
     e->dst_dirfd = dst_dirfd;
+    e->links_shared = e->o.links != NULL;
+    e->lt = e->links_shared ? e->o.links : &e->own_links;
 
     /* The pseudo-directory above the root: the caller's descriptors, never released. */
     struct cp_dir top = {.src_fd = src_dirfd, .dst_fd = dst_dirfd, .depth = 0, .refs = 1};

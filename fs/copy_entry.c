@@ -47,12 +47,65 @@ static int undo(struct cp_dir *dir, const char *name, bool own)
 
 enum existing { EX_REPLACE, EX_SKIP, EX_FAILED };
 
-/* The destination exists. Decides, as cp does, whether to overwrite it (regular file: opened
+/* The last component of path (trailing slashes ignored) and its length. */
+static const char *last_name(const char *path, size_t *len)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    size_t s = n;
+    while (s > 0 && path[s - 1] != '/')
+        s--;
+    *len = n - s;
+    return path + s;
+}
+
+/* Whether two paths name the same directory entry: the same last name in the same directory. */
+static bool same_entry(int adirfd, const char *a, int bdirfd, const char *b)
+{
+    size_t an, bn;
+    const char *as = last_name(a, &an), *bs = last_name(b, &bn);
+    if (an != bn || memcmp(as, bs, an) != 0) return false;
+    char *ap = as > a ? strndup(a, (size_t)(as - a)) : strdup(".");
+    char *bp = bs > b ? strndup(b, (size_t)(bs - b)) : strdup(".");
+    struct statx x, y;
+    bool same = ap && bp && uco_statx(adirfd, ap, 0, STATX_INO, &x) == 0 &&
+                uco_statx(bdirfd, bp, 0, STATX_INO, &y) == 0 && same_inode(&x, &y);
+    free(ap);
+    free(bp);
+    return same;
+}
+
+/* Whether the source and the existing destination dst are the same file, by cp's rules: 1 (a
+ * refusal), -1 (two hard links of one symlink: nothing to do, as cp), 0. Copying symlinks as
+ * symlinks (and only then), a symlink is the same file as the file it leads to: copied over it,
+ * it would replace it by a link to itself. */
+static int same_file(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *name,
+                     const struct statx *src, const struct statx *dst)
+{
+    bool slink = S_ISLNK(src->stx_mode), dlink = S_ISLNK(dst->stx_mode);
+    bool never = (e->flags & UCO_COPY_NO_DEREF) && !(e->flags & UCO_COPY_DEREF_ROOT);
+    if (!never || (!slink && !dlink)) return same_inode(src, dst);
+    if (slink && dlink) {
+        if (!same_inode(src, dst)) return 0;
+        /* Inside a tree the two are in different directories: only the caller's paths can be
+         * the same entry. */
+        return dir->depth == 0 && same_entry(dir->src_fd, sname, dir->dst_fd, name) ? 1 : -1;
+    }
+    struct statx a = *src, b = *dst;
+    if (slink && uco_statx(dir->src_fd, sname, 0, STATX_TYPE | STATX_INO, &a) < 0) return 0;
+    if (dlink && uco_statx(dir->dst_fd, name, 0, STATX_TYPE | STATX_INO, &b) < 0) return 0;
+    return same_inode(&a, &b);
+}
+
+/* The destination exists. Decides, in cp's order, whether to overwrite it (regular file: opened
  * and truncated, following a symlink there; anything else: removed and made anew), skip it
- * (-n, -u), or refuse (a directory; the source itself). *named (may be NULL) receives the
- * name's own statx (not following a symlink). */
-static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const char *name,
-                              const struct statx *src, bool through_symlink, struct statx *named)
+ * (-n before anything else, -u), or refuse (the source itself; a directory). sname is the
+ * source's name in dir (the source's symlink is followed to compare it with the destination).
+ * *named (may be NULL) receives the name's own statx (not following a symlink). */
+static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const char *sname,
+                              const char *name, const struct statx *src, bool through_symlink,
+                              struct statx *named)
 {
     struct statx dst;
     int r = uco_statx(dir->dst_fd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &dst);
@@ -69,19 +122,21 @@ static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const cha
         uco__cp_fail(e, dir, rname(dir, name), "stat", true, r, false);
         return EX_FAILED;
     }
+    /* cp -n looks no further: not even at whether it is the source itself, or a directory. */
+    int same = e->flags & UCO_COPY_NO_CLOBBER ? 0 : same_file(e, dir, sname, name, src, &dst);
+    if (same > 0) {
+        uco__cp_fail(e, dir, rname(dir, name), "same file", true, -EINVAL, false);
+        return EX_FAILED;
+    }
+    if (same < 0 || (e->flags & UCO_COPY_NO_CLOBBER) ||
+        ((e->flags & UCO_COPY_UPDATE) && not_newer(src, &dst))) {
+        e->st.skipped++;
+        return EX_SKIP;
+    }
     if (S_ISDIR(dst.stx_mode)) {
         uco__cp_fail(e, dir, rname(dir, name), "overwrite directory with non-directory", true,
                      -EISDIR, false);
         return EX_FAILED;
-    }
-    if (same_inode(src, &dst)) {
-        uco__cp_fail(e, dir, rname(dir, name), "same file", true, -EINVAL, false);
-        return EX_FAILED;
-    }
-    if ((e->flags & UCO_COPY_NO_CLOBBER) ||
-        ((e->flags & UCO_COPY_UPDATE) && not_newer(src, &dst))) {
-        e->st.skipped++;
-        return EX_SKIP;
     }
     return EX_REPLACE;
 }
@@ -99,15 +154,15 @@ static int recreate(struct cp_dir *dir, const char *name, mode_t cmode)
  * (cp -a), one with other names is replaced, not written through, so they keep their content.
  * *own: the file opened is this name's alone (not reached through a symlink, no other hard
  * link), so removing the name undoes the copy if it fails. */
-static int open_existing(struct cp_engine *e, struct cp_dir *dir, const char *name,
-                         const struct statx *src, mode_t cmode, bool *created, bool *skip,
-                         bool *own)
+static int open_existing(struct cp_engine *e, struct cp_dir *dir, const char *sname,
+                         const char *name, const struct statx *src, mode_t cmode, bool *created,
+                         bool *skip, bool *own)
 {
     *created = false;
     *skip = false;
     *own = false;
     struct statx named;
-    switch (existing(e, dir, name, src, true, &named)) {
+    switch (existing(e, dir, sname, name, src, true, &named)) {
     case EX_SKIP:
         *skip = true;
         return 0;
@@ -159,26 +214,55 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     struct cp_meta m;
     uco__cp_meta_from_statx(&m, stx);
     mode_t cmode = uco__cp_create_mode(e, dir, &m);
-    /* Open the source and create the destination at once. */
-    uco_op os, od;
-    int r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
-    if (r < 0) return uco__cp_fail(e, dir, rn, "open", false, r, false);
-    r = uco_op_openat(&od, dir->dst_fd, dname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cmode);
-    int src = (int)uco_op_wait(&os);
-    int dst = r < 0 ? r : (int)uco_op_wait(&od);
-    if (src == -EPERM && noatime) /* some file systems refuse O_NOATIME */
-        src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
+    const int cflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    int r, src, dst;
+    if (S_ISREG(stx->stx_mode)) {
+        /* Open the source and create the destination at once. */
+        uco_op os, od;
+        r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
+        if (r < 0) return uco__cp_fail(e, dir, rn, "open", false, r, false);
+        r = uco_op_openat(&od, dir->dst_fd, dname, cflags, cmode);
+        src = (int)uco_op_wait(&os);
+        dst = r < 0 ? r : (int)uco_op_wait(&od);
+        if (src == -EPERM && noatime) /* some file systems refuse O_NOATIME */
+            src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
+    } else {
+        /* A FIFO, a device: open first (a socket cannot be), then create; the reads wait for a
+         * FIFO's writer, as cp's open does. */
+        src = uco_openat(dir->src_fd, sname, sflags, 0);
+        if (src == -EPERM && noatime) src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
+        dst = src < 0 ? src : uco_openat(dir->dst_fd, dname, cflags, cmode);
+    }
+    size_t dlen = strlen(dname);
+    if (dst == -EISDIR && dlen && dname[dlen - 1] == '/') {
+        /* O_CREAT says so of any name ending in '/': it is only true of a directory. */
+        struct statx ds;
+        if (uco_statx(dir->dst_fd, dname, 0, STATX_TYPE, &ds) < 0 || !S_ISDIR(ds.stx_mode))
+            dst = -ENOTDIR;
+    }
     bool created = dst >= 0, own = created;
     if (src < 0) {
         if (created) {
             uco_close(dst);
             remove_dst(dir, dname);
         }
+        if (dst == -EEXIST) {
+            /* cp looks at the destination before it opens the source: -n or -u may skip it
+             * (no error then), and a refusal of it comes first. */
+            switch (existing(e, dir, sname, dname, stx, true, NULL)) {
+            case EX_SKIP:
+                return 0;
+            case EX_FAILED:
+                return -EEXIST; /* reported */
+            case EX_REPLACE:
+                break;
+            }
+        }
         return uco__cp_fail(e, dir, rn, "open", false, src, false);
     }
     if (dst == -EEXIST) {
         bool skip;
-        dst = open_existing(e, dir, dname, stx, cmode, &created, &skip, &own);
+        dst = open_existing(e, dir, sname, dname, stx, cmode, &created, &skip, &own);
         if (skip || dst == -EEXIST) {
             uco_close(src);
             return skip ? 0 : -EEXIST;
@@ -230,12 +314,13 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
 }
 
 /* Creates a non-regular entry with make(); an existing destination is replaced as cp does. */
-static int make_replacing(struct cp_engine *e, struct cp_dir *dir, const char *name,
-                          const struct statx *stx, int (*make)(void *), void *arg, const char *op)
+static int make_replacing(struct cp_engine *e, struct cp_dir *dir, const char *sname,
+                          const char *name, const struct statx *stx, int (*make)(void *), void *arg,
+                          const char *op)
 {
     int r = make(arg);
     if (r == -EEXIST) {
-        switch (existing(e, dir, name, stx, false, NULL)) {
+        switch (existing(e, dir, sname, name, stx, false, NULL)) {
         case EX_SKIP:
             return 1;
         case EX_FAILED:
@@ -287,7 +372,7 @@ static int copy_symlink(struct cp_engine *e, struct cp_dir *dir, const char *sna
     }
     target[n] = 0;
     struct mk_symlink a = {target, dir, dname};
-    int r = make_replacing(e, dir, dname, stx, mk_symlink, &a, "symlink");
+    int r = make_replacing(e, dir, sname, dname, stx, mk_symlink, &a, "symlink");
     free(target);
     if (r != 0) return r < 0 ? r : 0;
     struct cp_meta m;
@@ -312,14 +397,14 @@ static int mk_node(void *arg)
     return uco_mknodat(a->dir->dst_fd, a->name, a->mode, a->rdev);
 }
 
-static int copy_special(struct cp_engine *e, struct cp_dir *dir, const char *dname,
-                        const struct statx *stx)
+static int copy_special(struct cp_engine *e, struct cp_dir *dir, const char *sname,
+                        const char *dname, const struct statx *stx)
 {
     struct cp_meta m;
     uco__cp_meta_from_statx(&m, stx);
     struct mk_node a = {dir, dname, (stx->stx_mode & S_IFMT) | uco__cp_create_mode(e, dir, &m),
                         makedev(stx->stx_rdev_major, stx->stx_rdev_minor)};
-    int r = make_replacing(e, dir, dname, stx, mk_node, &a, "mknod");
+    int r = make_replacing(e, dir, sname, dname, stx, mk_node, &a, "mknod");
     if (r != 0) return r < 0 ? r : 0;
     r = uco__cp_meta_apply(e, dir, dname, -1, &m, true);
     if (r < 0) return r;
@@ -338,7 +423,8 @@ struct mk_link {
 static int mk_link(void *arg)
 {
     struct mk_link *a = arg;
-    return uco_linkat(a->e->root->dst_fd, a->l->dst, a->dir->dst_fd, a->name, 0);
+    int from = a->e->links_shared ? a->e->dst_dirfd : a->e->root->dst_fd;
+    return uco_linkat(from, a->l->dst, a->dir->dst_fd, a->name, 0);
 }
 
 /* Another name of an inode already copied: a hard link to the copy. */
@@ -346,7 +432,7 @@ static int make_link(struct cp_engine *e, struct cp_dir *dir, const char *name,
                      const struct statx *stx, struct cp_link *l)
 {
     struct mk_link a = {e, l, dir, name};
-    int r = make_replacing(e, dir, name, stx, mk_link, &a, "link");
+    int r = make_replacing(e, dir, name, name, stx, mk_link, &a, "link");
     if (r != 0) return r < 0 ? r : 0;
     e->st.hardlinks++;
     uco__cp_entry_done(e, dir, name, stx->stx_mode & S_IFMT, true);
@@ -367,7 +453,10 @@ static int copy_one(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     case S_IFCHR:
     case S_IFBLK:
     case S_IFSOCK:
-        return copy_special(e, dir, dname, stx);
+        /* Not recursive, cp reads what it gives into a regular file (cp fifo f, cp /dev/null f,
+         * cp <(cmd) f); a socket cannot be opened, and says so. */
+        if (!(e->flags & UCO_COPY_RECURSIVE)) return copy_reg(e, dir, sname, dname, stx, follow);
+        return copy_special(e, dir, sname, dname, stx);
     default:
         return uco__cp_fail(e, dir, rname(dir, dname), "copy (unknown file type)", false, -EINVAL,
                             false);
@@ -378,7 +467,8 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
                   const struct statx *stx)
 {
     struct cp_link *l = NULL;
-    if ((e->flags & UCO_COPY_LINKS) && dir->depth > 0 && stx->stx_nlink > 1) {
+    /* The copy's own top is its only name in it; with a shared table, others may follow. */
+    if ((e->flags & UCO_COPY_LINKS) && (dir->depth > 0 || e->links_shared) && stx->stx_nlink > 1) {
         bool created;
         dev_t dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
         l = uco__cp_link_find(e, dev, stx->stx_ino, &created, stx->stx_nlink);
@@ -406,7 +496,9 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
     }
     int r = copy_one(e, dir, sname, dname, stx);
     if (l) {
-        if (r == 0 && !l->dst) l->dst = uco__cp_relpath(dir, dname);
+        if (r == 0 && !l->dst)
+            l->dst =
+                e->links_shared ? uco__cp_path(e, dir, dname, true) : uco__cp_relpath(dir, dname);
         l->state = CP_LINK_DONE;
         uco__cp_wake_all(&l->waiters);
         uco__cp_link_release(e, l);

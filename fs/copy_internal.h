@@ -78,7 +78,15 @@ struct cp_link {
     uint32_t users; /* entry tasks holding it (find .. release) */
     uint8_t state;
     struct cp_waitq waiters;
-    char *dst; /* path of the first copy, relative to the destination root */
+    char *dst; /* path of the first copy, relative to the destination root (to the caller's
+                * dst_dirfd, the path as named, when the table is shared) */
+};
+
+/* The hard-link groups of a copy, or of several (uco_copy_links). */
+struct uco_copy_links {
+    struct cp_link **links;
+    size_t nbuckets, n;
+    bool full; /* CP_LINKS_MAX groups open: further ones are not tracked */
 };
 
 /* ---- buffers -------------------------------------------------------------------------- */
@@ -141,11 +149,10 @@ struct cp_engine {
     unsigned tasks_alive;
     struct cp_waitq end_q;
 
-    /* hard links */
-    struct cp_link **links;
-    size_t nlinks_buckets, nlinks;
-    bool links_full;     /* CP_LINKS_MAX groups open: further ones are not tracked */
-    bool links_reported; /* ... and that was reported */
+    /* hard links: the caller's table (links_shared), or this copy's own */
+    struct uco_copy_links own_links, *lt;
+    bool links_shared;
+    bool links_reported; /* lt->full was reported */
 
     /* buffers */
     struct cp_buf *free_bufs[CP_CLASSES];

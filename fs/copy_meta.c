@@ -30,6 +30,7 @@ struct meta_call {
     uid_t uid;
     gid_t gid;
     mode_t mode;
+    mode_t drop; /* bits of mode to drop when the owner cannot be kept */
     struct timespec ts[2];
     const char *op; /* what failed */
     int err;
@@ -102,9 +103,12 @@ static void meta_run(struct meta_call *c)
                         : fchown(c->fd, c->uid, c->gid);
         if (r < 0 && !c->privileged && (errno == EPERM || errno == EINVAL)) {
             /* Not ours to give away: keep our user, try the group alone (as cp does; failing
-             * that too is not an error for an unprivileged copy). */
+             * that too is not an error for an unprivileged copy). Without the source's owner
+             * the copy does not get its set-id bits either, nor a file its sticky bit (as cp):
+             * a copy of root's setuid file must not be setuid as ours. */
             (void)(by_name ? fchownat(c->dirfd, c->name, (uid_t)-1, c->gid, AT_SYMLINK_NOFOLLOW)
                            : fchown(c->fd, (uid_t)-1, c->gid));
+            c->mode &= ~c->drop;
         } else if (r < 0) {
             fail(c, "chown");
         }
@@ -196,6 +200,7 @@ int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, 
             c.chmod = got != want;
         }
         c.mode = want;
+        c.drop = S_ISUID | S_ISGID | (S_ISDIR(type) ? 0 : S_ISVTX);
     }
     if (e->flags & UCO_COPY_TIMES) {
         c.times = true;
@@ -223,41 +228,42 @@ static size_t link_hash(dev_t dev, uint64_t ino, size_t buckets)
     return (size_t)(h >> 20) & (buckets - 1);
 }
 
-static void links_grow(struct cp_engine *e)
+static void links_grow(struct uco_copy_links *t)
 {
-    size_t nb = e->nlinks_buckets ? e->nlinks_buckets * 2 : 256;
-    struct cp_link **t = calloc(nb, sizeof *t);
-    if (!t) return; /* keep the old table: longer chains, still correct */
-    for (size_t i = 0; i < e->nlinks_buckets; i++) {
-        struct cp_link *l = e->links[i];
+    size_t nb = t->nbuckets ? t->nbuckets * 2 : 256;
+    struct cp_link **b = calloc(nb, sizeof *b);
+    if (!b) return; /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct cp_link *l = t->links[i];
         while (l) {
             struct cp_link *next = l->next;
             size_t h = link_hash(l->dev, l->ino, nb);
-            l->next = t[h];
-            t[h] = l;
+            l->next = b[h];
+            b[h] = l;
             l = next;
         }
     }
-    free(e->links);
-    e->links = t;
-    e->nlinks_buckets = nb;
+    free(t->links);
+    t->links = b;
+    t->nbuckets = nb;
 }
 
 struct cp_link *uco__cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, bool *created,
                                   uint32_t nlink)
 {
+    struct uco_copy_links *t = e->lt;
     *created = false;
-    if (e->nlinks >= e->nlinks_buckets) links_grow(e);
-    if (!e->links) return NULL;
-    size_t h = link_hash(dev, ino, e->nlinks_buckets);
-    for (struct cp_link *l = e->links[h]; l; l = l->next)
+    if (t->n >= t->nbuckets) links_grow(t);
+    if (!t->links) return NULL;
+    size_t h = link_hash(dev, ino, t->nbuckets);
+    for (struct cp_link *l = t->links[h]; l; l = l->next)
         if (l->dev == dev && l->ino == ino) {
             if (l->left) l->left--;
             l->users++;
             return l;
         }
-    if (e->nlinks >= CP_LINKS_MAX) {
-        e->links_full = true;
+    if (t->n >= CP_LINKS_MAX) {
+        t->full = true;
         return NULL;
     }
     struct cp_link *l = calloc(1, sizeof *l);
@@ -267,9 +273,9 @@ struct cp_link *uco__cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, 
     l->left = nlink ? nlink - 1 : 0;
     l->state = CP_LINK_COPYING;
     l->users = 1;
-    l->next = e->links[h];
-    e->links[h] = l;
-    e->nlinks++;
+    l->next = t->links[h];
+    t->links[h] = l;
+    t->n++;
     *created = true;
     return l;
 }
@@ -277,23 +283,24 @@ struct cp_link *uco__cp_link_find(struct cp_engine *e, dev_t dev, uint64_t ino, 
 /* Forgets a group once every name of the inode has been seen and nobody holds it. */
 void uco__cp_link_release(struct cp_engine *e, struct cp_link *l)
 {
+    struct uco_copy_links *t = e->lt;
     if (l->users) l->users--;
     if (l->left || l->users) return;
-    size_t h = link_hash(l->dev, l->ino, e->nlinks_buckets);
-    for (struct cp_link **p = &e->links[h]; *p; p = &(*p)->next)
+    size_t h = link_hash(l->dev, l->ino, t->nbuckets);
+    for (struct cp_link **p = &t->links[h]; *p; p = &(*p)->next)
         if (*p == l) {
             *p = l->next;
-            e->nlinks--;
+            t->n--;
             free(l->dst);
             free(l);
             return;
         }
 }
 
-void uco__cp_links_free(struct cp_engine *e)
+static void links_clear(struct uco_copy_links *t)
 {
-    for (size_t i = 0; i < e->nlinks_buckets; i++) {
-        struct cp_link *l = e->links[i];
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct cp_link *l = t->links[i];
         while (l) {
             struct cp_link *next = l->next;
             free(l->dst);
@@ -301,9 +308,25 @@ void uco__cp_links_free(struct cp_engine *e)
             l = next;
         }
     }
-    free(e->links);
-    e->links = NULL;
-    e->nlinks_buckets = e->nlinks = 0;
+    free(t->links);
+    memset(t, 0, sizeof *t);
+}
+
+void uco__cp_links_free(struct cp_engine *e)
+{
+    links_clear(&e->own_links); /* a shared table stays the caller's */
+}
+
+uco_copy_links *uco_copy_links_new(void)
+{
+    return calloc(1, sizeof(uco_copy_links));
+}
+
+void uco_copy_links_free(uco_copy_links *links)
+{
+    if (!links) return;
+    links_clear(links);
+    free(links);
 }
 
 /* ---- buffers -------------------------------------------------------------------------- */

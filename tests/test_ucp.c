@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -418,6 +421,18 @@ static void early_failures_are_named_and_fail(void **state)
     assert_int_equal(UCP("-a", f, nodir), 1);
     snprintf(want, sizeof want, "ucp: create '%s': No such file or directory\n", nodir);
     check_err_has(want);
+    /* Regression: a file onto "name/" said "Is a directory" where there is none (cp: "Not a
+     * directory"), missing or a file. */
+    char slash[PATH_MAX];
+    snprintf(slash, sizeof slash, "%s/", missing);
+    assert_int_equal(UCP(f, slash), 1);
+    snprintf(want, sizeof want, "ucp: create '%s': Not a directory\n", slash);
+    check_err_has(want);
+    snprintf(slash, sizeof slash, "%s/", f);
+    assert_int_equal(UCP(f, slash), 1);
+    snprintf(want, sizeof want, "ucp: create '%s': Not a directory\n", slash);
+    check_err_has(want);
+    assert_int_equal(CPA(f, slash), 1);
     /* Several sources, "" among them: the others are still copied. */
     char dir[PATH_MAX], copied[PATH_MAX];
     path(dir, "early-dir");
@@ -447,9 +462,102 @@ static void directory_onto_a_file_is_refused(void **state)
     /* Without -r a directory is omitted, as cp does. */
     assert_int_equal(UCP(d, f), 1);
     check_err_has("omitting directory");
-    /* Several sources need a directory. */
+    /* Several sources need a directory; the message says why this one is not (as cp). */
+    char want[PATH_MAX + 64], missing[PATH_MAX];
     assert_int_equal(UCP(f, f, d, f), 1);
-    check_err_has("is not a directory");
+    snprintf(want, sizeof want, "ucp: target '%s': Not a directory\n", f);
+    check_err_has(want);
+    path(missing, "no-such-target");
+    assert_int_equal(UCP(f, d, missing), 1);
+    snprintf(want, sizeof want, "ucp: target '%s': No such file or directory\n", missing);
+    check_err_has(want);
+    assert_int_equal(CPA(f, d, missing), 1);
+}
+
+/* Regression: a directory copied onto a symlink to a directory (as the copy itself, or inside
+ * the tree) was merged into the symlink's target, exit 0; cp refuses: "cannot overwrite
+ * non-directory ... with directory ...", and writes nothing there. */
+static void directory_onto_a_symlink_to_a_directory_is_refused_like_cp(void **state)
+{
+    char src[PATH_MAX], p[PATH_MAX], want[PATH_MAX * 2 + 64];
+    path(src, "dsym-src");
+    remove_tree(src);
+    snprintf(p, sizeof p, "%s/sub", src);
+    assert_int_equal(mkdir(src, 0755), 0);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/sub/f", src);
+    write_file(p, "f", 1000000000);
+    for (int k = 0; k < 2; k++) {
+        char where[PATH_MAX], aside[PATH_MAX], link[PATH_MAX], s2[PATH_MAX], w2[PATH_MAX];
+        path(where, k ? "dsym-c" : "dsym-u");
+        remove_tree(where);
+        snprintf(aside, sizeof aside, "%s/aside", where);
+        assert_int_equal(mkdir(where, 0755), 0);
+        assert_int_equal(mkdir(aside, 0755), 0);
+        /* where/dsym-src -> aside: the copy itself (ucp -r src where). */
+        snprintf(link, sizeof link, "%s/dsym-src", where);
+        assert_int_equal(symlink("aside", link), 0);
+        int r = k ? CPA("-r", src, where) : UCP("-r", src, where);
+        assert_int_equal(r, 1);
+        if (!k) {
+            snprintf(want, sizeof want, "cannot overwrite non-directory '%s' with directory '%s'",
+                     link, src);
+            check_err_has(want);
+        }
+        /* where/in/sub -> ../aside: inside the tree (-a: src/. onto where/in/). */
+        snprintf(p, sizeof p, "%s/in", where);
+        assert_int_equal(mkdir(p, 0755), 0);
+        snprintf(link, sizeof link, "%s/in/sub", where);
+        assert_int_equal(symlink("../aside", link), 0);
+        snprintf(s2, sizeof s2, "%s/.", src);
+        snprintf(w2, sizeof w2, "%s/in/", where);
+        r = k ? CPA("-a", s2, w2) : UCP("-a", s2, w2);
+        assert_int_equal(r, 1);
+        if (!k) {
+            snprintf(want, sizeof want, "cannot overwrite non-directory '%s./sub' with directory",
+                     w2);
+            check_err_has(want);
+        }
+        /* Nothing went through either link. */
+        snprintf(p, sizeof p, "%s/f", aside);
+        assert_int_equal(access(p, F_OK), -1);
+    }
+    char u[PATH_MAX], c[PATH_MAX];
+    path(u, "dsym-u");
+    path(c, "dsym-c");
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER), 0);
+    remove_tree(u);
+    remove_tree(c);
+    remove_tree(src);
+}
+
+/* Regression: `ucp -r a/b/.. dir` copied a into dir/.. (beside dir, outside the destination);
+ * cp copies it into dir itself (dir/.). */
+static void a_source_ending_in_dotdot_is_copied_into_the_directory_like_cp(void **state)
+{
+    char where[PATH_MAX], p[PATH_MAX];
+    for (int k = 0; k < 2; k++) {
+        path(where, k ? "dotdot-c" : "dotdot-u");
+        remove_tree(where);
+        assert_int_equal(mkdir(where, 0755), 0);
+        assert_int_equal(chdir(where), 0);
+        assert_int_equal(mkdir("in", 0755), 0);
+        assert_int_equal(mkdir("a", 0755), 0);
+        assert_int_equal(mkdir("a/b", 0755), 0);
+        write_file("a/x", "x", 1000000000);
+        int r = k ? CPA("-r", "a/b/..", "in") : UCP("-r", "a/b/..", "in");
+        assert_int_equal(r, 0);
+        assert_int_equal(access("in/x", F_OK), 0);
+        assert_int_equal(access("in/b", F_OK), 0);
+        assert_int_equal(access("x", F_OK), -1);
+        assert_int_equal(access("b", F_OK), -1);
+        assert_int_equal(chdir("/"), 0);
+    }
+    path(where, "dotdot-u");
+    path(p, "dotdot-c");
+    assert_int_equal(compare_trees(p, where, CMP_MODE | CMP_OWNER), 0);
+    remove_tree(where);
+    remove_tree(p);
 }
 
 static void directory_into_itself_is_refused_and_creates_nothing(void **state)
@@ -495,6 +603,169 @@ static void same_file_is_refused_and_left_intact(void **state)
     assert_int_equal(UCP("-r", d, base), 1);
     check_err_has("are the same file");
     assert_int_equal(CPA("-r", d, base), 1);
+}
+
+/* Regression: `ucp -a lf f` (lf -> f) replaced f by a symlink to itself, exit 0 (cp -a: "'lf'
+ * and 'f' are the same file"); ucp -n refused the source itself where cp -n skips it, exit 0;
+ * two hard links of one symlink were "the same file" where cp has nothing to do; -u and -n
+ * refused a directory destination that cp skips (it is as new / exists). Each command runs with
+ * ucp and cp on twin setups: the same exit status and the same result. */
+static void same_file_no_clobber_and_update_decide_in_cps_order(void **state)
+{
+    static const struct {
+        const char *opt, *src, *dst;
+        int status;
+    } cases[] = {
+        {"-a", "lf", "f", 1},       {"-d", "lf", "f", 1},       {"-r", "lf", "f", 1},
+        {"-a", "fifo", "lfifo", 1}, {"-a", "lf", "./lf", 1},    {"-a", "lf", "lf2", 0},
+        {"-n", "f", "f", 0},        {"-n", "f", "h", 0},        {"-an", "lf", "f", 0},
+        {"-n", "f", "d", 0},        {"-ua", "ld", "dir/ld", 0},
+    };
+    char where[PATH_MAX], p[PATH_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int k = 0; k < 2; k++) {
+            path(where, k ? "samefile-c" : "samefile-u");
+            remove_tree(where);
+            assert_int_equal(mkdir(where, 0755), 0);
+            assert_int_equal(chdir(where), 0);
+            write_file("f", "content", 1000000000);
+            assert_int_equal(link("f", "h"), 0);
+            assert_int_equal(symlink("f", "lf"), 0);
+            assert_int_equal(link("lf", "lf2"), 0);
+            assert_int_equal(mkfifo("fifo", 0644), 0);
+            assert_int_equal(symlink("fifo", "lfifo"), 0);
+            assert_int_equal(mkdir("d", 0755), 0);
+            assert_int_equal(mkdir("d/f", 0755), 0);
+            assert_int_equal(symlink("d", "ld"), 0);
+            assert_int_equal(mkdir("dir", 0755), 0);
+            assert_int_equal(mkdir("dir/ld", 0755), 0);
+            struct timespec ts[2] = {{2000000000, 0}, {2000000000, 0}};
+            assert_int_equal(utimensat(AT_FDCWD, "dir/ld", ts, 0), 0);
+            assert_int_equal(utimensat(AT_FDCWD, "ld", ts, AT_SYMLINK_NOFOLLOW), 0);
+            const char *o = cases[i].opt, *sp = cases[i].src, *dp = cases[i].dst;
+            int r = k ? CPA(o, sp, dp) : UCP(o, sp, dp);
+            if (r != cases[i].status)
+                fail_msg("%s %s %s %s: exit %d, want %d\n%s", k ? "cp" : "ucp", o, sp, dp, r,
+                         cases[i].status, k ? "" : err);
+            if (!k && r) check_err_has("are the same file");
+            assert_int_equal(chdir("/"), 0);
+        }
+        char u[PATH_MAX], c[PATH_MAX];
+        path(u, "samefile-u");
+        path(c, "samefile-c");
+        assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER | CMP_LINKS), 0);
+        snprintf(p, sizeof p, "%s/f", u);
+        struct stat st;
+        assert_int_equal(lstat(p, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+    }
+    remove_tree(where);
+    path(where, "samefile-u");
+    remove_tree(where);
+}
+
+/* Regression: several sources with one last name copied into a directory. ucp copied a source
+ * given twice twice, silently, and let a later source overwrite what an earlier one had just
+ * written, exit 0; cp copies it once with a warning, and refuses the overwrite ("will not
+ * overwrite just-created"), exit 1, keeping the first. Each command runs with ucp and with cp on
+ * twin setups: the same exit status, the same words, the same result. */
+static void several_sources_with_one_name_are_copied_once_and_kept_like_cp(void **state)
+{
+    static const struct {
+        const char *args[4];
+        int status;
+        const char *says;
+    } cases[] = {
+        {{"f", "f", "to"}, 0, "ucp: warning: source file 'f' specified more than once\n"},
+        {{"-r", "d", "./d", "to"},
+         0,
+         "ucp: warning: source directory './d' specified more than once\n"},
+        {{"f", "o/f", "to"}, 1, "ucp: will not overwrite just-created 'to/f' with 'o/f'\n"},
+        {{"-a", "lf", "o/lf", "to"},
+         1,
+         "ucp: will not overwrite just-created 'to/lf' with 'o/lf'\n"},
+        {{"-u", "f", "o/f", "to"}, 0, NULL}, /* the copy of f is newer than o/f: skipped */
+        {{"-n", "f", "o/f", "to"}, 0, NULL}, /* -n: skipped */
+        {{"-r", "d", "o/d", "to"}, 0, NULL}, /* directories merge; inside, the later one wins */
+    };
+    char where[PATH_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int k = 0; k < 2; k++) {
+            path(where, k ? "onename-c" : "onename-u");
+            remove_tree(where);
+            assert_int_equal(mkdir(where, 0755), 0);
+            assert_int_equal(chdir(where), 0);
+            assert_int_equal(mkdir("to", 0755), 0);
+            assert_int_equal(mkdir("o", 0755), 0);
+            assert_int_equal(mkdir("d", 0755), 0);
+            assert_int_equal(mkdir("o/d", 0755), 0);
+            write_file("f", "first", 1500000000);
+            write_file("o/f", "second", 1400000000);
+            write_file("d/x", "first x", 1500000000);
+            write_file("o/d/x", "second x", 1500000000);
+            assert_int_equal(symlink("f", "lf"), 0);
+            assert_int_equal(symlink("elsewhere", "o/lf"), 0);
+            const char *const *a = cases[i].args;
+            int r = k ? CPA(a[0], a[1], a[2], a[3]) : UCP(a[0], a[1], a[2], a[3]);
+            if (r != cases[i].status)
+                fail_msg("%s %s %s %s: exit %d, want %d\n%s", k ? "cp" : "ucp", a[0], a[1], a[2], r,
+                         cases[i].status, k ? "" : err);
+            if (!k && cases[i].says) check_err_has(cases[i].says);
+            if (!k && !cases[i].says && err[0]) fail_msg("ucp said:\n%s", err);
+            assert_int_equal(chdir("/"), 0);
+        }
+        char u[PATH_MAX], c[PATH_MAX];
+        path(u, "onename-u");
+        path(c, "onename-c");
+        assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER | CMP_LINKS), 0);
+    }
+    remove_tree(where);
+    path(where, "onename-u");
+    remove_tree(where);
+}
+
+/* Regression: `ucp -a a b f g dir` made separate files of names that a, b, f and g share as hard
+ * links (each source was a copy of its own); cp -a keeps them hard links in dir, across the
+ * sources as inside each. */
+static void hard_links_between_sources_are_kept_like_cp(void **state)
+{
+    char where[PATH_MAX];
+    for (int k = 0; k < 2; k++) {
+        path(where, k ? "xlinks-c" : "xlinks-u");
+        remove_tree(where);
+        assert_int_equal(mkdir(where, 0755), 0);
+        assert_int_equal(chdir(where), 0);
+        assert_int_equal(mkdir("to", 0755), 0);
+        assert_int_equal(mkdir("a", 0755), 0);
+        assert_int_equal(mkdir("b", 0755), 0);
+        write_file("a/x", "x", 1000000000);
+        write_file("a/y", "y", 1000000000);
+        write_file("f", "f", 1000000000);
+        assert_int_equal(link("a/x", "b/x2"), 0);
+        assert_int_equal(link("a/y", "a/y2"), 0);
+        assert_int_equal(link("a/y", "b/y3"), 0);
+        assert_int_equal(link("f", "g"), 0);
+        assert_int_equal(link("f", "b/f2"), 0);
+        int r = k ? CPA("-a", "a", "f", "b", "g", "to") : UCP("-a", "a", "f", "b", "g", "to");
+        if (r != 0) fail_msg("%s exited %d:\n%s", k ? "cp" : "ucp", r, k ? "" : err);
+        struct stat x, x2, f, g;
+        assert_int_equal(lstat("to/a/x", &x), 0);
+        assert_int_equal(lstat("to/b/x2", &x2), 0);
+        assert_int_equal(lstat("to/f", &f), 0);
+        assert_int_equal(lstat("to/g", &g), 0);
+        assert_true(x.st_ino == x2.st_ino);
+        assert_true(f.st_ino == g.st_ino);
+        assert_int_equal(f.st_nlink, 3);
+        assert_int_equal(chdir("/"), 0);
+    }
+    char u[PATH_MAX], c[PATH_MAX];
+    path(u, "xlinks-u/to");
+    path(c, "xlinks-c/to");
+    assert_int_equal(compare_trees(c, u, CMP_ALL & ~(CMP_ATIME | CMP_MTIME)), 0);
+    path(u, "xlinks-u");
+    path(c, "xlinks-c");
+    remove_tree(u);
+    remove_tree(c);
 }
 
 static void full_disk_reports_enospc_and_leaves_no_incomplete_file(void **state)
@@ -590,6 +861,57 @@ static void unreadable_entries_are_reported_and_the_rest_copied(void **state)
     remove_tree(src);
 }
 
+/* Regression: copied with -p or -a by a user who cannot give the copy the source's owner, a
+ * setuid file of root's became a setuid file of that user's (and a setgid directory stayed
+ * setgid); cp drops the set-id bits when the owner is not preserved (and a file's sticky bit;
+ * a directory keeps its). */
+static void set_id_bits_are_dropped_when_the_owner_cannot_be_kept(void **state)
+{
+    char src[PATH_MAX], where[PATH_MAX], u[PATH_MAX], c[PATH_MAX], p[PATH_MAX];
+    path(src, "setid-src");
+    remove_tree(src);
+    assert_int_equal(mkdir(src, 0755), 0);
+    snprintf(p, sizeof p, "%s/suid", src);
+    write_file(p, "#!/bin/sh\n", 1000000000);
+    assert_int_equal(chmod(p, 04755), 0);
+    snprintf(p, sizeof p, "%s/sgid-dir", src);
+    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(chmod(p, 02755), 0);
+    snprintf(p, sizeof p, "%s/sticky-dir", src);
+    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(chmod(p, 03777), 0);
+    snprintf(p, sizeof p, "%s/sticky", src);
+    write_file(p, "", 1000000000);
+    assert_int_equal(chmod(p, 01755), 0);
+    scratch_for_all(where, "setid");
+    snprintf(u, sizeof u, "%s/u", where);
+    snprintf(c, sizeof c, "%s/c", where);
+    int r = ucp_as(NOBODY, "-a", src, u, (const char *)NULL);
+    if (r != 0) fail_msg("ucp -a exited %d:\n%s", r, err);
+    assert_int_equal(cp_as(NOBODY, "-a", src, c, (const char *)NULL), 0);
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER | CMP_MTIME), 0);
+    struct stat st;
+    const char *names[] = {"suid", "sgid-dir", "sticky-dir", "sticky"};
+    const mode_t want[] = {0755, 0755, 01777, 0755};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", u, names[i]);
+        assert_int_equal(lstat(p, &st), 0);
+        assert_int_equal(st.st_uid, NOBODY);
+        assert_int_equal(st.st_mode & 07777, want[i]);
+    }
+    /* -p of the file alone. */
+    snprintf(p, sizeof p, "%s/suid", src);
+    snprintf(u, sizeof u, "%s/suid-u", where);
+    snprintf(c, sizeof c, "%s/suid-c", where);
+    assert_int_equal(ucp_as(NOBODY, "-p", p, u, (const char *)NULL), 0);
+    assert_int_equal(cp_as(NOBODY, "-p", p, c, (const char *)NULL), 0);
+    assert_int_equal(lstat(u, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER | CMP_MTIME), 0);
+    remove_tree(where);
+    remove_tree(src);
+}
+
 static void permission_denied_deep_in_the_destination_spares_the_rest(void **state)
 {
     char src[PATH_MAX], where[PATH_MAX], u[PATH_MAX], c[PATH_MAX], p[PATH_MAX];
@@ -639,6 +961,43 @@ static void read_file(const char *p, char *buf, size_t len)
     if (f) fclose(f);
 }
 
+/* Regression: `ucp -n secret existing` (or -u onto a newer file) failed with "open 'secret':
+ * Permission denied", exit 1: the source was opened before the destination was looked at; cp
+ * skips it without opening it, exit 0. Onto a directory the refusal comes first, as with cp. */
+static void an_unreadable_source_that_is_skipped_is_no_error_like_cp(void **state)
+{
+    char where[PATH_MAX], s[PATH_MAX], d[PATH_MAX], dir[PATH_MAX], p[PATH_MAX], buf[32];
+    scratch_for_all(where, "skip-unreadable");
+    snprintf(s, sizeof s, "%s/secret", where);
+    snprintf(d, sizeof d, "%s/existing", where);
+    snprintf(dir, sizeof dir, "%s/dir", where);
+    write_file(s, "secret", 1000000000);
+    chmod(s, 0600);
+    write_file(d, "kept", 2000000000);
+    chmod(d, 0666);
+    snprintf(p, sizeof p, "%s/secret", dir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    assert_int_equal(mkdir(p, 0777), 0);
+    const char *opts[] = {"-n", "-u"};
+    for (int i = 0; i < 2; i++) {
+        int r = ucp_as(NOBODY, opts[i], s, d, (const char *)NULL);
+        if (r != 0) fail_msg("ucp %s exited %d:\n%s", opts[i], r, err);
+        assert_int_equal(cp_as(NOBODY, opts[i], s, d, (const char *)NULL), 0);
+        read_file(d, buf, sizeof buf);
+        assert_string_equal(buf, "kept");
+    }
+    /* Not skipped: the source cannot be read, said as before. */
+    assert_int_equal(ucp_as(NOBODY, s, d, (const char *)NULL), 1);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "ucp: open '%s': Permission denied\n", s);
+    check_err_has(want);
+    /* A directory there is refused before the source is opened. */
+    assert_int_equal(ucp_as(NOBODY, s, dir, (const char *)NULL), 1);
+    check_err_has("cannot overwrite directory");
+    assert_int_equal(cp_as(NOBODY, s, dir, (const char *)NULL), 1);
+    remove_tree(where);
+}
+
 static void no_clobber_update_force_and_verbose_behave_like_cp(void **state)
 {
     char s[PATH_MAX], d[PATH_MAX], buf[64];
@@ -679,7 +1038,95 @@ static void no_clobber_update_force_and_verbose_behave_like_cp(void **state)
     assert_int_equal(UCP("-v", s, vd), 0);
     snprintf(line, sizeof line, "'%s' -> '%s'\n", s, vd);
     assert_string_equal(out, line);
+    /* Regression: -v named a directory that was only merged into (cp -v names what it makes). */
+    char vs[PATH_MAX], vf[PATH_MAX];
+    path(vs, "verbose-src");
+    remove_tree(vs);
+    remove_tree(vd);
+    assert_int_equal(mkdir(vs, 0755), 0);
+    assert_int_equal(mkdir(vd, 0755), 0);
+    snprintf(vf, sizeof vf, "%s/f", vs);
+    write_file(vf, "f", 1000000000);
+    snprintf(line, sizeof line, "%s/.", vs);
+    assert_int_equal(UCP("-rv", line, vd), 0);
+    snprintf(line, sizeof line, "'%s/./f' -> '%s/./f'\n", vs, vd);
+    assert_string_equal(out, line);
+    remove_tree(vs);
+    remove_tree(vd);
     remove_tree(where);
+}
+
+/* Regression: without -r, ucp recreated a FIFO, a device node or a socket given as the source
+ * (`ucp /dev/null f` made a character device, `ucp <(cmd) f` a FIFO), where cp reads what it
+ * gives into a regular file, and cannot open a socket. */
+static void special_files_without_r_are_read_into_regular_files_like_cp(void **state)
+{
+    char fifo[PATH_MAX], sock[PATH_MAX], u[PATH_MAX], c[PATH_MAX], want[PATH_MAX + 64];
+    path(u, "special-u");
+    path(c, "special-c");
+    unlink(u);
+    unlink(c);
+    assert_int_equal(UCP("/dev/null", u), 0);
+    assert_int_equal(CPA("/dev/null", c), 0);
+    struct stat st;
+    assert_int_equal(lstat(u, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_size, 0);
+    assert_int_equal(compare_trees(c, u, CMP_MODE | CMP_OWNER), 0);
+    unlink(u);
+    /* A FIFO: what its writer writes (more than one read's worth) becomes the file. */
+    path(fifo, "special-fifo");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    static char buf[300000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (char)('a' + i % 26);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(fifo, O_WRONLY);
+        size_t done = 0;
+        while (fd >= 0 && done < sizeof buf) {
+            ssize_t n = write(fd, buf + done, sizeof buf - done);
+            if (n <= 0) _exit(1);
+            done += (size_t)n;
+        }
+        _exit(fd < 0);
+    }
+    int ru = UCP(fifo, u);
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    if (ru != 0) fail_msg("ucp fifo exited %d:\n%s", ru, err);
+    assert_int_equal(lstat(u, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_size, sizeof buf);
+    static char got[sizeof buf + 1];
+    FILE *fp = fopen(u, "r");
+    assert_int_equal(fread(got, 1, sizeof got, fp), sizeof buf);
+    fclose(fp);
+    assert_memory_equal(got, buf, sizeof buf);
+    unlink(u);
+    /* -r keeps copying a FIFO as a FIFO. */
+    assert_int_equal(UCP("-r", fifo, u), 0);
+    assert_int_equal(lstat(u, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    unlink(u);
+    /* A socket cannot be opened: named, the reason given, nothing made, as cp. */
+    path(sock, "special-sock");
+    unlink(sock);
+    int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    assert_int_equal(bind(sfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    close(sfd);
+    assert_int_equal(UCP(sock, u), 1);
+    snprintf(want, sizeof want, "'%s': No such device or address", sock);
+    check_err_has(want);
+    assert_int_equal(access(u, F_OK), -1);
+    assert_int_equal(CPA(sock, c), 1);
+    unlink(c);
+    unlink(fifo);
+    unlink(sock);
 }
 
 static void one_file_system_stops_at_mount_points_like_cp(void **state)
@@ -732,12 +1179,20 @@ int main(void)
         cmocka_unit_test(missing_source_is_named_and_fails),
         cmocka_unit_test(early_failures_are_named_and_fail),
         cmocka_unit_test(directory_onto_a_file_is_refused),
+        cmocka_unit_test(directory_onto_a_symlink_to_a_directory_is_refused_like_cp),
+        cmocka_unit_test(a_source_ending_in_dotdot_is_copied_into_the_directory_like_cp),
         cmocka_unit_test(directory_into_itself_is_refused_and_creates_nothing),
         cmocka_unit_test(same_file_is_refused_and_left_intact),
+        cmocka_unit_test(same_file_no_clobber_and_update_decide_in_cps_order),
+        cmocka_unit_test(several_sources_with_one_name_are_copied_once_and_kept_like_cp),
+        cmocka_unit_test(hard_links_between_sources_are_kept_like_cp),
         cmocka_unit_test(full_disk_reports_enospc_and_leaves_no_incomplete_file),
         cmocka_unit_test(unreadable_entries_are_reported_and_the_rest_copied),
+        cmocka_unit_test(set_id_bits_are_dropped_when_the_owner_cannot_be_kept),
+        cmocka_unit_test(an_unreadable_source_that_is_skipped_is_no_error_like_cp),
         cmocka_unit_test(permission_denied_deep_in_the_destination_spares_the_rest),
         cmocka_unit_test(no_clobber_update_force_and_verbose_behave_like_cp),
+        cmocka_unit_test(special_files_without_r_are_read_into_regular_files_like_cp),
         cmocka_unit_test(one_file_system_stops_at_mount_points_like_cp),
         cmocka_unit_test(help_version_and_bad_options),
         cmocka_unit_test(compare_trees_checks_an_atime_before_reading_the_inode),

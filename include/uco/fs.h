@@ -237,9 +237,17 @@ typedef int uco_copy_error_fn(const uco_copy_error *e, void *arg);
 typedef void uco_copy_progress_fn(const uco_copy_stats *st, bool done, void *arg);
 
 /* Called for each entry copied (type: S_IFREG, S_IFDIR, ...; linked: made as a hard link);
- * for `cp -v`. Must not await. */
+ * for `cp -v`: a directory that existed and was merged into is not one. Must not await. */
 typedef void uco_copy_entry_fn(const char *src, const char *dst, mode_t type, bool linked,
                                void *arg);
+
+/* Hard links kept across several copies (cp -a a b dir: a name in b of a file also in a is
+ * made a hard link to a's copy): a table shared by the uco_copy calls that pass it in
+ * opts.links, which must all use the same dst_dirfd. Without one, links are kept inside one
+ * copy. Used with UCO_COPY_LINKS; one call at a time. */
+typedef struct uco_copy_links uco_copy_links;
+UCO_API uco_copy_links *uco_copy_links_new(void); /* NULL when out of memory */
+UCO_API void uco_copy_links_free(uco_copy_links *links);
 
 typedef struct uco_copy_opts {
     unsigned flags;       /* UCO_COPY_* */
@@ -254,12 +262,15 @@ typedef struct uco_copy_opts {
     int64_t progress_ns; /* 0 = 200 ms */
     uco_copy_entry_fn *on_entry;
     void *entry_arg;
-    uint64_t reserved[8]; /* must be zero */
+    uco_copy_links *links; /* NULL, or a table shared with other copies (above) */
+    uint64_t reserved[7];  /* must be zero */
 } uco_copy_opts;
 
 /* Copies src (relative to src_dirfd) to dst (relative to dst_dirfd): dst is the name of the
  * copy itself, not a directory to copy into (deciding that is the caller's, as `ucp` does).
  * A directory src needs UCO_COPY_RECURSIVE; copied onto an existing directory it is merged.
+ * Without it, a FIFO or device src is read into a regular file, as cp does (with it, such
+ * files are made anew, as special files).
  * opts may be NULL (defaults, no preservation); stats (may be NULL) receives the final counters.
  * Awaits; runs its own tasks on the caller's loop. Cancelling the caller stops the copy (the
  * file being written is removed) and returns -ECANCELED.
