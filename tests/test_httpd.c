@@ -623,8 +623,9 @@ static void large_file_goes_through_splice_whole(void **state)
 }
 
 /* A body goes three ways by size: read into the output beside the head (up to about 8 KiB),
- * read and sent by uco_conn_sendfile (up to 64 KiB), spliced (more). Every way must deliver
- * the whole file and every range of it, on one keep-alive connection. */
+ * read into a buffer after the output and the head (up to 64 KiB), sent by uco_conn_sendfile
+ * (more). Every way must deliver the whole file and every range of it, on one keep-alive
+ * connection, also pipelined. */
 static void files_of_every_size_come_back_whole(void **state)
 {
     (void)state;
@@ -663,6 +664,18 @@ static void files_of_every_size_come_back_whole(void **state)
         assert_int_equal(p.status, 206);
         assert_int_equal(p.body_len, n - 2);
         assert_memory_equal(p.body, data + 1, n - 2);
+    }
+    /* Pipelined: a small answer waiting in the output goes out with the next, larger one. */
+    assert_int_equal(send_str(fd, "GET /f4000 HTTP/1.1\r\nHost: t\r\n\r\n"
+                                  "GET /f65535 HTTP/1.1\r\nHost: t\r\n\r\n"
+                                  "GET /f1 HTTP/1.1\r\nHost: t\r\n\r\n"),
+                     0);
+    static const size_t piped[] = {4000, 65535, 1};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(read_resp(r, &p, false), 0);
+        assert_int_equal(p.status, 200);
+        assert_int_equal(p.body_len, piped[i]);
+        assert_memory_equal(p.body, data, piped[i]);
     }
     free(p.body);
     free(data);

@@ -99,6 +99,8 @@ uint64_t next_conn_id(void);
 /* server_conn.c */
 /* Frees what the calling thread cached (at its end). */
 void conn_thread_end(void);
+/* Frees the thread's cached static-file buffers (server_static.c). */
+void static_thread_end(void);
 /* Takes an accepted connection: makes its session and waits for its input. Returns 0 or
  * -errno (the caller closes c). */
 int conn_start(uco_conn *c);

@@ -410,6 +410,7 @@ static void run_worker(struct worker *w)
         srv.pool = NULL;
         uco_loop_free(loop);
         conn_thread_end();
+        static_thread_end();
     } /* else: connections that would not end (a second signal); the process exits anyway */
 }
 
