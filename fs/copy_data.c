@@ -84,18 +84,22 @@ static size_t align_up(size_t n, size_t align)
 
 /* ---- small files ---------------------------------------------------------------------- */
 
+/* Reads and writes through one buffer until the end. size >= 0: a regular file of that stat'ed
+ * size, read at offsets. size < 0: a source that is not a regular file (a FIFO, a device),
+ * read at its current position until it says end of file, whatever its stat'ed size. */
 static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, const char **where)
 {
+    bool stream = size < 0;
     size_t cap;
     /* One byte more than the file: a read that fills the buffer means it grew. */
-    char *buf = uco__cp_buf_get(e, (size_t)size + 1, 0, &cap);
+    char *buf = uco__cp_buf_get(e, stream ? (size_t)128 << 10 : (size_t)size + 1, 0, &cap);
     if (!buf) {
         *where = "read";
         return -ENOMEM;
     }
     int64_t off = 0, r = 0;
     for (;;) {
-        ssize_t n = uco_read(src, buf, cap, off);
+        ssize_t n = uco_read(src, buf, cap, stream ? -1 : off);
         if (n < 0) {
             *where = "read";
             r = n;
@@ -112,7 +116,7 @@ static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, c
         e->st.bytes += (uint64_t)n;
         /* Short of the buffer and at (or past) the stat'ed size: that was the end. Short before
          * it: the file shrank, or the read was cut; the next read says which. */
-        if ((size_t)n < cap && off >= size) break;
+        if (!stream && (size_t)n < cap && off >= size) break;
     }
     uco__cp_buf_put(e, buf, cap);
     return r < 0 ? r : off;
@@ -563,41 +567,10 @@ static int64_t copy_big(struct cp_engine *e, const struct cp_fds *f, const struc
     return r;
 }
 
-/* A source that is not a regular file (a FIFO, a device): read at its current position until
- * it says end of file, whatever its stat'ed size. */
-static int64_t copy_stream(struct cp_engine *e, int src, int dst, const char **where)
-{
-    size_t cap;
-    char *buf = uco__cp_buf_get(e, (size_t)128 << 10, 0, &cap);
-    if (!buf) {
-        *where = "read";
-        return -ENOMEM;
-    }
-    int64_t off = 0, r = 0;
-    for (;;) {
-        ssize_t n = uco_read(src, buf, cap, -1);
-        if (n <= 0) {
-            if (n < 0) *where = "read";
-            r = n;
-            break;
-        }
-        ssize_t w = uco_write_all(dst, buf, (size_t)n, off);
-        if (w < 0) {
-            *where = "write";
-            r = w;
-            break;
-        }
-        off += n;
-        e->st.bytes += (uint64_t)n;
-    }
-    uco__cp_buf_put(e, buf, cap);
-    return r < 0 ? r : off;
-}
-
 int64_t uco__cp_data(struct cp_engine *e, const struct cp_fds *f, const struct statx *stx,
                      const char **where)
 {
-    if (!S_ISREG(stx->stx_mode)) return copy_stream(e, f->src, f->dst, where);
+    if (!S_ISREG(stx->stx_mode)) return copy_small(e, f->src, f->dst, -1, where);
     int64_t size = (int64_t)stx->stx_size;
     bool sparse = size > 0 && (int64_t)stx->stx_blocks * 512 < size;
     if (!sparse && size <= (int64_t)e->small_max) return copy_small(e, f->src, f->dst, size, where);

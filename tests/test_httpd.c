@@ -579,6 +579,16 @@ static void expect_continue_answered_without_its_body_closes_the_connection(void
     tree_server_done(&s);
 }
 
+/* Starts the server on tmp_root and opens one keep-alive connection to it, with a reader. */
+static int root_server_dial(struct server *s, struct reader **r)
+{
+    const char *const args[] = {"--root", tmp_root, NULL};
+    assert_int_equal(server_start(s, args), 0);
+    int fd = dial(&s->addr);
+    *r = reader_new(fd);
+    return fd;
+}
+
 static void large_file_goes_through_splice_whole(void **state)
 {
     (void)state;
@@ -592,11 +602,9 @@ static void large_file_goes_through_splice_whole(void **state)
     struct ck want = {0}, want_range = {0};
     ck_update(&want, data, SIZE);
     ck_update(&want_range, data + 1000000, 5000000);
-    const char *const args[] = {"--root", tmp_root, NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
-    int fd = dial(&s.addr);
-    struct reader *r = reader_new(fd);
+    struct reader *r;
+    int fd = root_server_dial(&s, &r);
     struct resp p = {0};
     /* Twice on one connection (keep-alive after a splice), then a range. */
     for (int i = 0; i < 2; i++) {
@@ -640,11 +648,9 @@ static void files_of_every_size_come_back_whole(void **state)
         snprintf(path, sizeof path, "%s/f%zu", tmp_root, sizes[i]);
         write_file(path, data, sizes[i]);
     }
-    const char *const args[] = {"--root", tmp_root, NULL};
     struct server s;
-    assert_int_equal(server_start(&s, args), 0);
-    int fd = dial(&s.addr);
-    struct reader *r = reader_new(fd);
+    struct reader *r;
+    int fd = root_server_dial(&s, &r);
     struct resp p = {0};
     char req[256];
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {

@@ -433,7 +433,7 @@ static intptr_t conn_fd_body(void *arg)
     int v = 0;
     socklen_t len = sizeof v;
     T_CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
-    T_CHECK(v != 0); /* inherited from the listener */
+    T_CHECK(v != 0);                          /* inherited from the listener */
     T_CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK); /* accepted non-blocking (uco_sendfile's splices) */
     uco_addr peer, mine;
     T_CHECK_EQ(uco_sock_peer(fd, &peer), 0);
