@@ -189,7 +189,10 @@ static intptr_t server(void *arg)
         if (r == -ECANCELED) break;
         if (r < 0) {
             /* Out of descriptors: said once; the listener pauses before accepting again. */
-            fprintf(stderr, "%s: accept on %s: %s; pausing accepts\n", prog, name, strerror(-r));
+            /* ENFILE also means the loop's io_uring descriptor table (as big as RLIMIT_NOFILE
+             * allowed) is full: say so, an operator would look at fs.file-max instead. */
+            fprintf(stderr, "%s: accept on %s: %s%s; pausing accepts\n", prog, name, strerror(-r),
+                    r == -ENFILE ? " (or this loop's io_uring descriptor table is full)" : "");
             continue;
         }
         r = session_start(c);

@@ -77,9 +77,12 @@ static intptr_t accept_task(void *arg)
         int r = uco_listener_accept(listener, &c);
         if (r == -ECANCELED || r == -EBADF) break;
         if (r < 0) {
+            /* ENFILE also means the loop's io_uring descriptor table (as big as RLIMIT_NOFILE
+             * allowed) is full: say so, an operator would look at fs.file-max instead. */
             fprintf(stderr,
-                    "%s: accept on %s: %s; pausing new connections, serving the open ones\n",
-                    SERVER_NAME, listen_name, strerror(-r));
+                    "%s: accept on %s: %s%s; pausing new connections, serving the open ones\n",
+                    SERVER_NAME, listen_name, strerror(-r),
+                    r == -ENFILE ? " (or this loop's io_uring descriptor table is full)" : "");
             continue;
         }
         r = conn_start(c);
