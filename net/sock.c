@@ -339,10 +339,10 @@ static ssize_t sendfile_splice(struct uco__net *n, int out_fd, bool fixed, int f
     return (ssize_t)done;
 }
 
-/* Reads [off, off + len) into a cached buffer and sends it, UCO__COPY_BUF bytes at a time;
- * returns what uco_sendfile returns. Sets *unreadable, sending nothing, when the file cannot be
- * read into our buffer (-EINVAL: an O_DIRECT file whose offset or length does not suit it);
- * the caller splices instead. */
+/* Reads [off, off + len) (len <= UCO__COPY_BUF) into a cached buffer and sends it; returns
+ * what uco_sendfile returns. Sets *unreadable, sending nothing, when the file cannot be read
+ * into our buffer (-EINVAL: an O_DIRECT file whose offset or length does not suit it); the
+ * caller splices instead. */
 static ssize_t sendfile_copy(struct uco__net *n, int out_fd, bool fixed, int file_fd, int64_t off,
                              size_t len, uint64_t *sent, bool *unreadable)
 {
@@ -350,43 +350,29 @@ static ssize_t sendfile_copy(struct uco__net *n, int out_fd, bool fixed, int fil
     char *buf =
         n && n->ncopybufs ? n->copybufs[--n->ncopybufs] : aligned_alloc(4096, UCO__COPY_BUF);
     if (!buf) return -ENOMEM;
-    size_t done = 0;
-    ssize_t err = 0;
-    bool sock = true, eof = false;
-    while (done < len && !err && !eof) {
-        size_t want = len - done < UCO__COPY_BUF ? len - done : UCO__COPY_BUF, got = 0;
-        while (got < want) {
-            ssize_t k = uco_read(file_fd, buf + got, want - got, off + (int64_t)(done + got));
-            if (k <= 0) {
-                err = k;
-                eof = k == 0;
-                *unreadable = k == -EINVAL && done + got == 0;
-                break;
-            }
-            got += (size_t)k;
+    ssize_t got = uco_read_full(file_fd, buf, len, off), res = got; /* short: the file's end */
+    *unreadable = got == -EINVAL;
+    bool sock = true;
+    for (size_t k = 0; got > 0 && k < (size_t)got;) {
+        /* A send (MSG_NOSIGNAL: a reset peer must not raise SIGPIPE); a pipe gets a write. */
+        ssize_t m = sock ? uco__send(out_fd, fixed, buf + k, (size_t)got - k, 0, false)
+                         : uco_write(out_fd, buf + k, (size_t)got - k, -1);
+        if (m == -ENOTSOCK && sock && !fixed) {
+            sock = false;
+            continue;
         }
-        for (size_t k = 0; !err && k < got;) {
-            /* A send (MSG_NOSIGNAL: a reset peer must not raise SIGPIPE); a pipe gets a write. */
-            ssize_t m = sock ? uco__send(out_fd, fixed, buf + k, got - k, 0, false)
-                             : uco_write(out_fd, buf + k, got - k, -1);
-            if (m == -ENOTSOCK && sock && !fixed) {
-                sock = false;
-                continue;
-            }
-            if (m <= 0) {
-                err = m ? m : -EIO;
-                break;
-            }
-            k += (size_t)m;
-            if (sent) *sent += (uint64_t)m;
+        if (m <= 0) {
+            res = m ? m : -EIO;
+            break;
         }
-        if (!err) done += got;
+        k += (size_t)m;
+        if (sent) *sent += (uint64_t)m;
     }
     if (n && n->ncopybufs < sizeof n->copybufs / sizeof n->copybufs[0])
         n->copybufs[n->ncopybufs++] = buf;
     else
         free(buf);
-    return err < 0 ? err : (ssize_t)done;
+    return res;
 }
 
 ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len, uint64_t *sent)

@@ -111,18 +111,6 @@ void static_thread_end(void)
         free(mid_cache[--mid_cached]);
 }
 
-/* Reads exactly len bytes of fd from off into buf: 0, -EIO if the file ends first, or -errno. */
-static int read_at(int fd, char *buf, size_t len, uint64_t off)
-{
-    for (size_t got = 0; got < len;) {
-        ssize_t k = uco_read(fd, buf + got, len - got, (int64_t)(off + got));
-        if (k < 0) return (int)k;
-        if (k == 0) return -EIO;
-        got += (size_t)k;
-    }
-    return 0;
-}
-
 int static_serve(struct session *s, struct out *o, const httpd_request *req, const char *path,
                  bool keep_alive, int *written, uint64_t *body_bytes)
 {
@@ -182,45 +170,42 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
     if (OUT_CAP - o->n < 1024) e = out_send(s, o);
     size_t n = e ? 0 : httpd_response_head(o->buf + o->n, OUT_CAP - o->n, &r);
     if (!e && !n) e = -EINVAL;
-    if (!e && body && (uint64_t)r.content_length <= OUT_CAP - o->n - n) {
-        /* Small: the body goes into the output beside the head, one send for both. Nothing
-         * is sent yet, so a failed (or short: the file shrank) read can still be a 500. */
-        size_t len = (size_t)r.content_length;
-        int rd = read_at(fd, o->buf + o->n + n, len, first);
-        close(fd);
-        if (rd < 0) return rd == -ECANCELED || rd == -ETIMEDOUT ? rd : 500;
-        o->n += n + len;
-        *written = r.status;
-        *body_bytes = len;
-        return r.status;
-    }
-    char *mid = NULL;
-    if (!e && body && (uint64_t)r.content_length <= MID_MAX)
-        mid = mid_cached ? mid_cache[--mid_cached] : malloc(MID_CAP);
-    if (mid) {
-        /* Nothing is sent until the body is read: a failed read can still be a 500. */
+    if (!e && body && (uint64_t)r.content_length <= MID_MAX) {
+        /* Up to MID_MAX the body goes out with the head in one send: in the output if it fits
+         * beside it, else in a cached buffer after the output and the head. It is read before
+         * anything is sent, so a failed (or short: the file shrank) read can still be a 500. */
         size_t ahead = o->n + n, len = (size_t)r.content_length;
-        memcpy(mid, o->buf, ahead);
-        int rd = read_at(fd, mid + ahead, len, first);
-        close(fd);
-        if (rd < 0) {
-            mid_put(mid);
-            return rd == -ECANCELED || rd == -ETIMEDOUT ? rd : 500;
+        bool inside = len <= OUT_CAP - ahead;
+        char *buf = inside ? o->buf : mid_cached ? mid_cache[--mid_cached] : malloc(MID_CAP);
+        if (buf) {
+            if (!inside) memcpy(buf, o->buf, ahead);
+            ssize_t rd = uco_read_full(fd, buf + ahead, len, (int64_t)first);
+            close(fd);
+            if (rd >= 0 && (size_t)rd < len) rd = -EIO;
+            if (rd < 0) {
+                if (!inside) mid_put(buf);
+                return rd == -ECANCELED || rd == -ETIMEDOUT ? (int)rd : 500;
+            }
+            *written = r.status;
+            *body_bytes = len;
+            if (inside) {
+                o->n = ahead + len;
+                return r.status;
+            }
+            uint64_t base = bytes_out(s);
+            int64_t old = deadline_in(srv.cfg.send_timeout);
+            ssize_t w = uco_conn_send_all(s->conn, buf, ahead + len);
+            uco_deadline_set(old);
+            mid_put(buf);
+            o->n = 0;
+            if (w < 0) { /* the body's part of what went out, for the log */
+                uint64_t out = bytes_out(s) - base;
+                *body_bytes = out > ahead ? out - ahead : 0;
+                return (int)w;
+            }
+            return r.status;
         }
-        uint64_t base = bytes_out(s);
-        int64_t old = deadline_in(srv.cfg.send_timeout);
-        ssize_t w = uco_conn_send_all(s->conn, mid, ahead + len);
-        uco_deadline_set(old);
-        mid_put(mid);
-        o->n = 0;
-        *written = r.status;
-        if (w < 0) { /* the body's part of what went out, for the log */
-            uint64_t out = bytes_out(s) - base;
-            *body_bytes = out > ahead ? out - ahead : 0;
-            return (int)w;
-        }
-        *body_bytes = len;
-        return r.status;
+        /* out of memory for the buffer: the head and uco_conn_sendfile below */
     }
     if (!e) {
         o->n += n;
