@@ -633,20 +633,27 @@ static size_t closed_after_the_send_timeout(int fd, double t0, char *head, size_
     return got;
 }
 
+/* A client of s asks for big_req and never reads: returns what it had received when the
+ * server closed it (see closed_after_the_send_timeout). */
+static size_t big_never_read(struct server *s, char *head, size_t head_size)
+{
+    int fd = dial(&s->addr);
+    assert_true(fd >= 0);
+    double t0 = now_s();
+    assert_int_equal(send_str(fd, big_req), 0);
+    return closed_after_the_send_timeout(fd, t0, head, head_size);
+}
+
 static void static_file_to_a_client_that_never_reads_times_out(void **state)
 {
     (void)state;
     struct unix_root u;
     struct server s;
     unix_server_start(&s, &u, true, "--send-timeout", "1", NULL);
-    int fd = dial(&s.addr);
-    assert_true(fd >= 0);
-    double t0 = now_s();
-    assert_int_equal(send_str(fd, big_req), 0);
     /* It never reads: the file's first chunk cannot be sent within the send timeout. What it
      * had received: a 200 for the whole file, and a small part of its body only. */
     static char head[256];
-    size_t got = closed_after_the_send_timeout(fd, t0, head, sizeof head);
+    size_t got = big_never_read(&s, head, sizeof head);
     assert_non_null(strstr(head, "\r\nContent-Length: 67108864\r\n"));
     assert_true(got > 17 && got < (size_t)BIG_SIZE / 4);
     /* Others are served, and the server said why it closed that one. */
@@ -686,17 +693,13 @@ static void answer_cut_off_mid_body_is_still_logged(void **state)
     struct server s;
     unix_server_start(&s, &u, true, "--send-timeout", "1", "--access-log", logpath, NULL);
     /* One never reads: closed after the send timeout, with what it had received. */
-    int fd = dial(&s.addr);
-    assert_true(fd >= 0);
-    double t0 = now_s();
-    assert_int_equal(send_str(fd, big_req), 0);
     static char head[256];
-    size_t got = closed_after_the_send_timeout(fd, t0, head, sizeof head);
+    size_t got = big_never_read(&s, head, sizeof head);
     const char *end = strstr(head, "\r\n\r\n");
     assert_non_null(end);
     size_t head_len = (size_t)(end + 4 - head);
     /* One reads 300000 bytes, then goes away. */
-    fd = dial(&s.addr);
+    int fd = dial(&s.addr);
     assert_true(fd >= 0);
     assert_int_equal(send_str(fd, big_req), 0);
     static char buf[1 << 16];
