@@ -119,16 +119,16 @@ static ssize_t conn_await_send(struct uco_conn *c, struct uco_task *t, struct io
     return res;
 }
 
-static ssize_t conn_send_once(struct uco_conn *c, const void *buf, size_t len)
+static ssize_t conn_send_once(struct uco_conn *c, const void *buf, size_t len, int flags)
 {
     struct uco_task *t = uco__self();
     int err = uco__await_check(t);
     if (UCO__UNLIKELY(err)) return err;
     /* Fault rules apply to operation records: let the generic path take them. */
-    if (UCO__UNLIKELY(c->loop->faults.n)) return uco__send(c->fd, c->fixed, buf, len, 0, false);
+    if (UCO__UNLIKELY(c->loop->faults.n)) return uco__send(c->fd, c->fixed, buf, len, flags, false);
     struct io_uring_sqe *sqe = uco__sqe(c->loop);
     if (UCO__UNLIKELY(!sqe)) return -EBUSY;
-    io_uring_prep_send(sqe, c->fd, buf, len > UCO_IO_MAX ? UCO_IO_MAX : len, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, c->fd, buf, len > UCO_IO_MAX ? UCO_IO_MAX : len, MSG_NOSIGNAL | flags);
     return conn_await_send(c, t, sqe);
 }
 
@@ -247,7 +247,8 @@ ssize_t uco_conn_send_buf(uco_conn *c, uco_buf *b)
     return (ssize_t)len;
 }
 
-static ssize_t send_loop(struct uco_conn *c, const void *buf, size_t len, bool all, bool zc)
+static ssize_t send_loop(struct uco_conn *c, const void *buf, size_t len, bool all, bool zc,
+                         int flags)
 {
     if (!c || (!buf && len) || c->closing) return -EINVAL;
     int r = send_lock(c);
@@ -257,7 +258,7 @@ static ssize_t send_loop(struct uco_conn *c, const void *buf, size_t len, bool a
     ssize_t err = 0;
     do {
         ssize_t n = zc ? uco__send(c->fd, c->fixed, p + done, len - done, 0, true)
-                       : conn_send_once(c, p + done, len - done);
+                       : conn_send_once(c, p + done, len - done, flags);
         if (n < 0) {
             err = n;
             break;
@@ -275,17 +276,22 @@ static ssize_t send_loop(struct uco_conn *c, const void *buf, size_t len, bool a
 
 ssize_t uco_conn_send(uco_conn *c, const void *buf, size_t len)
 {
-    return send_loop(c, buf, len, false, false);
+    return send_loop(c, buf, len, false, false, 0);
 }
 
 ssize_t uco_conn_send_all(uco_conn *c, const void *buf, size_t len)
 {
-    return send_loop(c, buf, len, true, false);
+    return send_loop(c, buf, len, true, false, 0);
+}
+
+ssize_t uco_conn_send_more(uco_conn *c, const void *buf, size_t len)
+{
+    return send_loop(c, buf, len, true, false, MSG_MORE);
 }
 
 ssize_t uco_conn_send_zc(uco_conn *c, const void *buf, size_t len)
 {
-    return send_loop(c, buf, len, true, true);
+    return send_loop(c, buf, len, true, true, 0);
 }
 
 static ssize_t sendmsg_await(struct uco_conn *c, struct msghdr *msg)
@@ -342,9 +348,18 @@ ssize_t uco_conn_sendv_all(uco_conn *c, struct iovec *iov, int n)
 ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t len)
 {
     if (!c || c->closing) return -EINVAL;
+    /* A large transfer from a cached file goes with sendfile(2), which needs a regular
+     * descriptor: one is installed for a fixed connection (kept until it closes). Without
+     * one (an old kernel, a full descriptor table) the pipe way still works. */
+    int direct = -1;
+    if (len > UCO__COPY_BUF) {
+        direct = c->real_fd >= 0 ? c->real_fd : uco_conn_fd(c);
+        if (direct == -ECANCELED || direct == -ETIMEDOUT) return direct;
+        if (direct < 0) direct = -1;
+    }
     int r = send_lock(c);
     if (r) return r;
-    ssize_t n = uco__sendfile(c->fd, c->fixed, file_fd, off, len, &c->stats.bytes_out);
+    ssize_t n = uco__sendfile(c->fd, c->fixed, direct, file_fd, off, len, &c->stats.bytes_out);
     send_unlock(c);
     return n;
 }

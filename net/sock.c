@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "net/internal.h"
@@ -239,7 +241,7 @@ int uco_shutdown(int fd, int how)
     return (int)uco__await_sqe(t, sqe, UCO_OP_SHUTDOWN, fd, NULL);
 }
 
-/* ---- sendfile: small transfers copied, large ones spliced --------------------------------
+/* ---- sendfile: small transfers copied, large cached ones sent directly, the rest spliced --
  *
  * io_uring never runs a splice inline: each one goes to a kernel worker thread (io_splice
  * returns -EAGAIN to a non-blocking issue), and one that blocks on a full socket keeps that
@@ -247,9 +249,14 @@ int uco_shutdown(int fd, int how)
  * UCO__COPY_BUF bytes, reading the file into a buffer and sending that is cheaper: the read
  * is served inline from the page cache and the send inline into the socket (or parked on a
  * poll, holding no thread), and copying 64 KiB twice costs less than the two hand-offs.
- * A splice into a blocking socket whose peer does not read holds its worker thread until the
- * peer reads or the call is cancelled; uco_conn sockets are non-blocking, so there it returns
- * and a poll waits instead. */
+ * Beyond that, when the whole range is in the page cache (cachestat(2), Linux 6.5+) and the
+ * out descriptor is non-blocking, sendfile(2) on the loop's thread cannot block: it moves
+ * what the socket takes, page references and no copy, and a poll waits for room. That costs
+ * the loop about half the CPU of the two splices and their hand-offs (docs/BENCHMARKS.md,
+ * "Static files"). Otherwise (a cold file, a blocking descriptor, no cachestat) it splices,
+ * so a disk read never stalls the loop. A splice into a blocking socket whose peer does not
+ * read holds its worker thread until the peer reads or the call is cancelled; uco_conn
+ * sockets are non-blocking, so there it returns and a poll waits instead. */
 
 static ssize_t splice_await(int in, int64_t in_off, int out, bool out_fixed, size_t len)
 {
@@ -339,6 +346,85 @@ static ssize_t sendfile_splice(struct uco__net *n, int out_fd, bool fixed, int f
     return (ssize_t)done;
 }
 
+/* cachestat(2) (Linux 6.5): glibc 2.36 has neither the call nor its structures. */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+struct uco__cachestat_range {
+    uint64_t off, len;
+};
+struct uco__cachestat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+/* sendfile(2) runs on the loop's thread only where it cannot wait for the reader. */
+static bool nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+static bool cachestat_missing; /* ENOSYS or filtered: every process's answer is the same */
+
+/* Whether every page of [off, off + len) of fd is in the page cache (false when unknown). */
+static bool range_cached(int fd, int64_t off, size_t len)
+{
+    if (cachestat_missing || !len) return false;
+    struct uco__cachestat_range r = {.off = (uint64_t)off, .len = len};
+    struct uco__cachestat cs;
+    if (syscall(__NR_cachestat, fd, &r, &cs, 0) < 0) {
+        if (errno == ENOSYS || errno == EPERM) cachestat_missing = true;
+        return false;
+    }
+    uint64_t pages = (((uint64_t)off + len - 1) >> 12) - ((uint64_t)off >> 12) + 1;
+    return cs.nr_cache >= pages;
+}
+
+/* At most this much per sendfile(2) call, then the other ready tasks run: a fast reader
+ * (loopback) can keep taking bytes, and the loop must not stay in one call for long. */
+#define DIRECT_PIECE (1u << 20)
+
+/* sendfile(2) from the loop's thread into the non-blocking out_fd: returns what uco_sendfile
+ * returns, or sets *fallback (sending nothing) when the range is not all cached or
+ * sendfile(2) cannot take this pair of descriptors. */
+static ssize_t sendfile_direct(int out_fd, int file_fd, int64_t off, size_t len, uint64_t *sent,
+                               bool *fallback)
+{
+    *fallback = false;
+    if (!range_cached(file_fd, off, len)) {
+        *fallback = true;
+        return 0;
+    }
+    size_t done = 0;
+    while (done < len) {
+        size_t piece = len - done < DIRECT_PIECE ? len - done : DIRECT_PIECE;
+        off_t o = (off_t)(off + (int64_t)done);
+        ssize_t m = sendfile(out_fd, file_fd, &o, piece);
+        if (m < 0 && errno == EINTR) continue;
+        if (m < 0 && errno == EAGAIN) { /* the socket is full: wait for room, holding no thread */
+            int r = poll_out(out_fd, false);
+            if (r) return r;
+            continue;
+        }
+        if (m < 0) {
+            int e = errno;
+            if (!done && (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == EPERM)) {
+                *fallback = true; /* e.g. a file system without splice_read: the pipe way */
+                return 0;
+            }
+            return -e;
+        }
+        if (m == 0) break; /* the file's end */
+        done += (size_t)m;
+        if (sent) *sent += (uint64_t)m;
+        if ((size_t)m == piece && done < len) {
+            int r = uco_yield();
+            if (r) return r;
+        }
+    }
+    return (ssize_t)done;
+}
+
 /* Reads [off, off + len) (len <= UCO__COPY_BUF) into a cached buffer and sends it; returns
  * what uco_sendfile returns. Sets *unreadable, sending nothing, when the file cannot be read
  * into our buffer (-EINVAL: an O_DIRECT file whose offset or length does not suit it); the
@@ -375,7 +461,8 @@ static ssize_t sendfile_copy(struct uco__net *n, int out_fd, bool fixed, int fil
     return res;
 }
 
-ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t len, uint64_t *sent)
+ssize_t uco__sendfile(int out_fd, bool fixed, int direct_fd, int file_fd, int64_t off, size_t len,
+                      uint64_t *sent)
 {
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_sendfile");
@@ -387,13 +474,17 @@ ssize_t uco__sendfile(int out_fd, bool fixed, int file_fd, int64_t off, size_t l
         bool unreadable = false;
         ssize_t c = sendfile_copy(n, out_fd, fixed, file_fd, off, len, sent, &unreadable);
         if (!unreadable) return c;
+    } else if (direct_fd >= 0 && nonblocking(direct_fd)) {
+        bool fallback;
+        ssize_t c = sendfile_direct(direct_fd, file_fd, off, len, sent, &fallback);
+        if (!fallback) return c;
     }
     return sendfile_splice(n, out_fd, fixed, file_fd, off, len, sent);
 }
 
 ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len)
 {
-    return uco__sendfile(out_fd, false, file_fd, off, len, NULL);
+    return uco__sendfile(out_fd, false, out_fd, file_fd, off, len, NULL);
 }
 
 /* ---- process set-up ------------------------------------------------------------------ */

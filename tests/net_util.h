@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -22,6 +23,28 @@
             uco_yield();                                                                           \
         T_CHECK(cond);                                                                             \
     } while (0)
+
+/* Pages of fd in the page cache (cachestat(2), Linux 6.5: glibc 2.36 lacks it), or -1 with
+ * errno. */
+static inline long cached_pages(int fd)
+{
+    struct {
+        uint64_t off, len;
+    } range = {0, 0}; /* 0: to the end of the file */
+    struct {
+        uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+    } cs;
+    if (syscall(451 /* __NR_cachestat */, fd, &range, &cs, 0) < 0) return -1;
+    return (long)cs.nr_cache;
+}
+
+/* Drops fd's pages from the page cache: written back first, or they stay. Returns whether
+ * none is left (false on tmpfs, where the cache is the file). */
+static inline bool evict_pages(int fd)
+{
+    if (fdatasync(fd) < 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) return false;
+    return cached_pages(fd) == 0;
+}
 
 /* Order-sensitive 64-bit checksum over a byte stream, independent of how it is split. */
 struct ck {

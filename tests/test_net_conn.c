@@ -453,6 +453,41 @@ static void conn_fd_gives_a_regular_descriptor(void **state)
     assert_int_equal(r, 0);
 }
 
+/* uco_conn_send_more: the bytes wait for what follows (a send or a sendfile) and arrive with
+ * it, in order. */
+static intptr_t send_more_body(void *arg)
+{
+    struct pair p;
+    T_CHECK_EQ(open_pair(&p, NULL), 0);
+    char path[] = "/tmp/uco-send-more-XXXXXX";
+    int f = mkstemp(path);
+    T_CHECK(f >= 0);
+    unlink(path);
+    enum { BODY = 300000 }; /* over 64 KiB: sendfile(2) or splice, not a copy */
+    char *data = malloc(BODY);
+    fill_pattern(data, BODY, 9);
+    T_CHECK_EQ(write_full(f, data, BODY), 0);
+    T_CHECK_EQ(uco_conn_send_more(p.server, "head:", 5), 5);
+    T_CHECK_EQ(uco_conn_send_all(p.server, "one;", 4), 4);
+    T_CHECK_EQ(uco_conn_send_more(p.server, "file:", 5), 5);
+    T_CHECK_EQ(uco_conn_sendfile(p.server, f, 0, BODY), (ssize_t)BODY);
+    char *got = malloc(14 + BODY);
+    T_CHECK_EQ(uco_recv_exact(p.client, got, 14 + BODY, 0), (ssize_t)(14 + BODY));
+    T_CHECK(memcmp(got, "head:one;file:", 14) == 0);
+    T_CHECK(memcmp(got + 14, data, BODY) == 0);
+    T_CHECK_EQ(uco_conn_send_more(NULL, "x", 1), -EINVAL);
+    free(got);
+    free(data);
+    close(f);
+    close_pair(&p);
+    return 0;
+}
+
+static void send_more_bytes_arrive_with_what_follows(void **state)
+{
+    assert_int_equal(t_run(send_more_body, NULL, NULL), 0);
+}
+
 /* ---- queued sends of received buffers ------------------------------------------------------ */
 
 static intptr_t send_buf_body(void *arg)
@@ -1145,6 +1180,7 @@ int main(void)
         cmocka_unit_test(fault_rules_reach_the_multishot_receive),
         cmocka_unit_test(a_receives_own_einval_is_its_error_not_the_probes_verdict),
         cmocka_unit_test(conn_fd_gives_a_regular_descriptor),
+        cmocka_unit_test(send_more_bytes_arrive_with_what_follows),
         cmocka_unit_test(closing_a_listener_wakes_its_accepter),
         cmocka_unit_test(a_reset_peer_ends_only_its_connection),
         cmocka_unit_test(one_gib_through_one_connection_keeps_its_checksum),

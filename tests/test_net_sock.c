@@ -408,6 +408,74 @@ static void sendfile_sends_a_file_into_a_socket_or_a_pipe(void **state)
     assert_int_equal(t_run(sendfile_body, NULL, NULL), 0);
 }
 
+/* Over 64 KiB, a range that is all in the page cache goes with sendfile(2) into a
+ * non-blocking socket (in 1 MiB pieces), and anything else is spliced. With every splice
+ * made to fail, the cached file still arrives whole, while the same file evicted, or sent into
+ * a blocking socket, fails. */
+static intptr_t sendfile_direct_body(void *arg)
+{
+    char path[] = "/var/tmp/uco-sendfile-XXXXXX"; /* not a tmpfs, whose pages cannot go */
+    int f = mkstemp(path);
+    T_CHECK(f >= 0);
+    unlink(path);
+    char *data = malloc(FILE_BYTES);
+    fill_pattern(data, FILE_BYTES, 5);
+    T_CHECK_EQ(write_full(f, data, FILE_BYTES), 0);
+    T_CHECK(cached_pages(f) >= (long)(FILE_BYTES / 4096));
+    int c, s;
+    T_CHECK_EQ(tcp_pair("127.0.0.1:0", &c, &s), 0);
+    int fl = fcntl(c, F_GETFL);
+    T_CHECK(fcntl(c, F_SETFL, fl | O_NONBLOCK) == 0);
+    uco_fault rule = {.op = UCO_OP_SPLICE, .fd = -1, .error = EIO};
+    T_CHECK(uco_fault_add(uco_loop_current(), &rule) >= 0);
+
+    struct reader r = {.fd = s, .len = FILE_BYTES - 1000};
+    uco_task *rt;
+    T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
+    T_CHECK_EQ(uco_sendfile(c, f, 1000, FILE_BYTES), (ssize_t)(FILE_BYTES - 1000));
+    T_CHECK_EQ(uco_task_join(rt, NULL), 0);
+    struct ck want = {0};
+    ck_update(&want, data + 1000, FILE_BYTES - 1000);
+    T_CHECK_EQ(r.got, (ssize_t)(FILE_BYTES - 1000));
+    T_CHECK(r.ck.h == want.h);
+
+    /* Into a blocking socket it splices, cached or not. */
+    T_CHECK(fcntl(c, F_SETFL, fl) == 0);
+    T_CHECK_EQ(uco_sendfile(c, f, 0, 1 << 20), -EIO);
+    T_CHECK(fcntl(c, F_SETFL, fl | O_NONBLOCK) == 0);
+    if (evict_pages(f))
+        T_CHECK_EQ(uco_sendfile(c, f, 0, 1 << 20), -EIO);
+    else
+        printf("note: /var/tmp kept the file's pages, the cold file was not tried\n");
+    uco_fault_clear(uco_loop_current());
+    /* Cold, it is spliced: the bytes are the same. */
+    r = (struct reader){.fd = s, .len = 1 << 20};
+    T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
+    T_CHECK_EQ(uco_sendfile(c, f, 0, 1 << 20), (ssize_t)(1 << 20));
+    T_CHECK_EQ(uco_task_join(rt, NULL), 0);
+    want = (struct ck){0};
+    ck_update(&want, data, 1 << 20);
+    T_CHECK(r.got == 1 << 20 && r.ck.h == want.h);
+    free(data);
+    close(f);
+    close(c);
+    close(s);
+    return 0;
+}
+
+static void sendfile_of_a_cached_file_needs_no_splice(void **state)
+{
+    int fd = open("/var/tmp", O_RDONLY | O_DIRECTORY);
+    long pages = fd >= 0 ? cached_pages(fd) : -1;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    if (pages < 0) {
+        printf("SKIP: no cachestat(2) here (%s): uco_sendfile always splices\n", strerror(e));
+        skip();
+    }
+    assert_int_equal(t_run(sendfile_direct_body, NULL, NULL), 0);
+}
+
 /* Splices into a socket whose peer never reads, 256 KiB a call (as uco-httpd sends files), cut
  * short by the task's deadline: the caller is told -ETIMEDOUT. The kernel completes a splice
  * interrupted in io-wq with -ERESTARTSYS (512), which used to be passed on as it was. */
@@ -628,6 +696,7 @@ int main(void)
         cmocka_unit_test(ipv6_loopback_carries_a_stream),
         cmocka_unit_test(sendmsg_and_recvmsg_scatter_and_gather),
         cmocka_unit_test(sendfile_sends_a_file_into_a_socket_or_a_pipe),
+        cmocka_unit_test(sendfile_of_a_cached_file_needs_no_splice),
         cmocka_unit_test(sendfile_to_a_peer_that_never_reads_times_out),
         cmocka_unit_test(stalled_sendfiles_hold_no_kernel_worker),
         cmocka_unit_test(send_zc_delivers_every_byte),

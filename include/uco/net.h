@@ -159,10 +159,13 @@ UCO_API int uco_shutdown(int fd, int how);
 
 /* Sends len bytes of file file_fd from offset off to socket (or pipe) out_fd. Up to 64 KiB
  * are read into a buffer the loop keeps and sent from there (both inline in the kernel when
- * the file is cached); more go with splice(2) through a pipe the loop keeps, without copying
- * through user space (each splice runs on an io_uring kernel worker; into a blocking out_fd
- * whose reader stalls, that worker waits with it, so make sockets non-blocking: uco_conn's
- * are). Returns the bytes sent (fewer than len only at the file's end) or -errno. Awaits. */
+ * the file is cached). More, when the whole range is in the page cache and out_fd is
+ * non-blocking, go with sendfile(2) on the loop's thread, which then cannot block (a poll
+ * waits for room in the socket). Otherwise they go with splice(2) through a pipe the loop
+ * keeps, so a disk read never stalls the loop (each splice runs on an io_uring kernel
+ * worker; into a blocking out_fd whose reader stalls, that worker waits with it, so make
+ * sockets non-blocking: uco_conn's are). Neither copies through user space. Returns the
+ * bytes sent (fewer than len only at the file's end) or -errno. Awaits. */
 UCO_API ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len);
 
 /* --- Buffer pools ----------------------------------------------------------------------- */
@@ -284,7 +287,14 @@ UCO_API ssize_t uco_conn_send_all(uco_conn *c, const void *buf, size_t len);
 UCO_API ssize_t uco_conn_sendv_all(uco_conn *c, struct iovec *iov, int n);
 /* Zero-copy variant of send_all (see uco_send_zc). Awaits. */
 UCO_API ssize_t uco_conn_send_zc(uco_conn *c, const void *buf, size_t len);
-/* Sends len bytes of a file from off (see uco_sendfile). Awaits. */
+/* uco_conn_send_all with MSG_MORE: TCP may keep the bytes until the next send on c instead
+ * of sending them in a segment of their own. For a head before its body (a response head
+ * before a uco_conn_sendfile): a head sent on its own costs the receiver more than its size
+ * (see docs/BENCHMARKS.md, "Static files"). Send the rest at once: the bytes wait until then
+ * (or until c closes). Awaits. */
+UCO_API ssize_t uco_conn_send_more(uco_conn *c, const void *buf, size_t len);
+/* Sends len bytes of a file from off (see uco_sendfile; over 64 KiB, sendfile(2) needs a
+ * regular descriptor, which a fixed connection is given as by uco_conn_fd). Awaits. */
 UCO_API ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t len);
 
 /* shutdown(2) on the connection (SHUT_WR: half-close, the peer sees end of stream). Awaits. */
