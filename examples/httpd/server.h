@@ -69,6 +69,7 @@ struct session {
                            no send progress (0: not seen since the last state change) */
     uint64_t shed_mark; /* bytes_out then */
     bool dead;          /* closed: freed once refs is 0 */
+    int8_t paced;       /* its TCP congestion control is BBR (1), another (0), not asked (-1) */
     char *peer;         /* "addr:port" for the access log, or NULL */
     httpd_parser parser;
 };
@@ -150,6 +151,8 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
                  bool keep_alive, int *written, uint64_t *body_bytes);
 /* Sends o's bytes now (awaits, with the send deadline): 0 or -errno. */
 int out_send(struct session *s, struct out *o);
+/* The same with MSG_MORE (uco_conn_send_more): for a head the body follows at once. */
+int out_send_more(struct session *s, struct out *o);
 /* Sets the calling task's deadline to now + ns; returns the previous one. */
 int64_t deadline_in(int64_t ns);
 

@@ -158,14 +158,25 @@ int64_t deadline_in(int64_t ns)
     return uco_deadline_set(uco_now() + ns);
 }
 
-int out_send(struct session *s, struct out *o)
+static int out_send_flags(struct session *s, struct out *o, bool more)
 {
     if (!o->n) return 0;
     int64_t old = deadline_in(srv.cfg.send_timeout);
-    ssize_t r = uco_conn_send_all(s->conn, o->buf, o->n);
+    ssize_t r =
+        more ? uco_conn_send_more(s->conn, o->buf, o->n) : uco_conn_send_all(s->conn, o->buf, o->n);
     uco_deadline_set(old);
     o->n = 0;
     return r < 0 ? (int)r : 0;
+}
+
+int out_send(struct session *s, struct out *o)
+{
+    return out_send_flags(s, o, false);
+}
+
+int out_send_more(struct session *s, struct out *o)
+{
+    return out_send_flags(s, o, true);
 }
 
 /* Appends len bytes to the output, sending what is there first when they do not fit. */
@@ -664,6 +675,7 @@ int conn_start(uco_conn *c)
     struct session *s = calloc(1, sizeof *s);
     if (!s) return -ENOMEM;
     s->conn = c;
+    s->paced = -1;
     s->id = next_conn_id();
     srv.accepted++;
     httpd_parser_init(&s->parser, &srv.cfg.limits);

@@ -5,6 +5,8 @@
  * one send; a larger one goes with uco_conn_sendfile. */
 #include <errno.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -87,6 +89,27 @@ static int send_file(struct session *s, int fd, uint64_t off, uint64_t len, uint
     uint64_t counted = bytes_out(s) - base; /* includes a failed chunk's part */
     *sent = e && counted > done ? counted : done;
     return e;
+}
+
+/* Whether the head of a body of len bytes (more than MID_MAX) should wait to leave in the
+ * body's first segment (MSG_MORE) rather than in a segment of its own. Measured over loopback
+ * with wrk and 100 connections (docs/BENCHMARKS.md, "Static files: large bodies"): with
+ * CUBIC, the wait paid at every size. With BBR, which paces its own sending when the device
+ * has no fq queue (loopback has none), a head on its own before a body of 512 KiB or more made
+ * the client's TCP work harder (zero windows, spurious retransmits) and wrk read 0.55-0.9x
+ * the responses, but below 512 KiB the wait cost CPU (1.1-1.5x per response at 256 KiB, up
+ * to 2x at 128 KiB) and responses. So it waits, except under BBR below 512 KiB. */
+static bool head_waits(struct session *s, uint64_t len)
+{
+    if (len >= (512u << 10)) return true;
+    if (s->paced < 0) { /* asked once per connection */
+        char cc[16] = "";
+        socklen_t n = sizeof cc - 1;
+        int fd = uco_conn_fd(s->conn);
+        s->paced = fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &n) == 0 &&
+                   strncmp(cc, "bbr", 3) == 0;
+    }
+    return !s->paced;
 }
 
 /* Bodies up to MID_MAX that do not fit beside the head in the output go out in one send with
@@ -211,7 +234,7 @@ int static_serve(struct session *s, struct out *o, const httpd_request *req, con
         o->n += n;
         *written = r.status;
         if (body) {
-            e = out_send(s, o);
+            e = head_waits(s, (uint64_t)r.content_length) ? out_send_more(s, o) : out_send(s, o);
             if (!e) e = send_file(s, fd, first, (uint64_t)r.content_length, body_bytes);
         }
     }
