@@ -229,6 +229,22 @@ static intptr_t reader_task(void *arg)
     return 0;
 }
 
+/* uco_sendfile(c, f, off, ask) with a reader on s: want bytes (file data from off) arrive. */
+static int sendfile_arrives(int c, int s, int f, const char *data, int64_t off, size_t ask,
+                            size_t want)
+{
+    struct reader r = {.fd = s, .len = want};
+    uco_task *rt;
+    T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
+    T_CHECK_EQ(uco_sendfile(c, f, off, ask), (ssize_t)want);
+    T_CHECK_EQ(uco_task_join(rt, NULL), 0);
+    struct ck ck = {0};
+    ck_update(&ck, data + off, want);
+    T_CHECK_EQ(r.got, (ssize_t)want);
+    T_CHECK(r.ck.h == ck.h);
+    return 0;
+}
+
 static intptr_t partial_body(void *arg)
 {
     int c, s;
@@ -362,16 +378,8 @@ static intptr_t sendfile_body(void *arg)
     T_CHECK_EQ(write_full(f, data, FILE_BYTES), 0);
     int c, s;
     T_CHECK_EQ(tcp_pair("127.0.0.1:0", &c, &s), 0);
-    struct reader r = {.fd = s, .len = FILE_BYTES - 1000};
-    uco_task *rt;
-    T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
     /* From an offset, for the rest of the file and more: stops at the file's end. */
-    T_CHECK_EQ(uco_sendfile(c, f, 1000, FILE_BYTES), (ssize_t)(FILE_BYTES - 1000));
-    T_CHECK_EQ(uco_task_join(rt, NULL), 0);
-    struct ck want = {0};
-    ck_update(&want, data + 1000, FILE_BYTES - 1000);
-    T_CHECK_EQ(r.got, (ssize_t)(FILE_BYTES - 1000));
-    T_CHECK(r.ck.h == want.h);
+    T_CHECK_EQ(sendfile_arrives(c, s, f, data, 1000, FILE_BYTES, FILE_BYTES - 1000), 0);
     /* A small one is read and sent (no splice); it stops at the file's end too. */
     char buf[100];
     T_CHECK_EQ(uco_sendfile(c, f, 5, 10), 10);
@@ -429,15 +437,7 @@ static intptr_t sendfile_direct_body(void *arg)
     uco_fault rule = {.op = UCO_OP_SPLICE, .fd = -1, .error = EIO};
     T_CHECK(uco_fault_add(uco_loop_current(), &rule) >= 0);
 
-    struct reader r = {.fd = s, .len = FILE_BYTES - 1000};
-    uco_task *rt;
-    T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
-    T_CHECK_EQ(uco_sendfile(c, f, 1000, FILE_BYTES), (ssize_t)(FILE_BYTES - 1000));
-    T_CHECK_EQ(uco_task_join(rt, NULL), 0);
-    struct ck want = {0};
-    ck_update(&want, data + 1000, FILE_BYTES - 1000);
-    T_CHECK_EQ(r.got, (ssize_t)(FILE_BYTES - 1000));
-    T_CHECK(r.ck.h == want.h);
+    T_CHECK_EQ(sendfile_arrives(c, s, f, data, 1000, FILE_BYTES, FILE_BYTES - 1000), 0);
 
     /* Into a blocking socket it splices, cached or not. */
     T_CHECK(fcntl(c, F_SETFL, fl) == 0);
@@ -449,13 +449,7 @@ static intptr_t sendfile_direct_body(void *arg)
         printf("note: /var/tmp kept the file's pages, the cold file was not tried\n");
     uco_fault_clear(uco_loop_current());
     /* Cold, it is spliced: the bytes are the same. */
-    r = (struct reader){.fd = s, .len = 1 << 20};
-    T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
-    T_CHECK_EQ(uco_sendfile(c, f, 0, 1 << 20), (ssize_t)(1 << 20));
-    T_CHECK_EQ(uco_task_join(rt, NULL), 0);
-    want = (struct ck){0};
-    ck_update(&want, data, 1 << 20);
-    T_CHECK(r.got == 1 << 20 && r.ck.h == want.h);
+    T_CHECK_EQ(sendfile_arrives(c, s, f, data, 0, 1 << 20, 1 << 20), 0);
     free(data);
     close(f);
     close(c);
