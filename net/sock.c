@@ -391,7 +391,9 @@ static ssize_t sendfile_direct(int out_fd, int file_fd, int64_t off, size_t len,
                                bool *fallback)
 {
     *fallback = false;
-    if (!range_cached(file_fd, off, len)) {
+    /* An O_DIRECT file is read from the disk whatever the cache holds. */
+    int fl = fcntl(file_fd, F_GETFL);
+    if (fl < 0 || (fl & O_DIRECT) || !range_cached(file_fd, off, len)) {
         *fallback = true;
         return 0;
     }

@@ -418,8 +418,8 @@ static void sendfile_sends_a_file_into_a_socket_or_a_pipe(void **state)
 
 /* Over 64 KiB, a range that is all in the page cache goes with sendfile(2) into a
  * non-blocking socket (in 1 MiB pieces), and anything else is spliced. With every splice
- * made to fail, the cached file still arrives whole, while the same file evicted, or sent into
- * a blocking socket, fails. */
+ * made to fail, the cached file still arrives whole, while the same file evicted, opened
+ * O_DIRECT, or sent into a blocking socket, fails. */
 static intptr_t sendfile_direct_body(void *arg)
 {
     char path[] = "/var/tmp/uco-sendfile-XXXXXX"; /* not a tmpfs, whose pages cannot go */
@@ -443,6 +443,14 @@ static intptr_t sendfile_direct_body(void *arg)
     T_CHECK(fcntl(c, F_SETFL, fl) == 0);
     T_CHECK_EQ(uco_sendfile(c, f, 0, 1 << 20), -EIO);
     T_CHECK(fcntl(c, F_SETFL, fl | O_NONBLOCK) == 0);
+    /* So does an O_DIRECT file, which reads the disk whatever the cache holds. */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", f);
+    int d = open(self, O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (d >= 0) {
+        T_CHECK_EQ(uco_sendfile(c, d, 0, 1 << 20), -EIO);
+        close(d);
+    }
     if (evict_pages(f))
         T_CHECK_EQ(uco_sendfile(c, f, 0, 1 << 20), -EIO);
     else
