@@ -190,7 +190,7 @@ struct uco_loop {
     struct uco_task *free_head, *free_tail; /* free task slots, FIFO to delay reuse */
     struct uco__task_chunk *chunks;
     pthread_t thread;
-    int64_t now;
+    int64_t now; /* when the timers were last fired (read only by timer functions) */
     uint64_t tasks_alive;
     uint64_t inflight;     /* ops and object-owned multishots that can wake a task */
     uint64_t internal;     /* our own SQEs in flight (cancels, inbox read) */

@@ -235,8 +235,12 @@ int uco_loop_run(uco_loop *l)
             uco__ring_enter(&l->ring, wait, timeout);
             uco__ring_reap(&l->ring);
         }
-        l->now = uco__clock();
-        l->stats.timers_fired += uco__timers_fire(&l->timers, l->now);
+        /* The clock is read for the timers alone (l->now is for their functions): a turn with
+         * none armed skips both the clock and the call. */
+        if (l->timers.n) {
+            l->now = uco__clock();
+            l->stats.timers_fired += uco__timers_fire(&l->timers, l->now);
+        }
         l->stats.turns++;
     }
     /* Push out what the last turn queued (e.g. cancels) so nothing sits in the SQ. */
