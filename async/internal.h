@@ -80,6 +80,9 @@ struct uco_task {
     struct uco_loop *loop;
     struct uco__stack *stack;
     struct uco_task *runq_next;
+    /* park, park_obj, park_what and interrupt_fn describe the current park: each park sets
+     * those it uses, and they are read only while state is PARKED (interrupts, dumps), so
+     * nothing clears them after the wake-up. */
     void (*interrupt_fn)(struct uco_task *t); /* wakes the current park early; NULL: can't */
     void *park_obj;                           /* waitset, or another layer's object */
     int32_t cancel_res; /* sticky: -ECANCELED (cancelled) or -ETIMEDOUT (task deadline) */

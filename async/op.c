@@ -139,9 +139,6 @@ static inline __attribute__((always_inline)) int park_ops(struct uco_task *t,
         ops_interrupt(t);
     }
     uco__park(t);
-    t->park = UCO__PK_NONE;
-    t->park_obj = NULL;
-    t->interrupt_fn = NULL;
     if (t->flags & UCO__TF_INTERRUPTED) {
         t->flags &= (uint8_t)~UCO__TF_INTERRUPTED;
         return t->intr_res;

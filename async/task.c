@@ -568,8 +568,6 @@ int uco_sleep_until(int64_t deadline)
     t->interrupt_fn = sleep_interrupt;
     t->state = UCO__TS_PARKED;
     uco__park(t);
-    t->park = UCO__PK_NONE;
-    t->interrupt_fn = NULL;
     if (t->flags & UCO__TF_INTERRUPTED) {
         t->flags &= (uint8_t)~UCO__TF_INTERRUPTED;
         return t->intr_res;
@@ -595,9 +593,6 @@ int uco__park_user(struct uco_task *t, void (*interrupt_fn)(struct uco_task *), 
     t->interrupt_fn = interrupt_fn;
     t->state = UCO__TS_PARKED;
     uco__park(t);
-    t->park = UCO__PK_NONE;
-    t->park_obj = NULL;
-    t->interrupt_fn = NULL;
     if (t->flags & UCO__TF_INTERRUPTED) {
         t->flags &= (uint8_t)~UCO__TF_INTERRUPTED;
         return t->intr_res;

@@ -86,8 +86,6 @@ static void wait_uninterruptible(struct cp_waitq *q, const char *what)
     t->interrupt_fn = NULL; /* cannot be interrupted */
     t->state = UCO__TS_PARKED;
     uco__park(t);
-    t->park = UCO__PK_NONE;
-    t->park_obj = NULL;
     waiter_unlink(&w);
 }
 
