@@ -405,7 +405,9 @@ static inline void uco__inflight_add(struct uco_loop *l, int n)
 
 /* Parks the running task on another layer's wait queue. interrupt_fn must unlink t and call
  * uco__ready(t) with t->wake_res set; the waker does the same. what names the wait in dumps.
- * Returns t->wake_res (or the interrupt's -errno). */
+ * Returns t->wake_res (or the interrupt's -errno). The caller has checked t with
+ * uco__await_check, with nothing in between that can interrupt t (an interrupt that comes
+ * while t is not parked only marks it, and would never wake this park). */
 int uco__park_user(struct uco_task *t, void (*interrupt_fn)(struct uco_task *), void *obj,
                    const char *what);
 

@@ -66,7 +66,9 @@ static void stack_overflow(struct uco_task *t)
     abort();
 }
 
-void uco__park(struct uco_task *t)
+/* Never inlined (its callers in this file would take it in): every task-to-task switch must
+ * go through its one call of switch_ctx. */
+__attribute__((noinline)) void uco__park(struct uco_task *t)
 {
     struct uco_loop *l = t->loop;
     if (UCO__UNLIKELY(!t->stack->guarded) &&
@@ -585,7 +587,6 @@ int uco_sleep(int64_t ns)
 int uco__park_user(struct uco_task *t, void (*interrupt_fn)(struct uco_task *), void *obj,
                    const char *what)
 {
-    if (t->cancel_res || t->scope_expired) return t->cancel_res ? t->cancel_res : -ETIMEDOUT;
     t->wake_res = 0;
     t->park = UCO__PK_USER;
     t->park_obj = obj;
