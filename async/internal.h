@@ -60,7 +60,8 @@ enum uco__task_state {
 
 enum uco__park {
     UCO__PK_NONE = 0,
-    UCO__PK_OPS,   /* one or more ops (struct uco__waitset) */
+    UCO__PK_OPS,   /* several ops (park_obj: a struct uco__waitset) */
+    UCO__PK_OP,    /* one op waited for alone (park_obj: the struct uco__op) */
     UCO__PK_SLEEP, /* its sleep timer */
     UCO__PK_USER,  /* a wait queue of another layer (sync primitives) */
 };
@@ -133,7 +134,7 @@ struct uco__op {
     struct uco__comp comp; /* SQE user_data target */
     struct uco_task *task; /* owner */
     int64_t result;
-    struct uco__waitset *ws; /* the wait currently waiting for it, if any */
+    struct uco__waitset *ws; /* the wait currently waiting for it, if any, or WAITED_ALONE */
     void *fault_mem;
     uint32_t cqe_flags;
     int32_t fd;
@@ -159,7 +160,11 @@ static inline struct uco__op *uco__op_of(uco_op *op)
     return (struct uco__op *)(void *)op;
 }
 
-/* A task waiting for one or more ops. */
+/* op->ws of an op its owner waits for alone (every plain await): its completion wakes
+ * op->task directly, with no waitset to count down. Never dereferenced. */
+#define UCO__WAITED_ALONE ((struct uco__waitset *)(uintptr_t)1)
+
+/* A task waiting for several ops. */
 struct uco__waitset {
     struct uco_task *task;
     struct uco__op **ops;
