@@ -265,11 +265,9 @@ ssize_t uco_conn_recv_buf(uco_conn *c, uco_buf *b)
     return (ssize_t)b->len;
 }
 
-/* Takes view b's buffer off c's held list; false if b is not a view of c. */
-bool uco__conn_unhold(struct uco_conn *c, const uco_buf *b)
+bool uco__conn_unhold_walk(struct uco_conn *c, uint16_t bid)
 {
     struct uco_bufpool *p = c->pool;
-    uint16_t bid = (uint16_t)b->priv;
     uint16_t *pp = &c->held;
     while (*pp != UCO__NOBUF && *pp != bid)
         pp = &p->next[*pp];

@@ -131,8 +131,21 @@ static inline void uco__chain_push(struct uco_bufpool *p, uint16_t *head, uint16
 struct io_uring_sqe *uco__internal_sqe(struct uco_loop *l);
 /* Arms the receive if it is stopped for a reason that no longer holds. */
 void uco__conn_maybe_arm(struct uco_conn *c);
-/* Takes view b's buffer off c's held list; false if b is not a view of c. */
-bool uco__conn_unhold(struct uco_conn *c, const uco_buf *b);
+/* Takes buffer bid off c's held list; false if it is not on it. */
+bool uco__conn_unhold_walk(struct uco_conn *c, uint16_t bid);
+/* Takes view b's buffer off c's held list; false if b is not a view of c. Inline for the
+ * common case, the buffer received last (the head of the list): a task that echoes or
+ * forwards each buffer as it comes holds only that one. */
+static inline bool uco__conn_unhold(struct uco_conn *c, const uco_buf *b)
+{
+    uint16_t bid = (uint16_t)b->priv;
+    if (UCO__LIKELY(bid != UCO__NOBUF && c->held == bid)) {
+        c->held = c->pool->next[bid];
+        c->nheld--;
+        return true;
+    }
+    return uco__conn_unhold_walk(c, bid);
+}
 /* Closes the socket (output has drained) and frees c once nothing is in flight. */
 void uco__conn_finish_close(struct uco_conn *c);
 /* The send completion (send_comp) and the close linger timer. */
