@@ -101,8 +101,16 @@ struct uco__net *uco__net_get(struct uco_loop *l);
 /* Takes / drops a reference to a pool (freeing it on the last one). */
 void uco__bufpool_ref(struct uco_bufpool *p);
 void uco__bufpool_unref(struct uco_bufpool *p);
-/* Gives buffer bid back to the kernel and re-arms a starved connection if one waits. */
-void uco__bufpool_put(struct uco_bufpool *p, uint16_t bid);
+/* Re-arms the first starved connection (a buffer just came back). */
+void uco__bufpool_rearm_starved(struct uco_bufpool *p);
+/* Gives buffer bid back to the kernel and re-arms a starved connection if one waits. Inline:
+ * every buffer received comes back through here. */
+static inline void uco__bufpool_put(struct uco_bufpool *p, uint16_t bid)
+{
+    uco__bufring_put(&p->ring, p->mem + (size_t)bid * p->size, p->size, bid);
+    p->in_ring++;
+    if (UCO__UNLIKELY(p->starved_head != NULL)) uco__bufpool_rearm_starved(p);
+}
 /* Puts c on / takes it off the pool's starved list. */
 void uco__bufpool_starve(struct uco_bufpool *p, struct uco_conn *c);
 void uco__bufpool_unstarve(struct uco_bufpool *p, struct uco_conn *c);
