@@ -208,12 +208,6 @@ void uco__conn_arm(struct uco_conn *c)
     uco__inflight_add(c->loop, 1);
 }
 
-/* Arms the receive if it is stopped for a reason that no longer holds. */
-void uco__conn_maybe_arm(struct uco_conn *c)
-{
-    if (c->recv_state == UCO__RECV_IDLE && !c->starved && c->nbufs < c->max_bufs) uco__conn_arm(c);
-}
-
 static void recv_interrupt(struct uco_task *t)
 {
     struct uco_conn *c = t->park_obj;

@@ -137,8 +137,12 @@ static inline void uco__chain_push(struct uco_bufpool *p, uint16_t *head, uint16
 /* Shared by the receive (conn.c) and send (conn_send.c) sides of a connection: */
 /* An SQE nobody waits for, counted as the loop's internal work (NULL: none to be had). */
 struct io_uring_sqe *uco__internal_sqe(struct uco_loop *l);
-/* Arms the receive if it is stopped for a reason that no longer holds. */
-void uco__conn_maybe_arm(struct uco_conn *c);
+/* Arms the receive if it is stopped for a reason that no longer holds. Inline: called after
+ * every receive and every send completion, and it is almost always still armed. */
+static inline void uco__conn_maybe_arm(struct uco_conn *c)
+{
+    if (c->recv_state == UCO__RECV_IDLE && !c->starved && c->nbufs < c->max_bufs) uco__conn_arm(c);
+}
 /* Takes buffer bid off c's held list; false if it is not on it. */
 bool uco__conn_unhold_walk(struct uco_conn *c, uint16_t bid);
 /* Takes view b's buffer off c's held list; false if b is not a view of c. Inline for the
