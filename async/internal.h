@@ -60,7 +60,8 @@ enum uco__task_state {
 
 enum uco__park {
     UCO__PK_NONE = 0,
-    UCO__PK_OPS,   /* one or more ops (struct uco__waitset) */
+    UCO__PK_OPS,   /* several ops (park_obj: a struct uco__waitset) */
+    UCO__PK_OP,    /* one op waited for alone (park_obj: the struct uco__op) */
     UCO__PK_SLEEP, /* its sleep timer */
     UCO__PK_USER,  /* a wait queue of another layer (sync primitives) */
 };
@@ -80,6 +81,9 @@ struct uco_task {
     struct uco_loop *loop;
     struct uco__stack *stack;
     struct uco_task *runq_next;
+    /* park, park_obj, park_what and interrupt_fn describe the current park: each park sets
+     * those it uses, and they are read only while state is PARKED (interrupts, dumps), so
+     * nothing clears them after the wake-up. */
     void (*interrupt_fn)(struct uco_task *t); /* wakes the current park early; NULL: can't */
     void *park_obj;                           /* waitset, or another layer's object */
     int32_t cancel_res; /* sticky: -ECANCELED (cancelled) or -ETIMEDOUT (task deadline) */
@@ -130,7 +134,7 @@ struct uco__op {
     struct uco__comp comp; /* SQE user_data target */
     struct uco_task *task; /* owner */
     int64_t result;
-    struct uco__waitset *ws; /* the wait currently waiting for it, if any */
+    struct uco__waitset *ws; /* the wait currently waiting for it, if any, or WAITED_ALONE */
     void *fault_mem;
     uint32_t cqe_flags;
     int32_t fd;
@@ -156,7 +160,11 @@ static inline struct uco__op *uco__op_of(uco_op *op)
     return (struct uco__op *)(void *)op;
 }
 
-/* A task waiting for one or more ops. */
+/* op->ws of an op its owner waits for alone (every plain await): its completion wakes
+ * op->task directly, with no waitset to count down. Never dereferenced. */
+#define UCO__WAITED_ALONE ((struct uco__waitset *)(uintptr_t)1)
+
+/* A task waiting for several ops. */
 struct uco__waitset {
     struct uco_task *task;
     struct uco__op **ops;
@@ -190,7 +198,7 @@ struct uco_loop {
     struct uco_task *free_head, *free_tail; /* free task slots, FIFO to delay reuse */
     struct uco__task_chunk *chunks;
     pthread_t thread;
-    int64_t now;
+    int64_t now; /* when the timers were last fired (read only by timer functions) */
     uint64_t tasks_alive;
     uint64_t inflight;     /* ops and object-owned multishots that can wake a task */
     uint64_t internal;     /* our own SQEs in flight (cancels, inbox read) */
@@ -402,7 +410,9 @@ static inline void uco__inflight_add(struct uco_loop *l, int n)
 
 /* Parks the running task on another layer's wait queue. interrupt_fn must unlink t and call
  * uco__ready(t) with t->wake_res set; the waker does the same. what names the wait in dumps.
- * Returns t->wake_res (or the interrupt's -errno). */
+ * Returns t->wake_res (or the interrupt's -errno). The caller has checked t with
+ * uco__await_check, with nothing in between that can interrupt t (an interrupt that comes
+ * while t is not parked only marks it, and would never wake this park). */
 int uco__park_user(struct uco_task *t, void (*interrupt_fn)(struct uco_task *), void *obj,
                    const char *what);
 

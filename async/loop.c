@@ -235,8 +235,12 @@ int uco_loop_run(uco_loop *l)
             uco__ring_enter(&l->ring, wait, timeout);
             uco__ring_reap(&l->ring);
         }
-        l->now = uco__clock();
-        l->stats.timers_fired += uco__timers_fire(&l->timers, l->now);
+        /* The clock is read for the timers alone (l->now is for their functions): a turn with
+         * none armed skips both the clock and the call. */
+        if (l->timers.n) {
+            l->now = uco__clock();
+            l->stats.timers_fired += uco__timers_fire(&l->timers, l->now);
+        }
         l->stats.turns++;
     }
     /* Push out what the last turn queued (e.g. cancels) so nothing sits in the SQ. */
@@ -322,6 +326,16 @@ static const char *state_name(const struct uco_task *t)
     }
 }
 
+static void dump_op(FILE *out, const struct uco__op *op)
+{
+    if (op->kind == UCO_OP_JOIN)
+        fprintf(out, " join(task %llu)", (unsigned long long)op->u.join_target->id);
+    else if (op->fd >= 0)
+        fprintf(out, " %s(fd %d)", uco_op_kind_name(op->kind), op->fd);
+    else
+        fprintf(out, " %s", uco_op_kind_name(op->kind));
+}
+
 void uco_loop_dump(uco_loop *l, FILE *out)
 {
     if (!l || !out) return;
@@ -333,19 +347,15 @@ void uco_loop_dump(uco_loop *l, FILE *out)
         fprintf(out, "  task %llu '%s' %s", (unsigned long long)t->id, t->name, state_name(t));
         if (t->state == UCO__TS_PARKED) {
             switch (t->park) {
+            case UCO__PK_OP:
+                fputs(" on", out);
+                dump_op(out, t->park_obj);
+                break;
             case UCO__PK_OPS: {
                 struct uco__waitset *ws = t->park_obj;
                 fprintf(out, " on%s", ws->any ? " any of" : "");
-                for (size_t i = 0; i < ws->n && i < 8; i++) {
-                    struct uco__op *op = ws->ops[i];
-                    if (op->state != UCO__OS_INFLIGHT) continue;
-                    if (op->kind == UCO_OP_JOIN)
-                        fprintf(out, " join(task %llu)", (unsigned long long)op->u.join_target->id);
-                    else if (op->fd >= 0)
-                        fprintf(out, " %s(fd %d)", uco_op_kind_name(op->kind), op->fd);
-                    else
-                        fprintf(out, " %s", uco_op_kind_name(op->kind));
-                }
+                for (size_t i = 0; i < ws->n && i < 8; i++)
+                    if (ws->ops[i]->state == UCO__OS_INFLIGHT) dump_op(out, ws->ops[i]);
                 if (ws->n > 8) fprintf(out, " ... (%zu ops)", ws->n);
                 break;
             }

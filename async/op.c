@@ -1,5 +1,6 @@
 /* Operations: arming an SQE, completion, waiting for one or several ops (WhenAll/WhenAny),
  * cancellation that always waits for the op's own completion. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,10 @@ void uco__op_finish(struct uco__op *op, int64_t res)
     op->state = UCO__OS_DONE;
     struct uco__waitset *ws = op->ws;
     op->ws = NULL;
+    if (ws == UCO__WAITED_ALONE) uco__ready(op->task);
     /* remaining == 0: a wait_any already woke its task; later completions just record. */
-    if (ws && ws->remaining && --ws->remaining == 0) uco__ready(ws->task);
+    else if (ws && ws->remaining && --ws->remaining == 0)
+        uco__ready(ws->task);
 }
 
 void uco__op_arm(struct uco_loop *l, struct uco__op *op, struct io_uring_sqe *sqe, unsigned kind,
@@ -123,25 +126,34 @@ static void ops_interrupt(struct uco_task *t)
             uco__op_cancel_issue(ws->ops[i]); /* may finish it at once (queued job) */
 }
 
-/* Parks t on ws, whose pending ops already point to it, until they wake it; interruptible.
- * Returns 0, or the -errno of the interrupt. */
-static inline __attribute__((always_inline)) int park_ops(struct uco_task *t,
-                                                          struct uco__waitset *ws)
+/* Interrupting a task parked on one op it waits for alone: cancel it, then wait for it. */
+static void op_interrupt(struct uco_task *t)
 {
-    t->park = UCO__PK_OPS;
-    t->park_obj = ws;
-    t->interrupt_fn = ops_interrupt;
+    struct uco__op *op = t->park_obj;
+    if (op->state == UCO__OS_INFLIGHT && op->ws == UCO__WAITED_ALONE)
+        uco__op_cancel_issue(op); /* may finish it at once (queued job) */
+    else
+        uco__ready(t);
+}
+
+/* Parks t on obj (park: PK_OPS, obj a waitset whose pending ops already point to it; or
+ * PK_OP, obj the op waited for alone) until the ops wake it; interruptible. Returns 0, or the
+ * -errno of the interrupt. */
+static inline __attribute__((always_inline)) int park_ops(struct uco_task *t, uint8_t park,
+                                                          void *obj)
+{
+    void (*interrupt_fn)(struct uco_task *) = park == UCO__PK_OP ? op_interrupt : ops_interrupt;
+    t->park = park;
+    t->park_obj = obj;
+    t->interrupt_fn = interrupt_fn;
     t->state = UCO__TS_PARKED;
     if (UCO__UNLIKELY(t->cancel_res || t->scope_expired)) {
         /* Interrupted before it began to wait (e.g. cancelled while running): cancel now. */
         t->flags |= UCO__TF_INTERRUPTED;
         t->intr_res = t->cancel_res ? t->cancel_res : -ETIMEDOUT;
-        ops_interrupt(t);
+        interrupt_fn(t);
     }
     uco__park(t);
-    t->park = UCO__PK_NONE;
-    t->park_obj = NULL;
-    t->interrupt_fn = NULL;
     if (t->flags & UCO__TF_INTERRUPTED) {
         t->flags &= (uint8_t)~UCO__TF_INTERRUPTED;
         return t->intr_res;
@@ -151,16 +163,16 @@ static inline __attribute__((always_inline)) int park_ops(struct uco_task *t,
 
 int uco__wait(struct uco_task *t, struct uco__op **ops, size_t n, bool any)
 {
-    struct uco__waitset ws = {.task = t, .ops = ops, .n = n, .any = any};
     if (n == 1) {
-        /* Every plain await: one op, no counting. */
+        /* One op: no waitset, its completion wakes its owner (the waiting task). */
         if (ops[0]->state != UCO__OS_INFLIGHT) return 0;
-        ops[0]->ws = &ws;
-        ws.remaining = 1;
-        int r = park_ops(t, &ws);
-        if (ops[0]->ws == &ws) ops[0]->ws = NULL;
+        assert(ops[0]->task == t); /* only an op's owner waits for it */
+        ops[0]->ws = UCO__WAITED_ALONE;
+        int r = park_ops(t, UCO__PK_OP, ops[0]);
+        if (ops[0]->ws == UCO__WAITED_ALONE) ops[0]->ws = NULL;
         return r;
     }
+    struct uco__waitset ws = {.task = t, .ops = ops, .n = n, .any = any};
     size_t pending = 0;
     for (size_t i = 0; i < n; i++)
         if (ops[i]->state == UCO__OS_INFLIGHT) pending++;
@@ -168,7 +180,7 @@ int uco__wait(struct uco_task *t, struct uco__op **ops, size_t n, bool any)
     for (size_t i = 0; i < n; i++)
         if (ops[i]->state == UCO__OS_INFLIGHT) ops[i]->ws = &ws;
     ws.remaining = any ? 1 : pending;
-    int r = park_ops(t, &ws);
+    int r = park_ops(t, UCO__PK_OPS, &ws);
     for (size_t i = 0; i < n; i++)
         if (ops[i]->ws == &ws) ops[i]->ws = NULL;
     return r;
@@ -182,10 +194,8 @@ int64_t uco__await_sqe(struct uco_task *t, struct io_uring_sqe *sqe, unsigned ki
     op.task = t;
     uco__op_arm(t->loop, &op, sqe, kind, fd);
     /* uco__wait for one op, inlined: this is every plain await. */
-    struct uco__op *p = &op;
-    struct uco__waitset ws = {.task = t, .ops = &p, .n = 1, .remaining = 1};
-    op.ws = &ws;
-    int r = park_ops(t, &ws);
+    op.ws = UCO__WAITED_ALONE;
+    int r = park_ops(t, UCO__PK_OP, &op);
     int64_t res = op.result;
     /* Interrupted: report why, unless the op got to finish with a result of its own. */
     if (UCO__UNLIKELY(r < 0) && uco__res_interrupted(res)) res = r;

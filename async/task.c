@@ -66,20 +66,42 @@ static void stack_overflow(struct uco_task *t)
     abort();
 }
 
-void uco__park(struct uco_task *t)
+/* uco__park with the checks the common case does without: a stack with no guard page to
+ * check for overflow, the stall detector to tell. Both hold for a loop's whole life (stacks
+ * fall back to unguarded only when mmap fails), so a loop switches tasks from here or from
+ * uco__park, not from both. */
+static __attribute__((noinline)) void park_checked(struct uco_loop *l, struct uco_task *t)
 {
-    struct uco_loop *l = t->loop;
-    if (UCO__UNLIKELY(!t->stack->guarded) &&
-        UCO__UNLIKELY(!uco__stack_intact(&l->stacks, t->stack)))
-        stack_overflow(t);
+    if (!t->stack->guarded && !uco__stack_intact(&l->stacks, t->stack)) stack_overflow(t);
     if (l->stall) uco__stall_leave(l, t);
-    /* Hand the thread straight to the next task of this turn; back to the scheduler (which
-     * enters the kernel) only when the turn's batch is exhausted. */
     struct uco_task *next = uco__runq_pop(&l->batch);
     if (next)
         entering(l, next);
     else
         l->current = NULL;
+    switch_ctx(l, t, next, false);
+}
+
+/* Never inlined (its callers in this file would take it in): every task-to-task switch must
+ * go through its one call of switch_ctx. Its common path makes no call that returns, so it
+ * saves no registers: only the tail jump to switch_ctx. */
+__attribute__((noinline)) void uco__park(struct uco_task *t)
+{
+    struct uco_loop *l = t->loop;
+    if (UCO__UNLIKELY(!t->stack->guarded || l->stall)) {
+        park_checked(l, t);
+        return;
+    }
+    /* Hand the thread straight to the next task of this turn; back to the scheduler (which
+     * enters the kernel) only when the turn's batch is exhausted. */
+    struct uco_task *next = uco__runq_pop(&l->batch);
+    if (next) {
+        l->current = next;
+        next->state = UCO__TS_RUNNING;
+        l->stats.switches++;
+    } else {
+        l->current = NULL;
+    }
     switch_ctx(l, t, next, false); /* one call for both: see switch_ctx */
 }
 
@@ -568,8 +590,6 @@ int uco_sleep_until(int64_t deadline)
     t->interrupt_fn = sleep_interrupt;
     t->state = UCO__TS_PARKED;
     uco__park(t);
-    t->park = UCO__PK_NONE;
-    t->interrupt_fn = NULL;
     if (t->flags & UCO__TF_INTERRUPTED) {
         t->flags &= (uint8_t)~UCO__TF_INTERRUPTED;
         return t->intr_res;
@@ -587,7 +607,6 @@ int uco_sleep(int64_t ns)
 int uco__park_user(struct uco_task *t, void (*interrupt_fn)(struct uco_task *), void *obj,
                    const char *what)
 {
-    if (t->cancel_res || t->scope_expired) return t->cancel_res ? t->cancel_res : -ETIMEDOUT;
     t->wake_res = 0;
     t->park = UCO__PK_USER;
     t->park_obj = obj;
@@ -595,9 +614,6 @@ int uco__park_user(struct uco_task *t, void (*interrupt_fn)(struct uco_task *), 
     t->interrupt_fn = interrupt_fn;
     t->state = UCO__TS_PARKED;
     uco__park(t);
-    t->park = UCO__PK_NONE;
-    t->park_obj = NULL;
-    t->interrupt_fn = NULL;
     if (t->flags & UCO__TF_INTERRUPTED) {
         t->flags &= (uint8_t)~UCO__TF_INTERRUPTED;
         return t->intr_res;

@@ -65,10 +65,12 @@ int uco__cp_wait(struct cp_waitq *q, const char *what)
 {
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco__cp_wait");
+    int r = uco__await_check(t);
+    if (r) return r;
     struct cp_waiter w = {.task = t};
     waiter_link(q, &w);
-    int r = uco__park_user(t, waiter_interrupt, &w, what);
-    waiter_unlink(&w); /* still linked if it returned without parking (already cancelled) */
+    r = uco__park_user(t, waiter_interrupt, &w, what);
+    waiter_unlink(&w); /* a no-op: the waker or the interrupt unlinked it */
     return r;
 }
 
@@ -86,8 +88,6 @@ static void wait_uninterruptible(struct cp_waitq *q, const char *what)
     t->interrupt_fn = NULL; /* cannot be interrupted */
     t->state = UCO__TS_PARKED;
     uco__park(t);
-    t->park = UCO__PK_NONE;
-    t->park_obj = NULL;
     waiter_unlink(&w);
 }
 

@@ -130,17 +130,13 @@ void uco__bufpool_unstarve(struct uco_bufpool *p, struct uco_conn *c)
     c->starved_next = NULL;
 }
 
-void uco__bufpool_put(struct uco_bufpool *p, uint16_t bid)
+void uco__bufpool_rearm_starved(struct uco_bufpool *p)
 {
-    uco__bufring_put(&p->ring, p->mem + (size_t)bid * p->size, p->size, bid);
-    p->in_ring++;
     /* One buffer back, one starved receive re-armed: re-arming them all at once would have
      * all but one fail again. */
     struct uco_conn *c = p->starved_head;
-    if (c) {
-        uco__bufpool_unstarve(p, c);
-        uco__conn_arm(c);
-    }
+    uco__bufpool_unstarve(p, c);
+    uco__conn_arm(c);
 }
 
 int uco_bufpool_stats_get(const uco_bufpool *p, uco_bufpool_stats *out)

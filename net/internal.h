@@ -101,8 +101,16 @@ struct uco__net *uco__net_get(struct uco_loop *l);
 /* Takes / drops a reference to a pool (freeing it on the last one). */
 void uco__bufpool_ref(struct uco_bufpool *p);
 void uco__bufpool_unref(struct uco_bufpool *p);
-/* Gives buffer bid back to the kernel and re-arms a starved connection if one waits. */
-void uco__bufpool_put(struct uco_bufpool *p, uint16_t bid);
+/* Re-arms the first starved connection (a buffer just came back). */
+void uco__bufpool_rearm_starved(struct uco_bufpool *p);
+/* Gives buffer bid back to the kernel and re-arms a starved connection if one waits. Inline:
+ * every buffer received comes back through here. */
+static inline void uco__bufpool_put(struct uco_bufpool *p, uint16_t bid)
+{
+    uco__bufring_put(&p->ring, p->mem + (size_t)bid * p->size, p->size, bid);
+    p->in_ring++;
+    if (UCO__UNLIKELY(p->starved_head != NULL)) uco__bufpool_rearm_starved(p);
+}
 /* Puts c on / takes it off the pool's starved list. */
 void uco__bufpool_starve(struct uco_bufpool *p, struct uco_conn *c);
 void uco__bufpool_unstarve(struct uco_bufpool *p, struct uco_conn *c);
@@ -129,10 +137,27 @@ static inline void uco__chain_push(struct uco_bufpool *p, uint16_t *head, uint16
 /* Shared by the receive (conn.c) and send (conn_send.c) sides of a connection: */
 /* An SQE nobody waits for, counted as the loop's internal work (NULL: none to be had). */
 struct io_uring_sqe *uco__internal_sqe(struct uco_loop *l);
-/* Arms the receive if it is stopped for a reason that no longer holds. */
-void uco__conn_maybe_arm(struct uco_conn *c);
-/* Takes view b's buffer off c's held list; false if b is not a view of c. */
-bool uco__conn_unhold(struct uco_conn *c, const uco_buf *b);
+/* Arms the receive if it is stopped for a reason that no longer holds. Inline: called after
+ * every receive and every send completion, and it is almost always still armed. */
+static inline void uco__conn_maybe_arm(struct uco_conn *c)
+{
+    if (c->recv_state == UCO__RECV_IDLE && !c->starved && c->nbufs < c->max_bufs) uco__conn_arm(c);
+}
+/* Takes buffer bid off c's held list; false if it is not on it. */
+bool uco__conn_unhold_walk(struct uco_conn *c, uint16_t bid);
+/* Takes view b's buffer off c's held list; false if b is not a view of c. Inline for the
+ * common case, the buffer received last (the head of the list): a task that echoes or
+ * forwards each buffer as it comes holds only that one. */
+static inline bool uco__conn_unhold(struct uco_conn *c, const uco_buf *b)
+{
+    uint16_t bid = (uint16_t)b->priv;
+    if (UCO__LIKELY(bid != UCO__NOBUF && c->held == bid)) {
+        c->held = c->pool->next[bid];
+        c->nheld--;
+        return true;
+    }
+    return uco__conn_unhold_walk(c, bid);
+}
 /* Closes the socket (output has drained) and frees c once nothing is in flight. */
 void uco__conn_finish_close(struct uco_conn *c);
 /* The send completion (send_comp) and the close linger timer. */

@@ -163,14 +163,19 @@ int uco__ring_enter(struct uco__ring *r, bool wait, int64_t timeout_ns)
 
 unsigned uco__ring_reap(struct uco__ring *r)
 {
-    struct io_uring_cq *cq = &r->ring.cq;
+    /* The CQ's head and tail addresses, in locals: a completion function may write any memory,
+     * so the compiler would load them again from r after every call. They never change. (The
+     * CQE array and mask too, but two more callee-saved registers cost a one-CQE reap more
+     * than they save.) */
+    unsigned *khead = r->ring.cq.khead;
+    const unsigned *ktail = r->ring.cq.ktail;
     unsigned n = 0;
     for (;;) {
         /* Read the ring directly: liburing's peek may enter the kernel to run task work,
          * and the loop wants exactly one io_uring_enter per turn. */
-        unsigned head = *cq->khead;
-        while (head != io_uring_smp_load_acquire(cq->ktail)) {
-            struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
+        unsigned head = *khead;
+        while (head != io_uring_smp_load_acquire(ktail)) {
+            struct io_uring_cqe *cqe = &r->ring.cq.cqes[head & r->ring.cq.ring_mask];
             uint64_t ud = cqe->user_data;
             int32_t res = cqe->res;
             uint32_t flags = cqe->flags;
@@ -180,13 +185,13 @@ unsigned uco__ring_reap(struct uco__ring *r)
             if (__builtin_expect((uint32_t)res + 516u <= 4u, 0)) res = -EINTR;
             /* Consume the CQE before dispatching it, so that a completion function may itself
              * take SQEs, submit or reap (reentrancy) and the ring never yields a CQE twice. */
-            io_uring_smp_store_release(cq->khead, ++head);
+            io_uring_smp_store_release(khead, ++head);
             n++;
             if (ud != UCO__UDATA_IGNORE && ud != LIBURING_UDATA_TIMEOUT) {
                 struct uco__comp *c = (struct uco__comp *)(uintptr_t)ud;
                 c->fn(c, res, flags);
             }
-            head = *cq->khead; /* a nested reap may have moved it */
+            head = *khead; /* a nested reap may have moved it */
         }
         /* With IORING_FEAT_NODROP the kernel keeps CQEs that did not fit; the next
          * io_uring_enter with GETEVENTS moves them into the CQ. Nothing is lost. */
