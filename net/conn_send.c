@@ -360,7 +360,7 @@ ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t len)
      * descriptor: one is installed for a fixed connection (kept until it closes). Without
      * one (an old kernel, a full descriptor table) the pipe way still works. */
     int direct = -1;
-    if (len > UCO__COPY_BUF) {
+    if (len > UCO__DIRECT_MIN) {
         direct = c->real_fd >= 0 ? c->real_fd : uco_conn_fd(c);
         if (direct == -ECANCELED || direct == -ETIMEDOUT) return direct;
         if (direct < 0) direct = -1;

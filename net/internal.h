@@ -93,7 +93,9 @@ struct uco__net {
 };
 
 /* uco_sendfile copies transfers up to this size (read, then send) instead of splicing. */
-#define UCO__COPY_BUF (64u << 10)
+#define UCO__COPY_BUF   (64u << 10)
+/* ... and sends larger ones from a range all in the page cache with sendfile(2). */
+#define UCO__DIRECT_MIN (32u << 10)
 
 /* The loop's net state (created on first use), or NULL when out of memory. */
 struct uco__net *uco__net_get(struct uco_loop *l);

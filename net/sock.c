@@ -241,22 +241,20 @@ int uco_shutdown(int fd, int how)
     return (int)uco__await_sqe(t, sqe, UCO_OP_SHUTDOWN, fd, NULL);
 }
 
-/* ---- sendfile: small transfers copied, large cached ones sent directly, the rest spliced --
+/* ---- sendfile: a cached range sent directly, the rest copied or spliced ------------------
  *
- * io_uring never runs a splice inline: each one goes to a kernel worker thread (io_splice
- * returns -EAGAIN to a non-blocking issue), and one that blocks on a full socket keeps that
- * thread. A file -> pipe -> socket chunk is therefore two hand-offs to a worker. Up to
- * UCO__COPY_BUF bytes, reading the file into a buffer and sending that is cheaper: the read
- * is served inline from the page cache and the send inline into the socket (or parked on a
- * poll, holding no thread), and copying 64 KiB twice costs less than the two hand-offs.
- * Beyond that, when the whole range is in the page cache (cachestat(2), Linux 6.5+) and the
- * out descriptor is non-blocking, sendfile(2) on the loop's thread cannot block: it moves
- * what the socket takes, page references and no copy, and a poll waits for room. That costs
- * the loop about half the CPU of the two splices and their hand-offs (docs/BENCHMARKS.md,
- * "Static files"). Otherwise (a cold file, a blocking descriptor, no cachestat) it splices,
- * so a disk read never stalls the loop. A splice into a blocking socket whose peer does not
- * read holds its worker thread until the peer reads or the call is cancelled; uco_conn
- * sockets are non-blocking, so there it returns and a poll waits instead. */
+ * When the whole range is in the page cache (cachestat(2), Linux 6.5+) and the out
+ * descriptor is non-blocking, sendfile(2) on the loop's thread cannot block: it moves what the
+ * socket takes, page references and no copy, and a poll waits for room. Above UCO__DIRECT_MIN
+ * that is the cheapest way (docs/BENCHMARKS.md, "Static files"). Otherwise (a cold file, a
+ * blocking descriptor, no cachestat), a disk read must not stall the loop: up to UCO__COPY_BUF
+ * bytes are read into a buffer, on the ring, and sent from there; more are spliced through a
+ * pipe. io_uring never runs a splice inline: each one goes to a kernel worker thread
+ * (io_splice returns -EAGAIN to a non-blocking issue), so a file -> pipe -> socket chunk is two
+ * hand-offs to a worker, and copying 64 KiB twice costs less than that. A splice into a
+ * blocking socket whose peer does not read holds its worker thread until the peer reads or the
+ * call is cancelled; uco_conn sockets are non-blocking, so there it returns and a poll waits
+ * instead. */
 
 static ssize_t splice_await(int in, int64_t in_off, int out, bool out_fixed, size_t len)
 {
@@ -472,14 +470,15 @@ ssize_t uco__sendfile(int out_fd, bool fixed, int direct_fd, int file_fd, int64_
     int r = uco__await_check(t);
     if (r) return r;
     struct uco__net *n = uco__net_get(t->loop);
+    if (len > UCO__DIRECT_MIN && direct_fd >= 0 && nonblocking(direct_fd)) {
+        bool fallback;
+        ssize_t c = sendfile_direct(direct_fd, file_fd, off, len, sent, &fallback);
+        if (!fallback) return c;
+    }
     if (len <= UCO__COPY_BUF) {
         bool unreadable = false;
         ssize_t c = sendfile_copy(n, out_fd, fixed, file_fd, off, len, sent, &unreadable);
         if (!unreadable) return c;
-    } else if (direct_fd >= 0 && nonblocking(direct_fd)) {
-        bool fallback;
-        ssize_t c = sendfile_direct(direct_fd, file_fd, off, len, sent, &fallback);
-        if (!fallback) return c;
     }
     return sendfile_splice(n, out_fd, fixed, file_fd, off, len, sent);
 }

@@ -637,15 +637,15 @@ static void large_file_comes_back_whole_cold_and_cached(void **state)
 }
 
 /* A body goes three ways by size: read into the output beside the head (up to about 8 KiB),
- * read into a buffer after the output and the head (up to 64 KiB), sent by uco_conn_sendfile
+ * read into a buffer after the output and the head (up to 32 KiB), sent by uco_conn_sendfile
  * (more). Every way must deliver the whole file and every range of it, on one keep-alive
  * connection, also pipelined. */
 static void files_of_every_size_come_back_whole(void **state)
 {
     (void)state;
     make_tree();
-    static const size_t sizes[] = {0,     1,     4000,  7900,   8191,   8192,
-                                   65535, 65536, 65537, 300000, 1 << 20};
+    static const size_t sizes[] = {0,     1,     4000,  7900,  8191,  8192,   32767,
+                                   32768, 32769, 65535, 65536, 65537, 300000, 1 << 20};
     enum { MAX = 1 << 20 };
     char *data = malloc(MAX);
     fill_pattern(data, MAX, 3);

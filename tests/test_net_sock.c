@@ -416,10 +416,10 @@ static void sendfile_sends_a_file_into_a_socket_or_a_pipe(void **state)
     assert_int_equal(t_run(sendfile_body, NULL, NULL), 0);
 }
 
-/* Over 64 KiB, a range that is all in the page cache goes with sendfile(2) into a
- * non-blocking socket (in 1 MiB pieces), and anything else is spliced. With every splice
- * made to fail, the cached file still arrives whole, while the same file evicted, opened
- * O_DIRECT, or sent into a blocking socket, fails. */
+/* Over 32 KiB, a range that is all in the page cache goes with sendfile(2) into a
+ * non-blocking socket (in 1 MiB pieces); anything over 64 KiB that cannot is spliced. With
+ * every splice made to fail, the cached file still arrives whole, while the same file
+ * evicted, opened O_DIRECT, or sent into a blocking socket, fails. */
 static intptr_t sendfile_direct_body(void *arg)
 {
     char path[] = "/var/tmp/uco-sendfile-XXXXXX"; /* not a tmpfs, whose pages cannot go */
@@ -438,6 +438,11 @@ static intptr_t sendfile_direct_body(void *arg)
     T_CHECK(uco_fault_add(uco_loop_current(), &rule) >= 0);
 
     T_CHECK_EQ(sendfile_arrives(c, s, f, data, 1000, FILE_BYTES, FILE_BYTES - 1000), 0);
+    /* From 32 KiB up it reads nothing either; up to there it reads and sends. */
+    uco_fault no_read = {.op = UCO_OP_READ, .fd = -1, .error = EIO};
+    T_CHECK(uco_fault_add(uco_loop_current(), &no_read) >= 0);
+    T_CHECK_EQ(sendfile_arrives(c, s, f, data, 5, 40000, 40000), 0);
+    T_CHECK_EQ(uco_sendfile(c, f, 0, 30000), -EIO);
 
     /* Into a blocking socket it splices, cached or not. */
     T_CHECK(fcntl(c, F_SETFL, fl) == 0);

@@ -1,7 +1,7 @@
 /* uco-httpd: static files under --root. The file is opened with openat2(RESOLVE_BENEATH), which
  * keeps it inside the root (see http_fs.c), checked against the request's preconditions and
  * Range, and its bytes go to the socket: a body that fits beside the head is read into the
- * output, one up to 64 KiB into a buffer after the output, and either goes out with the head in
+ * output, one up to 32 KiB into a buffer after the output, and either goes out with the head in
  * one send; a larger one goes with uco_conn_sendfile. */
 #include <errno.h>
 #include <linux/openat2.h>
@@ -115,7 +115,7 @@ static bool head_waits(struct session *s, uint64_t len)
 /* Bodies up to MID_MAX that do not fit beside the head in the output go out in one send with
  * the output and the head, from a buffer of this thread's cache (no allocation per request in
  * steady state): one send where a head send and a sendfile would be two. */
-#define MID_MAX (64u << 10)
+#define MID_MAX (32u << 10) /* above it, uco_conn_sendfile sends a cached file cheaper */
 #define MID_CAP (OUT_CAP + MID_MAX)
 static _Thread_local char *mid_cache[16];
 static _Thread_local unsigned mid_cached;

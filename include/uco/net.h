@@ -157,15 +157,14 @@ UCO_API ssize_t uco_send_zc(int fd, const void *buf, size_t len, int flags);
 /* shutdown(2): how is SHUT_RD, SHUT_WR or SHUT_RDWR. Awaits. */
 UCO_API int uco_shutdown(int fd, int how);
 
-/* Sends len bytes of file file_fd from offset off to socket (or pipe) out_fd. Up to 64 KiB
- * are read into a buffer the loop keeps and sent from there (both inline in the kernel when
- * the file is cached). More, when the whole range is in the page cache and out_fd is
- * non-blocking, go with sendfile(2) on the loop's thread, which then cannot block (a poll
- * waits for room in the socket). Otherwise they go with splice(2) through a pipe the loop
- * keeps, so a disk read never stalls the loop (each splice runs on an io_uring kernel
- * worker; into a blocking out_fd whose reader stalls, that worker waits with it, so make
- * sockets non-blocking: uco_conn's are). Neither copies through user space. Returns the
- * bytes sent (fewer than len only at the file's end) or -errno. Awaits. */
+/* Sends len bytes of file file_fd from offset off to socket (or pipe) out_fd, without a disk
+ * read ever stalling the loop. More than 32 KiB, when the whole range is in the page cache and
+ * out_fd is non-blocking, go with sendfile(2) on the loop's thread, which then cannot block (a
+ * poll waits for room in the socket). Otherwise up to 64 KiB are read into a buffer the loop
+ * keeps and sent from there, and more go with splice(2) through a pipe the loop keeps (each
+ * splice runs on an io_uring kernel worker; into a blocking out_fd whose reader stalls, that
+ * worker waits with it, so make sockets non-blocking: uco_conn's are). Returns the bytes sent
+ * (fewer than len only at the file's end) or -errno. Awaits. */
 UCO_API ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len);
 
 /* --- Buffer pools ----------------------------------------------------------------------- */
@@ -293,7 +292,7 @@ UCO_API ssize_t uco_conn_send_zc(uco_conn *c, const void *buf, size_t len);
  * (see docs/BENCHMARKS.md, "Static files"). Send the rest at once: the bytes wait until then
  * (or until c closes). Awaits. */
 UCO_API ssize_t uco_conn_send_more(uco_conn *c, const void *buf, size_t len);
-/* Sends len bytes of a file from off (see uco_sendfile; over 64 KiB, sendfile(2) needs a
+/* Sends len bytes of a file from off (see uco_sendfile; over 32 KiB, sendfile(2) needs a
  * regular descriptor, which a fixed connection is given as by uco_conn_fd). Awaits. */
 UCO_API ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t len);
 
