@@ -364,7 +364,8 @@ static bool nonblocking(int fd)
 
 static bool cachestat_missing; /* ENOSYS or filtered: every process's answer is the same */
 
-/* Whether every page of [off, off + len) of fd is in the page cache (false when unknown). */
+/* Whether every page of [off, off + len) of fd is in the page cache (false when unknown). At
+ * most DIRECT_PIECE at a time: the kernel walks the range's pages. */
 static bool range_cached(int fd, int64_t off, size_t len)
 {
     if (cachestat_missing || !len) return false;
@@ -382,23 +383,28 @@ static bool range_cached(int fd, int64_t off, size_t len)
  * (loopback) can keep taking bytes, and the loop must not stay in one call for long. */
 #define DIRECT_PIECE (1u << 20)
 
-/* sendfile(2) from the loop's thread into the non-blocking out_fd: returns what uco_sendfile
- * returns, or sets *fallback (sending nothing) when the range is not all cached or
- * sendfile(2) cannot take this pair of descriptors. */
+/* sendfile(2) from the loop's thread into the non-blocking out_fd, a piece at a time while the
+ * pieces are in the page cache. Returns what uco_sendfile returns; or, with *rest set, the
+ * bytes it sent (maybe 0) before a piece that is not all cached, or a pair of descriptors
+ * sendfile(2) cannot take: the caller sends the rest another way. */
 static ssize_t sendfile_direct(int out_fd, int file_fd, int64_t off, size_t len, uint64_t *sent,
-                               bool *fallback)
+                               bool *rest)
 {
-    *fallback = false;
+    *rest = false;
     /* An O_DIRECT file is read from the disk whatever the cache holds. */
     int fl = fcntl(file_fd, F_GETFL);
-    if (fl < 0 || (fl & O_DIRECT) || !range_cached(file_fd, off, len)) {
-        *fallback = true;
+    if (fl < 0 || (fl & O_DIRECT)) {
+        *rest = true;
         return 0;
     }
     size_t done = 0;
     while (done < len) {
         size_t piece = len - done < DIRECT_PIECE ? len - done : DIRECT_PIECE;
         off_t o = (off_t)(off + (int64_t)done);
+        if (!range_cached(file_fd, o, piece)) {
+            *rest = true; /* a cold piece: never a disk read on the loop's thread */
+            break;
+        }
         ssize_t m = sendfile(out_fd, file_fd, &o, piece);
         if (m < 0 && errno == EINTR) continue;
         if (m < 0 && errno == EAGAIN) { /* the socket is full: wait for room, holding no thread */
@@ -409,8 +415,8 @@ static ssize_t sendfile_direct(int out_fd, int file_fd, int64_t off, size_t len,
         if (m < 0) {
             int e = errno;
             if (!done && (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == EPERM)) {
-                *fallback = true; /* e.g. a file system without splice_read: the pipe way */
-                return 0;
+                *rest = true; /* e.g. a file system without splice_read: the pipe way */
+                break;
             }
             return -e;
         }
@@ -470,17 +476,22 @@ ssize_t uco__sendfile(int out_fd, bool fixed, int direct_fd, int file_fd, int64_
     int r = uco__await_check(t);
     if (r) return r;
     struct uco__net *n = uco__net_get(t->loop);
+    size_t done = 0;
     if (len > UCO__DIRECT_MIN && direct_fd >= 0 && nonblocking(direct_fd)) {
-        bool fallback;
-        ssize_t c = sendfile_direct(direct_fd, file_fd, off, len, sent, &fallback);
-        if (!fallback) return c;
+        bool rest;
+        ssize_t c = sendfile_direct(direct_fd, file_fd, off, len, sent, &rest);
+        if (!rest) return c;
+        done = (size_t)c; /* the cached part went; the rest is read or spliced */
+        off += (int64_t)done;
+        len -= done;
     }
-    if (len <= UCO__COPY_BUF) {
-        bool unreadable = false;
-        ssize_t c = sendfile_copy(n, out_fd, fixed, file_fd, off, len, sent, &unreadable);
-        if (!unreadable) return c;
-    }
-    return sendfile_splice(n, out_fd, fixed, file_fd, off, len, sent);
+    ssize_t c = 0;
+    bool unreadable = false;
+    if (len <= UCO__COPY_BUF)
+        c = sendfile_copy(n, out_fd, fixed, file_fd, off, len, sent, &unreadable);
+    if (len > UCO__COPY_BUF || unreadable)
+        c = sendfile_splice(n, out_fd, fixed, file_fd, off, len, sent);
+    return c < 0 ? c : (ssize_t)done + c;
 }
 
 ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len)

@@ -419,7 +419,8 @@ static void sendfile_sends_a_file_into_a_socket_or_a_pipe(void **state)
 /* Over 32 KiB, a range that is all in the page cache goes with sendfile(2) into a
  * non-blocking socket (in 1 MiB pieces); anything over 64 KiB that cannot is spliced. With
  * every splice made to fail, the cached file still arrives whole, while the same file
- * evicted, opened O_DIRECT, or sent into a blocking socket, fails. */
+ * evicted, opened O_DIRECT, or sent into a blocking socket, fails, and one cached only in
+ * part fails after its cached part. */
 static intptr_t sendfile_direct_body(void *arg)
 {
     char path[] = "/var/tmp/uco-sendfile-XXXXXX"; /* not a tmpfs, whose pages cannot go */
@@ -456,13 +457,36 @@ static intptr_t sendfile_direct_body(void *arg)
         T_CHECK_EQ(uco_sendfile(c, d, 0, 1 << 20), -EIO);
         close(d);
     }
-    if (evict_pages(f))
+    bool cold = evict_pages(f);
+    if (cold) {
         T_CHECK_EQ(uco_sendfile(c, f, 0, 1 << 20), -EIO);
-    else
+        /* The first MiB cached again, the second not: the first goes, then the splice fails. */
+        T_CHECK_EQ(posix_fadvise(f, 0, 0, POSIX_FADV_RANDOM), 0); /* no read-ahead */
+        char *tmp = malloc(1 << 20);
+        T_CHECK_EQ(pread(f, tmp, 1 << 20, 0), 1 << 20);
+        free(tmp);
+        long pages = cached_pages(f);
+        if (pages == (1 << 20) / 4096) {
+            struct reader r = {.fd = s, .len = 1 << 20};
+            uco_task *rt;
+            T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
+            T_CHECK_EQ(uco_sendfile(c, f, 0, 2 << 20), -EIO);
+            T_CHECK_EQ(uco_task_join(rt, NULL), 0);
+            struct ck want = {0};
+            ck_update(&want, data, 1 << 20);
+            T_CHECK(r.got == 1 << 20 && r.ck.h == want.h);
+        } else {
+            printf("note: reading the first MiB cached %ld pages, not 256: the partly cached "
+                   "file was not tried with splices failing\n",
+                   pages);
+        }
+    } else {
         printf("note: /var/tmp kept the file's pages, the cold file was not tried\n");
+    }
     uco_fault_clear(uco_loop_current());
-    /* Cold, it is spliced: the bytes are the same. */
-    T_CHECK_EQ(sendfile_arrives(c, s, f, data, 0, 1 << 20, 1 << 20), 0);
+    /* Partly cold (the first MiB cached, the rest evicted): the cached part goes with
+     * sendfile(2), the rest is spliced, and the bytes are the same. */
+    T_CHECK_EQ(sendfile_arrives(c, s, f, data, 0, 2 << 20, 2 << 20), 0);
     free(data);
     close(f);
     close(c);
