@@ -430,7 +430,17 @@ static intptr_t sendfile_direct_body(void *arg)
     char *data = malloc(FILE_BYTES);
     fill_pattern(data, FILE_BYTES, 5);
     T_CHECK_EQ(write_full(f, data, FILE_BYTES), 0);
-    T_CHECK(cached_pages(f) >= (long)(FILE_BYTES / 4096));
+    long pages = cached_pages(f);
+    if (pages < (long)(FILE_BYTES / 4096)) {
+        /* No cachestat (-1), or a file system where it sees no pages: overlayfs, whose pages
+         * belong to the file underneath. uco_sendfile splices there. */
+        printf("SKIP: cachestat(2) sees %ld of the %u pages just written to /var/tmp (%s): "
+               "uco_sendfile splices there\n",
+               pages, FILE_BYTES / 4096, pages < 0 ? strerror(errno) : "overlayfs?");
+        free(data);
+        close(f);
+        return 77;
+    }
     int c, s;
     T_CHECK_EQ(tcp_pair("127.0.0.1:0", &c, &s), 0);
     int fl = fcntl(c, F_GETFL);
@@ -465,8 +475,8 @@ static intptr_t sendfile_direct_body(void *arg)
         char *tmp = malloc(1 << 20);
         T_CHECK_EQ(pread(f, tmp, 1 << 20, 0), 1 << 20);
         free(tmp);
-        long pages = cached_pages(f);
-        if (pages == (1 << 20) / 4096) {
+        long first = cached_pages(f);
+        if (first == (1 << 20) / 4096) {
             struct reader r = {.fd = s, .len = 1 << 20};
             uco_task *rt;
             T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
@@ -478,7 +488,7 @@ static intptr_t sendfile_direct_body(void *arg)
         } else {
             printf("note: reading the first MiB cached %ld pages, not 256: the partly cached "
                    "file was not tried with splices failing\n",
-                   pages);
+                   first);
         }
     } else {
         printf("note: /var/tmp kept the file's pages, the cold file was not tried\n");
@@ -496,15 +506,9 @@ static intptr_t sendfile_direct_body(void *arg)
 
 static void sendfile_of_a_cached_file_needs_no_splice(void **state)
 {
-    int fd = open("/var/tmp", O_RDONLY | O_DIRECTORY);
-    long pages = fd >= 0 ? cached_pages(fd) : -1;
-    int e = errno;
-    if (fd >= 0) close(fd);
-    if (pages < 0) {
-        printf("SKIP: no cachestat(2) here (%s): uco_sendfile always splices\n", strerror(e));
-        skip();
-    }
-    assert_int_equal(t_run(sendfile_direct_body, NULL, NULL), 0);
+    intptr_t r = t_run(sendfile_direct_body, NULL, NULL);
+    if (r == 77) skip();
+    assert_int_equal(r, 0);
 }
 
 /* Splices into a socket whose peer never reads, 256 KiB a call (as uco-httpd sends files), cut

@@ -160,7 +160,8 @@ UCO_API int uco_shutdown(int fd, int how);
 /* Sends len bytes of file file_fd from offset off to socket (or pipe) out_fd, without a disk
  * read ever stalling the loop. More than 32 KiB, when the whole range is in the page cache and
  * out_fd is non-blocking, go with sendfile(2) on the loop's thread, which then cannot block (a
- * poll waits for room in the socket). Otherwise up to 64 KiB are read into a buffer the loop
+ * poll waits for room in the socket; cachestat(2) sees no pages of overlayfs files, so those
+ * never go this way). Otherwise up to 64 KiB are read into a buffer the loop
  * keeps and sent from there, and more go with splice(2) through a pipe the loop keeps (each
  * splice runs on an io_uring kernel worker; into a blocking out_fd whose reader stalls, that
  * worker waits with it, so make sockets non-blocking: uco_conn's are). Returns the bytes sent
