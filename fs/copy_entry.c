@@ -45,8 +45,6 @@ static int undo(struct cp_dir *dir, const char *name, bool own)
     return remove_dst(dir, name) ? CP_LEFT_REMOVED : CP_LEFT_INCOMPLETE;
 }
 
-enum existing { EX_REPLACE, EX_SKIP, EX_FAILED };
-
 /* The last component of path (trailing slashes ignored) and its length. */
 static const char *last_name(const char *path, size_t *len)
 {
@@ -102,10 +100,10 @@ static int same_file(struct cp_engine *e, struct cp_dir *dir, const char *sname,
  * and truncated, following a symlink there; anything else: removed and made anew), skip it
  * (-n before anything else, -u), or refuse (the source itself; a directory). sname is the
  * source's name in dir (the source's symlink is followed to compare it with the destination).
- * *named (may be NULL) receives the name's own statx (not following a symlink). */
-static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const char *sname,
-                              const char *name, const struct statx *src, bool through_symlink,
-                              struct statx *named)
+ * *named (may be NULL) receives the name's own statx (not following a symlink). Returns 0
+ * (overwrite it), 1 (skip it) or -EEXIST (refused, and reported). */
+static int existing(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *name,
+                    const struct statx *src, bool through_symlink, struct statx *named)
 {
     struct statx dst;
     int r = uco_statx(dir->dst_fd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &dst);
@@ -115,30 +113,30 @@ static enum existing existing(struct cp_engine *e, struct cp_dir *dir, const cha
         if (r == -ENOENT) {
             uco__cp_fail(e, dir, rname(dir, name), "write through dangling symlink", true, -ENOENT,
                          false);
-            return EX_FAILED;
+            return -EEXIST;
         }
     }
     if (r < 0) {
         uco__cp_fail(e, dir, rname(dir, name), "stat", true, r, false);
-        return EX_FAILED;
+        return -EEXIST;
     }
     /* cp -n looks no further: not even at whether it is the source itself, or a directory. */
     int same = e->flags & UCO_COPY_NO_CLOBBER ? 0 : same_file(e, dir, sname, name, src, &dst);
     if (same > 0) {
         uco__cp_fail(e, dir, rname(dir, name), "same file", true, -EINVAL, false);
-        return EX_FAILED;
+        return -EEXIST;
     }
     if (same < 0 || (e->flags & UCO_COPY_NO_CLOBBER) ||
         ((e->flags & UCO_COPY_UPDATE) && not_newer(src, &dst))) {
         e->st.skipped++;
-        return EX_SKIP;
+        return 1;
     }
     if (S_ISDIR(dst.stx_mode)) {
         uco__cp_fail(e, dir, rname(dir, name), "overwrite directory with non-directory", true,
                      -EISDIR, false);
-        return EX_FAILED;
+        return -EEXIST;
     }
-    return EX_REPLACE;
+    return 0;
 }
 
 /* Removes dir/name and creates it afresh. */
@@ -162,14 +160,10 @@ static int open_existing(struct cp_engine *e, struct cp_dir *dir, const char *sn
     *skip = false;
     *own = false;
     struct statx named;
-    switch (existing(e, dir, sname, name, src, true, &named)) {
-    case EX_SKIP:
-        *skip = true;
-        return 0;
-    case EX_FAILED:
-        return -EEXIST; /* reported */
-    case EX_REPLACE:
-        break;
+    int v = existing(e, dir, sname, name, src, true, &named);
+    if (v) {
+        *skip = v > 0;
+        return v > 0 ? 0 : v;
     }
     bool linked = !S_ISLNK(named.stx_mode) && named.stx_nlink > 1;
     bool replace = linked && (e->flags & UCO_COPY_LINKS);
@@ -249,14 +243,8 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         if (dst == -EEXIST) {
             /* cp looks at the destination before it opens the source: -n or -u may skip it
              * (no error then), and a refusal of it comes first. */
-            switch (existing(e, dir, sname, dname, stx, true, NULL)) {
-            case EX_SKIP:
-                return 0;
-            case EX_FAILED:
-                return -EEXIST; /* reported */
-            case EX_REPLACE:
-                break;
-            }
+            int v = existing(e, dir, sname, dname, stx, true, NULL);
+            if (v) return v > 0 ? 0 : v; /* skipped, or refused (reported) */
         }
         return uco__cp_fail(e, dir, rn, "open", false, src, false);
     }
@@ -320,14 +308,8 @@ static int make_replacing(struct cp_engine *e, struct cp_dir *dir, const char *s
 {
     int r = make(arg);
     if (r == -EEXIST) {
-        switch (existing(e, dir, sname, name, stx, false, NULL)) {
-        case EX_SKIP:
-            return 1;
-        case EX_FAILED:
-            return -EEXIST;
-        case EX_REPLACE:
-            break;
-        }
+        int v = existing(e, dir, sname, name, stx, false, NULL);
+        if (v) return v; /* 1: skipped; -EEXIST: refused (reported) */
         r = uco_unlinkat(dir->dst_fd, name, 0);
         if (r == 0 || r == -ENOENT) r = make(arg);
     }

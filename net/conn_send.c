@@ -357,7 +357,8 @@ ssize_t uco_conn_sendfile(uco_conn *c, int file_fd, int64_t off, size_t len)
 {
     if (!c || c->closing) return -EINVAL;
     /* A large transfer from a cached file goes with sendfile(2), which needs a regular
-     * descriptor: one is installed for a fixed connection (kept until it closes). Without
+     * descriptor: one is installed for a fixed connection (kept until it closes; it shares the
+     * connection's O_NONBLOCK, which uco_conn_open and the listener's accept set). Without
      * one (an old kernel, a full descriptor table) the pipe way still works. */
     int direct = -1;
     if (len > UCO__DIRECT_MIN) {

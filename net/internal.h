@@ -179,8 +179,8 @@ void uco__park_nointr(struct uco_task *t, void *obj, const char *what);
 
 /* Send with the fixed-file flag when fixed; zero-copy when zc. Awaits. */
 ssize_t uco__send(int fd, bool fixed, const void *buf, size_t len, int flags, bool zc);
-/* uco_sendfile's work; fixed: out_fd is a fixed slot; direct_fd: a regular descriptor for the
- * same socket, which sendfile(2) uses on the loop's thread if it is non-blocking, or -1; sent
+/* uco_sendfile's work; fixed: out_fd is a fixed slot; direct_fd: a regular, non-blocking
+ * descriptor for the same socket, for sendfile(2) on the loop's thread, or -1; sent
  * (may be NULL) counts the bytes as each piece goes into the socket. Awaits. */
 ssize_t uco__sendfile(int out_fd, bool fixed, int direct_fd, int file_fd, int64_t off, size_t len,
                       uint64_t *sent);

@@ -355,7 +355,6 @@ struct uco__cachestat {
     uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
 };
 
-/* sendfile(2) runs on the loop's thread only where it cannot wait for the reader. */
 static bool nonblocking(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -477,7 +476,7 @@ ssize_t uco__sendfile(int out_fd, bool fixed, int direct_fd, int file_fd, int64_
     if (r) return r;
     struct uco__net *n = uco__net_get(t->loop);
     size_t done = 0;
-    if (len > UCO__DIRECT_MIN && direct_fd >= 0 && nonblocking(direct_fd)) {
+    if (len > UCO__DIRECT_MIN && direct_fd >= 0) {
         bool rest;
         ssize_t c = sendfile_direct(direct_fd, file_fd, off, len, sent, &rest);
         if (!rest) return c;
@@ -496,7 +495,9 @@ ssize_t uco__sendfile(int out_fd, bool fixed, int direct_fd, int file_fd, int64_
 
 ssize_t uco_sendfile(int out_fd, int file_fd, int64_t off, size_t len)
 {
-    return uco__sendfile(out_fd, false, out_fd, file_fd, off, len, NULL);
+    /* sendfile(2) on the loop's thread only where it cannot wait for the reader. */
+    int direct = len > UCO__DIRECT_MIN && nonblocking(out_fd) ? out_fd : -1;
+    return uco__sendfile(out_fd, false, direct, file_fd, off, len, NULL);
 }
 
 /* ---- process set-up ------------------------------------------------------------------ */

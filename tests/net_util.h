@@ -38,10 +38,13 @@ static inline long cached_pages(int fd)
     return (long)cs.nr_cache;
 }
 
-/* Drops fd's pages from the page cache: written back first, or they stay. Returns whether
- * none is left (false on tmpfs, where the cache is the file). */
+/* Drops fd's pages (a file just written) from the page cache: written back first, or they
+ * stay. Returns whether it had pages and has none left: false on tmpfs, where the cache is the
+ * file, and where cachestat(2) is missing or sees none (overlayfs: the pages are the file's
+ * underneath), so a caller cannot tell. */
 static inline bool evict_pages(int fd)
 {
+    if (cached_pages(fd) <= 0) return false;
     if (fdatasync(fd) < 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) return false;
     return cached_pages(fd) == 0;
 }

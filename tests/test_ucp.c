@@ -39,6 +39,18 @@ static void path(char *buf, const char *name)
     snprintf(buf, PATH_MAX, "%s/%s", base, name);
 }
 
+/* A fresh, empty directory for one tool's run ("<stem>-u" for ucp, k = 0; "<stem>-c" for cp),
+ * made the working directory; its path in where. */
+static void enter_fresh(char *where, const char *stem, int k)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s-%c", stem, k ? 'c' : 'u');
+    path(where, name);
+    remove_tree(where);
+    assert_int_equal(mkdir(where, 0755), 0);
+    assert_int_equal(chdir(where), 0);
+}
+
 /* Runs ucp with the given arguments (NULL-terminated), as uid (-1: root). */
 static int ucp_as(uid_t uid, const char *a0, ...)
 {
@@ -537,10 +549,7 @@ static void a_source_ending_in_dotdot_is_copied_into_the_directory_like_cp(void 
 {
     char where[PATH_MAX], p[PATH_MAX];
     for (int k = 0; k < 2; k++) {
-        path(where, k ? "dotdot-c" : "dotdot-u");
-        remove_tree(where);
-        assert_int_equal(mkdir(where, 0755), 0);
-        assert_int_equal(chdir(where), 0);
+        enter_fresh(where, "dotdot", k);
         assert_int_equal(mkdir("in", 0755), 0);
         assert_int_equal(mkdir("a", 0755), 0);
         assert_int_equal(mkdir("a/b", 0755), 0);
@@ -624,10 +633,7 @@ static void same_file_no_clobber_and_update_decide_in_cps_order(void **state)
     char where[PATH_MAX], p[PATH_MAX];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (int k = 0; k < 2; k++) {
-            path(where, k ? "samefile-c" : "samefile-u");
-            remove_tree(where);
-            assert_int_equal(mkdir(where, 0755), 0);
-            assert_int_equal(chdir(where), 0);
+            enter_fresh(where, "samefile", k);
             write_file("f", "content", 1000000000);
             assert_int_equal(link("f", "h"), 0);
             assert_int_equal(symlink("f", "lf"), 0);
@@ -691,10 +697,7 @@ static void several_sources_with_one_name_are_copied_once_and_kept_like_cp(void 
     char where[PATH_MAX];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (int k = 0; k < 2; k++) {
-            path(where, k ? "onename-c" : "onename-u");
-            remove_tree(where);
-            assert_int_equal(mkdir(where, 0755), 0);
-            assert_int_equal(chdir(where), 0);
+            enter_fresh(where, "onename", k);
             assert_int_equal(mkdir("to", 0755), 0);
             assert_int_equal(mkdir("o", 0755), 0);
             assert_int_equal(mkdir("d", 0755), 0);
@@ -731,10 +734,7 @@ static void hard_links_between_sources_are_kept_like_cp(void **state)
 {
     char where[PATH_MAX];
     for (int k = 0; k < 2; k++) {
-        path(where, k ? "xlinks-c" : "xlinks-u");
-        remove_tree(where);
-        assert_int_equal(mkdir(where, 0755), 0);
-        assert_int_equal(chdir(where), 0);
+        enter_fresh(where, "xlinks", k);
         assert_int_equal(mkdir("to", 0755), 0);
         assert_int_equal(mkdir("a", 0755), 0);
         assert_int_equal(mkdir("b", 0755), 0);

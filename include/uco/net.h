@@ -311,7 +311,7 @@ UCO_API void uco_conn_close(uco_conn *c);
 /* A regular descriptor for c, for setsockopt, getpeername and the like. Connections accepted
  * by a listener live in io_uring's fixed-file table (no descriptor of their own); for them
  * one is installed on first call (Linux 6.8+, else -EOPNOTSUPP), and closed with c. Awaits
- * only in that case. */
+ * only in that case. Leave it non-blocking: uco_conn_sendfile relies on that. */
 UCO_API int uco_conn_fd(uco_conn *c);
 
 /* Connection counters, for tests and tuning. */
