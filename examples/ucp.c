@@ -559,7 +559,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    u.o.flags = flags;
+    /* The loop runs the copy alone: small files may be written from its thread (fs.h). */
+    u.o.flags = flags | UCO_COPY_OWN_LOOP;
     u.o.on_error = on_error;
     u.o.error_arg = &u;
     if (u.verbose) {

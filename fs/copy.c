@@ -687,6 +687,7 @@ static int copy_tree(struct cp_engine *e, struct cp_dir *top, const char *src, c
     if (!root) return e->first_err;
     e->root = root;
     e->meta_inline = local_fs(root->dst_fd) && (root->src_fd < 0 || local_fs(root->src_fd));
+    e->write_inline = e->meta_inline && (e->flags & UCO_COPY_OWN_LOOP);
     unsigned w = e->o.walkers;
     e->pending = calloc(w, sizeof *e->pending);
     e->walker_tasks = calloc(w, sizeof *e->walker_tasks);

@@ -2,7 +2,9 @@
  * of chunks (queue_depth reads and writes in flight), sparse files segment by segment
  * (SEEK_DATA / SEEK_HOLE) so holes stay holes. Reads go on to the end of the file as it is now,
  * not as it was stat'ed: a file that grew is copied whole, one that shrank is not padded. */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +86,38 @@ static size_t align_up(size_t n, size_t align)
 
 /* ---- small files ---------------------------------------------------------------------- */
 
+/* write_all with pwrite(2) from the loop's thread (UCO_COPY_OWN_LOOP), not through the ring:
+ * ext4 and others have no non-blocking buffered write, so io_uring would hand each one to a
+ * kernel worker. The loop's fault rules apply to it as to a ring write (tests of the error
+ * paths). Returns len or -errno. */
+static ssize_t write_inline(int fd, const char *buf, size_t len, int64_t off)
+{
+    struct uco_loop *l = uco__tls_loop;
+    size_t done = 0;
+    while (done < len) {
+        size_t n = len - done;
+        if (UCO__UNLIKELY(l && l->faults.n)) {
+            struct io_uring_sqe sqe;
+            int32_t forced = 0;
+            void *mem = NULL;
+            io_uring_prep_write(&sqe, fd, buf + done, n > UINT32_MAX ? UINT32_MAX : (unsigned)n,
+                                (uint64_t)off + done);
+            int f = uco__fault_apply(&l->faults, UCO_OP_WRITE, fd, &sqe, &forced, &mem);
+            free(mem);
+            if (f == UCO__FAULT_FAIL) return forced;
+            if (f == UCO__FAULT_SHORT) n = sqe.len;
+        }
+        ssize_t w = pwrite(fd, buf + done, n, (off_t)(off + (int64_t)done));
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (w == 0) return -EIO; /* a regular write never returns 0 for a non-empty buffer */
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+
 /* Reads and writes through one buffer until the end. size >= 0: a regular file of that stat'ed
  * size, read at offsets. size < 0: a source that is not a regular file (a FIFO, a device),
  * read at its current position until it says end of file, whatever its stat'ed size. */
@@ -106,7 +140,8 @@ static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, c
             break;
         }
         if (n == 0) break;
-        ssize_t w = uco_write_all(dst, buf, (size_t)n, off);
+        ssize_t w = e->write_inline ? write_inline(dst, buf, (size_t)n, off)
+                                    : uco_write_all(dst, buf, (size_t)n, off);
         if (w < 0) {
             *where = "write";
             r = w;

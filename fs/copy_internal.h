@@ -156,7 +156,8 @@ struct cp_engine {
 
     /* buffers */
     struct cp_buf *free_bufs[CP_CLASSES];
-    bool meta_inline; /* metadata system calls on the loop's thread instead of the pool */
+    bool meta_inline;  /* metadata system calls on the loop's thread instead of the pool */
+    bool write_inline; /* small files written from the loop's thread (UCO_COPY_OWN_LOOP) */
 };
 
 /* Path of a node's source or destination (root name + "/" + ... + "/" + name), malloc'd;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -255,18 +256,18 @@ static intptr_t inject_first_write_body(void *arg)
     return copy_body(arg);
 }
 
-static void failed_writes_are_reported_removed_and_the_rest_copied(void **state)
+static void failed_writes_case(const char *name, unsigned flags)
 {
     char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
-    at(src, "eio");
-    at(dst, "eio-copy");
+    at(src, name);
+    snprintf(dst, sizeof dst, "%s-copy", src);
     mkdir(src, 0755);
     for (int i = 0; i < 10; i++) {
         snprintf(p, sizeof p, "%s/f%d", src, i);
         make_file(p, 1000 + (size_t)i);
     }
     struct run r = {.src = src, .dst = dst};
-    r.o.flags = UCO_COPY_ARCHIVE;
+    r.o.flags = UCO_COPY_ARCHIVE | flags;
     r.o.jobs = 1; /* one file at a time: the 4th and 5th writes are two files */
     t_run(inject_body, &r, NULL);
     assert_int_equal(r.result, -EIO);
@@ -288,6 +289,122 @@ static void failed_writes_are_reported_removed_and_the_rest_copied(void **state)
         }
     }
     assert_int_equal(present, 8);
+}
+
+static void failed_writes_are_reported_removed_and_the_rest_copied(void **state)
+{
+    failed_writes_case("eio", 0);
+}
+
+/* The same with the writes made from the loop's thread: the fault rules apply to them too. */
+static void failed_inline_writes_are_reported_removed_and_the_rest_copied(void **state)
+{
+    failed_writes_case("eio-inline", UCO_COPY_OWN_LOOP);
+}
+
+/* Bytes written by the calling thread's write system calls (/proc/thread-self/io), or -1. */
+static long long thread_wchar(void)
+{
+    FILE *f = fopen("/proc/thread-self/io", "re");
+    if (!f) return -1;
+    char line[128];
+    long long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "wchar: %lld", &v) == 1) break;
+    fclose(f);
+    return v;
+}
+
+struct own_loop_run {
+    struct run r;
+    size_t max_len; /* > 0: every write is cut to this many bytes (fault rule) */
+    long long wchar;
+};
+
+static intptr_t own_loop_body(void *arg)
+{
+    struct own_loop_run *o = arg;
+    if (o->max_len) {
+        uco_fault f = {.op = UCO_OP_WRITE, .fd = -1, .max_len = o->max_len};
+        T_CHECK(uco_fault_add(uco_loop_current(), &f) >= 0);
+    }
+    long long w0 = thread_wchar();
+    copy_body(&o->r);
+    o->wchar = w0 < 0 ? -1 : thread_wchar() - w0;
+    return 0;
+}
+
+/* Copies 40 files of 1000..1039 bytes with flags (and writes cut to max_len bytes when > 0);
+ * checks every copy and returns the bytes the loop's thread wrote with write system calls. */
+static long long small_files_case(const char *name, unsigned flags, size_t max_len)
+{
+    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
+    at(src, name);
+    snprintf(dst, sizeof dst, "%s-copy", src);
+    assert_int_equal(mkdir(src, 0755), 0);
+    for (int i = 0; i < 40; i++) {
+        snprintf(p, sizeof p, "%s/f%d", src, i);
+        make_file(p, 1000 + (size_t)i);
+    }
+    struct own_loop_run o = {.r = {.src = src, .dst = dst}, .max_len = max_len};
+    o.r.o.flags = UCO_COPY_ARCHIVE | flags;
+    t_run(own_loop_body, &o, NULL);
+    assert_int_equal(o.r.result, 0);
+    assert_int_equal(o.r.nerr, 0);
+    assert_int_equal(o.r.st.files, 40);
+    for (int i = 0; i < 40; i++) {
+        snprintf(p, sizeof p, "%s/f%d", dst, i);
+        assert_true(holds_pattern(p, 1000 + (size_t)i));
+    }
+    assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
+    return o.wchar;
+}
+
+/* UCO_COPY_OWN_LOOP: small files on a local file system are written by the loop's thread
+ * (its write count grows by their bytes), and not without it (the ring's writes run on the
+ * kernel's io_uring workers, or inline without a write system call). */
+static void own_loop_writes_small_files_from_the_loop_thread(void **state)
+{
+    const long long bytes = 40 * 1000 + 39 * 40 / 2;
+    long long inline_w = small_files_case("own-loop", UCO_COPY_OWN_LOOP, 0);
+    long long ring_w = small_files_case("ring-writes", 0, 0);
+    if (inline_w < 0) {
+        printf("SKIP: no /proc/thread-self/io (task I/O accounting) to tell who wrote\n");
+        skip();
+    }
+    struct statfs sf;
+    assert_int_equal(statfs(base, &sf), 0);
+    if (sf.f_type != 0xEF53 && sf.f_type != 0x01021994 && sf.f_type != 0x58465342 &&
+        sf.f_type != 0x9123683E) {
+        /* The engine writes inline on local disk and memory file systems only. */
+        printf("SKIP: %s is not on ext4, tmpfs, xfs or btrfs (file system 0x%lx)\n", base,
+               (unsigned long)sf.f_type);
+        skip();
+    }
+    assert_true(inline_w >= bytes);
+    assert_true(ring_w < bytes / 2);
+}
+
+/* Short writes (a fault rule cuts each to 100 bytes) from the loop's thread are continued. */
+static void own_loop_short_writes_still_copy_whole_files(void **state)
+{
+    long long w = small_files_case("own-loop-short", UCO_COPY_OWN_LOOP, 100);
+    if (w >= 0) assert_true(w >= 40 * 1000);
+}
+
+/* A whole tree of every kind (test_ucp compares ucp, which sets the flag, with cp -a). */
+static void own_loop_copies_every_kind_of_tree_the_same(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    at(src, "own-loop-tree");
+    at(dst, "own-loop-tree-copy");
+    assert_int_equal(build_tree(src, geteuid() == 0 ? TREE_OWNERS | TREE_DEVICES : 0), 0);
+    struct run r = {.src = src, .dst = dst};
+    r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_OWN_LOOP;
+    run_copy(&r);
+    assert_int_equal(r.result, 0);
+    assert_int_equal(r.nerr, 0);
+    assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
 }
 
 /* The destination's close fails (injected EIO: the NOP'd close leaves the descriptor open). */
@@ -1050,6 +1167,10 @@ int main(void)
         cmocka_unit_test(counters_match_the_tree),
         cmocka_unit_test(a_listed_name_longer_than_name_max_is_reported_not_overflowed),
         cmocka_unit_test(failed_writes_are_reported_removed_and_the_rest_copied),
+        cmocka_unit_test(failed_inline_writes_are_reported_removed_and_the_rest_copied),
+        cmocka_unit_test(own_loop_writes_small_files_from_the_loop_thread),
+        cmocka_unit_test(own_loop_short_writes_still_copy_whole_files),
+        cmocka_unit_test(own_loop_copies_every_kind_of_tree_the_same),
         cmocka_unit_test(a_failed_destination_close_is_reported_and_the_file_removed),
         cmocka_unit_test(a_file_whose_metadata_and_close_both_fail_is_one_error),
         cmocka_unit_test(a_failed_copy_through_a_link_is_reported_incomplete_not_removed),
