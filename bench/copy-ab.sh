@@ -3,20 +3,22 @@
 # fresh ext4 file system in memory, for deciding a change to the copy engine in minutes.
 #
 #   bench/copy-ab.sh [--reps N] [--tree DIR] [--size SIZE] [--fs-opts "MKFS OPTIONS"] \
-#                    NAME=CMD [NAME=CMD...]
+#                    [--cold] [--img-dir DIR] NAME=CMD [NAME=CMD...]
 #
 # Each CMD gets SRC DST appended (e.g. "new=build/examples/ucp -a" "cp=cp -a"). Every run, for
 # every command in turn (the order alternates: A B C, C B A, ...):
-#   1. a new ext4 (default without a journal, like this VM's root) is made in a file on
-#      /dev/shm and mounted through a loop device, and --tree (default: the small-file tree of
-#      bench/copy.sh, made with bench/mktree.py when missing) is copied into it with cp -a;
-#   2. sync, drop caches, read the source once (warm cache);
+#   1. a new ext4 (default without a journal, like this VM's root) is made in a file in
+#      --img-dir (default /dev/shm) and mounted through a loop device, and --tree (default:
+#      the small-file tree of bench/copy.sh, made with bench/mktree.py when missing) is copied
+#      into it with cp -a;
+#   2. sync, drop caches, read the source once (warm cache; --cold: not read);
 #   3. the command copies SRC to DST on that file system, timed by /usr/bin/time.
 # A new file system per run means no writeback of an earlier copy lands in a later one and no
 # recently deleted inodes slow the creates (docs/BENCHMARKS.md, "ext4 and recently deleted
 # inodes"), and the disk is memory, so what is measured is the CPU work of the copy: the
 # figures move less than bench/copy.sh's on the root file system, but they are not its
-# figures (the disk is never waited for). Prints each command's median wall time and CPU time
+# figures (the disk is never waited for). With --img-dir on a disk and --cold the source is
+# read from that disk (through the image file). Prints each command's median wall time and CPU time
 # (user + system) with min and max, and the median of the per-round ratios to the first
 # command. Needs root (mount, drop_caches).
 set -euo pipefail
@@ -26,13 +28,17 @@ reps=6
 tree=${UCO_BENCH_DIR:-/var/tmp/uco-bench-copy}/src-small
 size=4G
 fs_opts="-O ^has_journal"
+cold=0
+img_dir=/dev/shm
 while [ $# -gt 0 ]; do
     case $1 in
     --reps) reps=$2; shift 2 ;;
     --tree) tree=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --fs-opts) fs_opts=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cold) cold=1; shift ;;
+    --img-dir) img_dir=$2; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "copy-ab.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
     esac
@@ -60,7 +66,7 @@ for a in "$@"; do
 done
 n=${#names[@]}
 
-work=$(mktemp -d /dev/shm/uco-copy-ab-XXXXXX)
+work=$(mktemp -d "$img_dir/uco-copy-ab-XXXXXX")
 mnt=$work/mnt
 img=$work/fs.img
 results=$work/results.txt
@@ -72,7 +78,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "# bench/copy-ab.sh  $(date -u +%FT%TZ)  $(uname -r)  $(nproc) cpus  tree $tree" \
-    "($(find "$tree" | wc -l) entries)  ext4 $fs_opts in /dev/shm  reps=$reps"
+    "($(find "$tree" | wc -l) entries)  ext4 $fs_opts in $img_dir  reps=$reps" \
+    "$( ((cold)) && echo cold || echo warm)"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 one_run() { # index round
@@ -85,7 +92,7 @@ one_run() { # index round
     cp -a "$tree" "$mnt/src"
     sync
     echo 3 >/proc/sys/vm/drop_caches
-    find "$mnt/src" -type f -print0 | xargs -0 cat >/dev/null
+    ((cold)) || find "$mnt/src" -type f -print0 | xargs -0 cat >/dev/null
     local t
     # shellcheck disable=SC2086 # CMD is a command line
     t=$(/usr/bin/time -f "%e %U %S" ${cmds[$i]} "$mnt/src" "$mnt/dst" 2>&1 >/dev/null | tail -1)
