@@ -23,7 +23,11 @@
 /* Files up to this size are read and written in one go with a buffer of their own; bigger ones
  * go through copy_file_range (no buffer) or the chunk pipeline. */
 #define SMALL_MAX        ((size_t)64 * 1024 - 1)
-#define ENTRY_STACK      ((size_t)64 * 1024)
+/* Every UCO_COPY_* flag: a caller built against a later library may pass one this one lacks. */
+#define COPY_FLAGS_KNOWN                                                                           \
+    (UCO_COPY_ARCHIVE | UCO_COPY_NO_CLOBBER | UCO_COPY_FORCE | UCO_COPY_UPDATE | UCO_COPY_ONE_FS | \
+     UCO_COPY_DIRECT | UCO_COPY_DEREF_ROOT | UCO_COPY_OWN_LOOP)
+#define ENTRY_STACK ((size_t)64 * 1024)
 
 /* ---- wait queue ----------------------------------------------------------------------- */
 
@@ -579,6 +583,7 @@ static int opts_check(struct cp_engine *e, const uco_copy_opts *opts)
     if (!o->progress_ns) o->progress_ns = PROGRESS_DEFAULT;
     if (o->jobs > 4096 || o->walkers > 256 || o->queue_depth > 64 || o->progress_ns < 0)
         return -EINVAL;
+    if (o->flags & ~COPY_FLAGS_KNOWN) return -EINVAL;
     if (o->chunk_size < ((size_t)64 << 10) || o->chunk_size > ((size_t)64 << 20) ||
         (o->chunk_size & (o->chunk_size - 1)))
         return -EINVAL;

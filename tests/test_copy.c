@@ -824,6 +824,10 @@ static intptr_t bad_args_body(void *arg)
     o.reserved[0] = 0;
     o.queue_depth = 65;
     T_CHECK_EQ(uco_copy(AT_FDCWD, "a", AT_FDCWD, "b", &o, NULL), -EINVAL);
+    o.queue_depth = 0;
+    o.flags = UCO_COPY_OWN_LOOP << 1; /* a flag this library does not know */
+    T_CHECK_EQ(uco_copy(AT_FDCWD, "a", AT_FDCWD, "b", &o, NULL), -EINVAL);
+    o.flags = 0;
     T_CHECK_EQ(uco_copy(AT_FDCWD, NULL, AT_FDCWD, "b", NULL, NULL), -EFAULT);
     T_CHECK_EQ(uco_copy(AT_FDCWD, "", AT_FDCWD, "b", NULL, NULL), -ENOENT);
     char missing[PATH_MAX];

@@ -281,8 +281,8 @@ typedef struct uco_copy_opts {
  * Awaits; runs its own tasks on the caller's loop. Cancelling the caller stops the copy (the
  * file being written is removed) and returns -ECANCELED.
  * Returns 0 when everything was copied; otherwise the -errno of the first failure (the copy
- * went on after it), -EINVAL for bad options, -EISDIR (directory without RECURSIVE),
- * -ECANCELED when the error callback stopped it. */
+ * went on after it), -EINVAL for bad options (unknown flags included), -EISDIR (directory without
+ * RECURSIVE), -ECANCELED when the error callback stopped it. */
 UCO_API int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
                      const uco_copy_opts *opts, uco_copy_stats *stats);
 
