@@ -179,8 +179,8 @@ UCO_API int uco_file_write(int dirfd, const char *path, const void *buf, size_t 
  * With UCO_COPY_OWN_LOOP (a loop that runs the copy and nothing that must stay responsive, as
  * in `ucp`), small files on such file systems are also written from the loop's thread: ext4
  * hands every buffered io_uring write to a kernel worker, and saving that trip per file cut the
- * CPU of a copy of 50,000 small files by about 12 %. Such a write can block the loop while the
- * kernel throttles a writer with too many dirty pages.
+ * CPU of a copy of 50,000 small files by 5-15 % in paired runs. Such a write can block the loop
+ * while the kernel throttles a writer with too many dirty pages.
  */
 
 /* What to copy and how (uco_copy_opts.flags). */
