@@ -45,12 +45,18 @@ static __attribute__((noinline)) void switch_ctx(struct uco_loop *l, struct uco_
 #endif
 }
 
-/* Bookkeeping of a task about to be switched in. */
-static inline void entering(struct uco_loop *l, struct uco_task *to)
+/* Bookkeeping of a task about to be switched in, without the stall detector's. */
+static inline void switching_in(struct uco_loop *l, struct uco_task *to)
 {
     l->current = to;
     to->state = UCO__TS_RUNNING;
     l->stats.switches++;
+}
+
+/* Bookkeeping of a task about to be switched in. */
+static inline void entering(struct uco_loop *l, struct uco_task *to)
+{
+    switching_in(l, to);
     if (l->stall) uco__stall_enter(l, to);
 }
 
@@ -95,13 +101,10 @@ __attribute__((noinline)) void uco__park(struct uco_task *t)
     /* Hand the thread straight to the next task of this turn; back to the scheduler (which
      * enters the kernel) only when the turn's batch is exhausted. */
     struct uco_task *next = uco__runq_pop(&l->batch);
-    if (next) {
-        l->current = next;
-        next->state = UCO__TS_RUNNING;
-        l->stats.switches++;
-    } else {
+    if (next)
+        switching_in(l, next); /* no stall detector here (checked above) */
+    else
         l->current = NULL;
-    }
     switch_ctx(l, t, next, false); /* one call for both: see switch_ctx */
 }
 

@@ -23,11 +23,11 @@
 /* Files up to this size are read and written in one go with a buffer of their own; bigger ones
  * go through copy_file_range (no buffer) or the chunk pipeline. */
 #define SMALL_MAX        ((size_t)64 * 1024 - 1)
+#define ENTRY_STACK      ((size_t)64 * 1024)
 /* Every UCO_COPY_* flag: a caller built against a later library may pass one this one lacks. */
 #define COPY_FLAGS_KNOWN                                                                           \
     (UCO_COPY_ARCHIVE | UCO_COPY_NO_CLOBBER | UCO_COPY_FORCE | UCO_COPY_UPDATE | UCO_COPY_ONE_FS | \
      UCO_COPY_DIRECT | UCO_COPY_DEREF_ROOT | UCO_COPY_OWN_LOOP)
-#define ENTRY_STACK ((size_t)64 * 1024)
 
 /* ---- wait queue ----------------------------------------------------------------------- */
 

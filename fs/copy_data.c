@@ -4,7 +4,6 @@
  * not as it was stat'ed: a file that grew is copied whole, one that shrank is not padded. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,25 +87,18 @@ static size_t align_up(size_t n, size_t align)
 
 /* write_all with pwrite(2) from the loop's thread (UCO_COPY_OWN_LOOP), not through the ring:
  * ext4 and others have no non-blocking buffered write, so io_uring would hand each one to a
- * kernel worker. The loop's fault rules apply to it as to a ring write (tests of the error
- * paths). Returns len or -errno. */
+ * kernel worker. The loop's fault rules for writes apply to it (tests of the error paths).
+ * Returns len or -errno. */
 static ssize_t write_inline(int fd, const char *buf, size_t len, int64_t off)
 {
     struct uco_loop *l = uco__tls_loop;
     size_t done = 0;
     while (done < len) {
         size_t n = len - done;
-        if (UCO__UNLIKELY(l && l->faults.n)) {
-            struct io_uring_sqe sqe;
-            int32_t forced = 0;
-            void *mem = NULL;
-            io_uring_prep_write(&sqe, fd, buf + done, n > UINT32_MAX ? UINT32_MAX : (unsigned)n,
-                                (uint64_t)off + done);
-            int f = uco__fault_apply(&l->faults, UCO_OP_WRITE, fd, &sqe, &forced, &mem);
-            free(mem);
-            if (f == UCO__FAULT_FAIL) return forced;
-            if (f == UCO__FAULT_SHORT) n = sqe.len;
-        }
+        int32_t forced;
+        if (UCO__UNLIKELY(l && l->faults.n) &&
+            uco__fault_sync(&l->faults, UCO_OP_WRITE, fd, &n, &forced) == UCO__FAULT_FAIL)
+            return forced;
         ssize_t w = pwrite(fd, buf + done, n, (off_t)(off + (int64_t)done));
         if (w < 0) {
             if (errno == EINTR) continue;

@@ -374,7 +374,9 @@ static bool range_cached(int fd, int64_t off, size_t len)
         if (errno == ENOSYS || errno == EPERM) cachestat_missing = true;
         return false;
     }
-    uint64_t pages = (((uint64_t)off + len - 1) >> 12) - ((uint64_t)off >> 12) + 1;
+    static uint64_t page; /* cachestat counts pages of the page size, not always 4 KiB */
+    if (!page) page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t pages = ((uint64_t)off + len - 1) / page - (uint64_t)off / page + 1;
     return cs.nr_cache >= pages;
 }
 

@@ -430,13 +430,13 @@ static intptr_t sendfile_direct_body(void *arg)
     char *data = malloc(FILE_BYTES);
     fill_pattern(data, FILE_BYTES, 5);
     T_CHECK_EQ(write_full(f, data, FILE_BYTES), 0);
-    long pages = cached_pages(f);
-    if (pages < (long)(FILE_BYTES / 4096)) {
+    long page = sysconf(_SC_PAGESIZE), pages = cached_pages(f);
+    if (pages < (long)FILE_BYTES / page) {
         /* No cachestat (-1), or a file system where it sees no pages: overlayfs, whose pages
          * belong to the file underneath. uco_sendfile splices there. */
-        printf("SKIP: cachestat(2) sees %ld of the %u pages just written to /var/tmp (%s): "
+        printf("SKIP: cachestat(2) sees %ld of the %ld pages just written to /var/tmp (%s): "
                "uco_sendfile splices there\n",
-               pages, FILE_BYTES / 4096, pages < 0 ? strerror(errno) : "overlayfs?");
+               pages, (long)FILE_BYTES / page, pages < 0 ? strerror(errno) : "overlayfs?");
         free(data);
         close(f);
         return 77;
@@ -476,7 +476,7 @@ static intptr_t sendfile_direct_body(void *arg)
         T_CHECK_EQ(pread(f, tmp, 1 << 20, 0), 1 << 20);
         free(tmp);
         long first = cached_pages(f);
-        if (first == (1 << 20) / 4096) {
+        if (first == (1 << 20) / page) {
             struct reader r = {.fd = s, .len = 1 << 20};
             uco_task *rt;
             T_CHECK_EQ(uco_spawn(&rt, reader_task, &r), 0);
@@ -486,9 +486,9 @@ static intptr_t sendfile_direct_body(void *arg)
             ck_update(&want, data, 1 << 20);
             T_CHECK(r.got == 1 << 20 && r.ck.h == want.h);
         } else {
-            printf("note: reading the first MiB cached %ld pages, not 256: the partly cached "
+            printf("note: reading the first MiB cached %ld pages, not %ld: the partly cached "
                    "file was not tried with splices failing\n",
-                   first);
+                   first, (1 << 20) / page);
         }
     } else {
         printf("note: /var/tmp kept the file's pages, the cold file was not tried\n");

@@ -77,26 +77,51 @@ static bool clamp(struct io_uring_sqe *sqe, size_t max, void **mem)
     }
 }
 
-int uco__fault_apply(struct uco__faults *f, unsigned kind, int fd, struct io_uring_sqe *sqe,
-                     int32_t *forced, void **mem)
+/* The rule that acts on an operation (kind, fd), which counts as seen by it; -1: none does
+ * (no rule matches, or the first that matches lets this one through). The caller counts a hit
+ * when the rule acts. */
+static int rule_for(struct uco__faults *f, unsigned kind, int fd)
 {
     for (unsigned i = 0; i < f->n; i++) {
-        uco_fault *rule = &f->r[i].rule;
+        const uco_fault *rule = &f->r[i].rule;
         if (rule->op != UCO_OP_ANY && rule->op != kind) continue;
         if (rule->fd != -1 && rule->fd != fd) continue;
         if (rule->count && f->r[i].hits >= rule->count) continue; /* spent */
-        if (f->r[i].seen++ < rule->skip) return UCO__FAULT_NONE;
-        if (rule->error) {
-            uint64_t ud = sqe->user_data;
-            io_uring_prep_nop(sqe);
-            sqe->user_data = ud;
-            *forced = -rule->error;
-            f->r[i].hits++;
-            return UCO__FAULT_FAIL;
-        }
-        if (!clamp(sqe, rule->max_len, mem)) return UCO__FAULT_NONE;
-        f->r[i].hits++;
-        return UCO__FAULT_SHORT;
+        if (f->r[i].seen++ < rule->skip) return -1;
+        return (int)i;
     }
-    return UCO__FAULT_NONE;
+    return -1;
+}
+
+int uco__fault_apply(struct uco__faults *f, unsigned kind, int fd, struct io_uring_sqe *sqe,
+                     int32_t *forced, void **mem)
+{
+    int i = rule_for(f, kind, fd);
+    if (i < 0) return UCO__FAULT_NONE;
+    const uco_fault *rule = &f->r[i].rule;
+    if (rule->error) {
+        uint64_t ud = sqe->user_data;
+        io_uring_prep_nop(sqe);
+        sqe->user_data = ud;
+        *forced = -rule->error;
+        f->r[i].hits++;
+        return UCO__FAULT_FAIL;
+    }
+    if (!clamp(sqe, rule->max_len, mem)) return UCO__FAULT_NONE;
+    f->r[i].hits++;
+    return UCO__FAULT_SHORT;
+}
+
+int uco__fault_sync(struct uco__faults *f, unsigned kind, int fd, size_t *len, int32_t *forced)
+{
+    int i = rule_for(f, kind, fd);
+    if (i < 0) return UCO__FAULT_NONE;
+    const uco_fault *rule = &f->r[i].rule;
+    f->r[i].hits++;
+    if (rule->error) {
+        *forced = -rule->error;
+        return UCO__FAULT_FAIL;
+    }
+    if (*len > rule->max_len) *len = rule->max_len;
+    return UCO__FAULT_SHORT;
 }

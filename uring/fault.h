@@ -25,6 +25,10 @@ enum { UCO__FAULT_NONE = 0, UCO__FAULT_FAIL = 1, UCO__FAULT_SHORT = 2 };
 int uco__fault_apply(struct uco__faults *f, unsigned kind, int fd, struct io_uring_sqe *sqe,
                      int32_t *forced, void **mem);
 
+/* The same for an operation made as a plain system call of len bytes (kind: what the ring's
+ * operation would be): FAIL sets *forced; SHORT clamps *len. */
+int uco__fault_sync(struct uco__faults *f, unsigned kind, int fd, size_t *len, int32_t *forced);
+
 int uco__fault_add(struct uco__faults *f, const uco_fault *rule);
 
 #endif
