@@ -145,9 +145,11 @@ struct uco__op {
         struct {
             uco_work_fn *fn;
             void *arg;
-            struct uco__op *qnext, *qprev; /* pool queue */
+            struct uco__op *qnext, *qprev; /* pool queue, or its group's */
             struct uco__op *done_next;     /* loop inbox */
+            struct uco__pool_group *group; /* NULL, or the group it counts in */
             bool queued;                   /* in the pool's queue (guarded by its mutex) */
+            bool waiting;                  /* in its group's queue (guarded by the same) */
         } work;
         struct uco_task *join_target;
     } u;
@@ -339,6 +341,17 @@ void uco__drain_started(struct uco_task *t);
 
 /* ---- worker pool (pool.c) ------------------------------------------------------------- */
 int uco__pool_submit(struct uco_loop *l, struct uco__op *op);
+
+/* A group of jobs of which at most max run at once (the others wait in its queue, in order):
+ * many jobs queued ahead, so a worker that finishes one starts the next without waiting for
+ * the loop, and no more threads running them than the cores can serve. Zeroed, then max set;
+ * it must outlive its jobs. Guarded by the pool's mutex. */
+struct uco__pool_group {
+    unsigned max, running;
+    struct uco__op *head, *tail;
+};
+/* uco_work for a job of group g. */
+intptr_t uco__work_group(uco_work_fn *fn, void *arg, struct uco__pool_group *g);
 /* Takes a queued job back; true if it had not started (the caller completes it). */
 bool uco__pool_cancel(struct uco__op *op);
 /* Completed jobs posted to l's inbox by workers: finish them. */

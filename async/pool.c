@@ -66,6 +66,37 @@ static void unqueue(struct uco__op *op)
     pool.queued--;
 }
 
+/* Caller holds pool.mu. */
+static void enqueue(struct uco__op *op)
+{
+    op->u.work.qnext = NULL;
+    op->u.work.qprev = pool.tail;
+    if (pool.tail)
+        pool.tail->u.work.qnext = op;
+    else
+        pool.head = op;
+    pool.tail = op;
+    pool.queued++;
+    op->u.work.queued = true;
+}
+
+/* A job of group g ended or was taken back: the next one waiting in g goes to the pool's
+ * queue (the worker that ran the ended one takes it without sleeping). Caller holds pool.mu. */
+static void group_done(struct uco__pool_group *g)
+{
+    g->running--;
+    struct uco__op *op = g->head;
+    if (!op) return;
+    g->head = op->u.work.qnext;
+    if (g->head)
+        g->head->u.work.qprev = NULL;
+    else
+        g->tail = NULL;
+    op->u.work.waiting = false;
+    g->running++;
+    enqueue(op);
+}
+
 static void *worker_main(void *arg)
 {
     (void)arg;
@@ -80,6 +111,13 @@ static void *worker_main(void *arg)
         unqueue(op);
         pthread_mutex_unlock(&pool.mu);
         op->result = op->u.work.fn(op->u.work.arg);
+        /* Before the post: once posted, the op (and the group's owner) may be gone. */
+        struct uco__pool_group *g = op->u.work.group;
+        if (g) {
+            pthread_mutex_lock(&pool.mu);
+            group_done(g);
+            pthread_mutex_unlock(&pool.mu);
+        }
         uco__inbox_post(op->task->loop, op);
         pthread_mutex_lock(&pool.mu);
     }
@@ -106,33 +144,43 @@ static int spawn_worker(void)
     return 0;
 }
 
-int uco__pool_submit(struct uco_loop *l, struct uco__op *op)
+static int pool_submit(struct uco_loop *l, struct uco__op *op, struct uco__pool_group *g)
 {
+    op->u.work.group = g;
+    op->u.work.waiting = false;
     pthread_mutex_lock(&pool.mu);
     if (!pool.atfork) {
         pthread_atfork(NULL, NULL, pool_atfork_child);
         pool.atfork = true;
     }
     if (!pool.max) pool.max = default_max();
+    bool wait = g && g->running >= g->max;
     /* A thread counts as idle until it wakes and takes a job, so idle threads cover only as
      * many queued jobs as there are of them: start another one for the rest. */
-    if (pool.idle <= pool.queued && pool.threads < pool.max) {
+    if (!wait && pool.idle <= pool.queued && pool.threads < pool.max) {
         int r = spawn_worker();
         if (r < 0 && pool.threads == 0) {
             pthread_mutex_unlock(&pool.mu);
             return r; /* no thread at all: the job could never run */
         }
     }
-    op->u.work.qnext = NULL;
-    op->u.work.qprev = pool.tail;
-    if (pool.tail)
-        pool.tail->u.work.qnext = op;
-    else
-        pool.head = op;
-    pool.tail = op;
-    pool.queued++;
-    op->u.work.queued = true;
-    bool wake = pool.idle > 0;
+    bool wake = false;
+    if (wait) {
+        /* Waits in the group's queue until one of its running jobs ends. */
+        op->u.work.queued = false;
+        op->u.work.waiting = true;
+        op->u.work.qnext = NULL;
+        op->u.work.qprev = g->tail;
+        if (g->tail)
+            g->tail->u.work.qnext = op;
+        else
+            g->head = op;
+        g->tail = op;
+    } else {
+        if (g) g->running++;
+        enqueue(op);
+        wake = pool.idle > 0;
+    }
     pthread_mutex_unlock(&pool.mu);
     /* After unlocking: a worker woken while we hold the lock would only block on it again. */
     if (wake) pthread_cond_signal(&pool.cv);
@@ -141,13 +189,35 @@ int uco__pool_submit(struct uco_loop *l, struct uco__op *op)
     return 0;
 }
 
+int uco__pool_submit(struct uco_loop *l, struct uco__op *op)
+{
+    return pool_submit(l, op, NULL);
+}
+
 bool uco__pool_cancel(struct uco__op *op)
 {
     pthread_mutex_lock(&pool.mu);
-    bool queued = op->u.work.queued;
-    if (queued) unqueue(op);
+    struct uco__pool_group *g = op->u.work.group;
+    bool queued = op->u.work.queued, waiting = op->u.work.waiting;
+    if (queued) {
+        unqueue(op);
+        if (g) {
+            group_done(g); /* the next of the group takes its place */
+            pthread_cond_signal(&pool.cv);
+        }
+    } else if (waiting) {
+        if (op->u.work.qprev)
+            op->u.work.qprev->u.work.qnext = op->u.work.qnext;
+        else
+            g->head = op->u.work.qnext;
+        if (op->u.work.qnext)
+            op->u.work.qnext->u.work.qprev = op->u.work.qprev;
+        else
+            g->tail = op->u.work.qprev;
+        op->u.work.waiting = false;
+    }
     pthread_mutex_unlock(&pool.mu);
-    return queued;
+    return queued || waiting;
 }
 
 void uco__inbox_post(struct uco_loop *l, struct uco__op *op)
@@ -188,7 +258,8 @@ void uco__inbox_drain(struct uco_loop *l)
     }
 }
 
-static int work_start(struct uco_task *t, struct uco__op *op, uco_work_fn *fn, void *arg)
+static int work_start(struct uco_task *t, struct uco__op *op, uco_work_fn *fn, void *arg,
+                      struct uco__pool_group *g)
 {
     op->flags = 0;
     op->task = t;
@@ -201,12 +272,12 @@ static int work_start(struct uco_task *t, struct uco__op *op, uco_work_fn *fn, v
     op->u.work.fn = fn;
     op->u.work.arg = arg;
     op->u.work.done_next = NULL;
-    int r = uco__pool_submit(t->loop, op);
+    int r = pool_submit(t->loop, op, g);
     if (r < 0) op->state = UCO__OS_IDLE;
     return r;
 }
 
-intptr_t uco_work(uco_work_fn *fn, void *arg)
+static intptr_t work(uco_work_fn *fn, void *arg, struct uco__pool_group *g)
 {
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco_work");
@@ -214,12 +285,22 @@ intptr_t uco_work(uco_work_fn *fn, void *arg)
     int r = uco__await_check(t);
     if (r) return r;
     struct uco__op op;
-    r = work_start(t, &op, fn, arg);
+    r = work_start(t, &op, fn, arg, g);
     if (r) return r;
     struct uco__op *p = &op;
     r = uco__wait(t, &p, 1, false);
     if (r < 0 && op.result == -ECANCELED) return r;
     return (intptr_t)op.result;
+}
+
+intptr_t uco_work(uco_work_fn *fn, void *arg)
+{
+    return work(fn, arg, NULL);
+}
+
+intptr_t uco__work_group(uco_work_fn *fn, void *arg, struct uco__pool_group *g)
+{
+    return work(fn, arg, g);
 }
 
 int uco_op_work(uco_op *uop, uco_work_fn *fn, void *arg)
@@ -230,7 +311,7 @@ int uco_op_work(uco_op *uop, uco_work_fn *fn, void *arg)
     int r = uco__await_check(t);
     if (r) return r;
     struct uco__op *op = uco__op_of(uop);
-    r = work_start(t, op, fn, arg);
+    r = work_start(t, op, fn, arg, NULL);
     if (r) return r;
     uco__op_start_other(t, op);
     return 0;

@@ -7,6 +7,8 @@
 #include "test_util.h"
 #include "core_util.h"
 
+#include "async/internal.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -237,6 +239,76 @@ static void thousands_of_jobs_from_many_tasks_all_right(void **state)
     assert_int_equal(t_run(load_body, NULL, NULL), LOAD_TASKS * LOAD_JOBS);
 }
 
+/* ---- groups (uco__work_group: the copy engine's batches) ------------------------------ */
+
+#define GROUP_MAX  2
+#define GROUP_JOBS 8
+
+static struct uco__pool_group group;
+static atomic_int group_running, group_peak;
+
+static intptr_t group_job(void *arg)
+{
+    int now = atomic_fetch_add(&group_running, 1) + 1;
+    for (int seen = atomic_load(&group_peak); now > seen;)
+        if (atomic_compare_exchange_weak(&group_peak, &seen, now)) break;
+    intptr_t r = blocking_job(arg);
+    atomic_fetch_sub(&group_running, 1);
+    return r;
+}
+
+static intptr_t group_task(void *arg)
+{
+    return uco__work_group(group_job, arg, &group);
+}
+
+static intptr_t group_waiter(void *arg)
+{
+    return uco__work_group(must_not_run, arg, &group);
+}
+
+static intptr_t group_body(void *arg)
+{
+    atomic_store(&gate, 0);
+    atomic_store(&started, 0);
+    atomic_store(&never_ran, 0);
+    atomic_store(&group_peak, 0);
+    group = (struct uco__pool_group){.max = GROUP_MAX};
+    uco_task *t[GROUP_JOBS], *w;
+    for (intptr_t i = 0; i < GROUP_JOBS; i++)
+        T_CHECK_EQ(uco_spawn(&t[i], group_task, (void *)(i + 100)), 0);
+    T_CHECK_EQ(uco_spawn(&w, group_waiter, NULL), 0);
+    /* Two run (the pool has 8 threads); the rest wait in the group, not in the pool. */
+    T_CHECK_EQ(await_started(GROUP_MAX), 0);
+    for (int i = 0; i < 1000; i++)
+        T_CHECK_EQ(uco_yield(), 0);
+    T_CHECK_EQ(atomic_load(&started), GROUP_MAX);
+    /* A job taken back from the group's queue never runs. */
+    T_CHECK_EQ(uco_task_cancel(w), 0);
+    intptr_t r = 0;
+    T_CHECK_EQ(uco_task_join(w, &r), 0);
+    T_CHECK_EQ(r, -ECANCELED);
+    atomic_store(&gate, 1);
+    for (intptr_t i = 0; i < GROUP_JOBS; i++) {
+        T_CHECK_EQ(uco_task_join(t[i], &r), 0);
+        T_CHECK_EQ(r, i + 100);
+    }
+    T_CHECK_EQ(atomic_load(&started), GROUP_JOBS);
+    T_CHECK_EQ(atomic_load(&group_peak), GROUP_MAX);
+    T_CHECK_EQ(group.running, 0);
+    T_CHECK(group.head == NULL);
+    return 0;
+}
+
+/* A group's jobs run at most max at once; the others wait in order, and one cancelled while
+ * waiting is dropped without running. */
+static void a_group_runs_at_most_its_max_jobs_at_once(void **state)
+{
+    assert_int_equal(uco_pool_set_max(8), 0);
+    assert_int_equal(t_run(group_body, NULL, NULL), 0);
+    assert_int_equal(atomic_load(&never_ran), 0);
+}
+
 static void *loop_thread(void *arg)
 {
     intptr_t r = uco_run(load_body, NULL, NULL);
@@ -373,6 +445,7 @@ int main(void)
         /* raising the limit */
         cmocka_unit_test(burst_of_jobs_starts_workers_up_to_max),
         cmocka_unit_test(thousands_of_jobs_from_many_tasks_all_right),
+        cmocka_unit_test(a_group_runs_at_most_its_max_jobs_at_once),
         cmocka_unit_test(jobs_from_several_loops_go_back_to_their_own_loop),
         cmocka_unit_test(loop_freed_while_a_worker_still_posts),
         cmocka_unit_test(pool_works_in_a_forked_child),
