@@ -372,7 +372,16 @@ static intptr_t entry_main(void *arg)
     struct cp_job *j = arg;
     struct cp_engine *e = j->e;
     j->task = uco_task_self();
-    if (!e->stop) uco__cp_entry(e, j->dir, j->name, j->name, &j->stx);
+    if (j->batch) {
+        if (!e->stop) uco__cp_batch_copy(e, j->dir, j->batch);
+        j->batch->next = e->free_batches;
+        e->free_batches = j->batch;
+        j->batch = NULL;
+        e->batch_busy--;
+        uco__cp_wake_one(&e->batch_q);
+    } else if (!e->stop) {
+        uco__cp_entry(e, j->dir, j->name, j->name, &j->stx);
+    }
     uco__cp_dir_put(e, j->dir);
     job_unlink(e, j);
     j->next = e->free_jobs;
@@ -384,9 +393,10 @@ static intptr_t entry_main(void *arg)
     return 0;
 }
 
-/* Hands dir/name to a new entry task, waiting for a free slot. */
-static int spawn_entry(struct cp_engine *e, struct cp_dir *dir, const char *name,
-                       const struct statx *stx)
+/* Hands dir/name (or batch b of dir's small files: name and stx unused) to a new entry task,
+ * waiting for a free slot. Failing, reports it and leaves b to the caller. */
+static int spawn_job(struct cp_engine *e, struct cp_dir *dir, const char *name,
+                     const struct statx *stx, struct cp_batch *b)
 {
     while (e->jobs_busy >= e->o.jobs) {
         int r = uco__cp_wait(&e->job_q, "copy slot");
@@ -407,7 +417,8 @@ static int spawn_entry(struct cp_engine *e, struct cp_dir *dir, const char *name
     j->e = e;
     j->dir = dir;
     j->task = NULL;
-    j->stx = *stx;
+    j->batch = b;
+    if (stx) j->stx = *stx;
     memcpy(j->name, name, n + 1);
     j->prev = NULL;
     j->next = e->live;
@@ -419,10 +430,12 @@ static int spawn_entry(struct cp_engine *e, struct cp_dir *dir, const char *name
         job_unlink(e, j);
         j->next = e->free_jobs;
         e->free_jobs = j;
+        j->batch = NULL;
         return uco__cp_fail(e, dir, name, "copy", true, r, false);
     }
     uco__cp_dir_get(dir);
     e->jobs_busy++;
+    if (b) e->batch_busy++;
     task_begin(e);
     return 0;
 }
@@ -468,13 +481,61 @@ static int follow_stat(struct cp_engine *e, struct cp_dir *d, const char *name, 
     return uco_statx(d->src_fd, name, 0, STATX_BASIC_STATS, stx);
 }
 
+/* Starts batch *bp of dir (when it has files) in an entry task, waiting for a free batch slot;
+ * *bp is NULL after. */
+static void batch_flush(struct cp_engine *e, struct cp_dir *dir, struct cp_batch **bp)
+{
+    struct cp_batch *b = *bp;
+    if (!b) return;
+    *bp = NULL;
+    int r = 0;
+    while (!e->stop && e->batch_busy >= e->batch_max && r == 0)
+        r = uco__cp_wait(&e->batch_q, "batch slot");
+    if (b->n && !e->stop && r == 0) {
+        r = spawn_job(e, dir, b->f[0].name, NULL, b);
+        if (r == 0) return;
+        /* No task for it: the first file was reported; the others are failures too (as each
+         * entry whose task could not start), unless the copy is stopping. */
+        for (unsigned i = 1; i < b->n && !e->stop; i++)
+            uco__cp_fail(e, dir, b->f[i].name, "copy", true, r, false);
+    }
+    b->next = e->free_batches;
+    e->free_batches = b;
+}
+
+/* Adds dir/name to the walker's batch *bp (a new one when there is none, or it is another
+ * directory's), and starts the batch when full. Returns false when no batch could be had:
+ * the caller copies the entry alone. */
+static bool batch_put(struct cp_engine *e, struct cp_dir *dir, const char *name,
+                      const struct statx *stx, struct cp_batch **bp, struct cp_dir **bdir)
+{
+    if (*bp && *bdir != dir) batch_flush(e, *bdir, bp);
+    if (!*bp) {
+        struct cp_batch *b = e->free_batches;
+        if (b)
+            e->free_batches = b->next;
+        else if (!(b = malloc(sizeof *b)))
+            return false;
+        b->n = 0;
+        b->buf = NULL;
+        *bp = b;
+        *bdir = dir;
+    }
+    uco__cp_batch_add(e, *bp, dir, name, stx);
+    if ((*bp)->n == CP_BATCH) batch_flush(e, dir, bp);
+    return true;
+}
+
 /* Lists d and, depth-first, its subdirectories (unless another walker is idle: then it gets
- * them). Consumes the caller's reference to d. */
+ * them). Consumes the caller's reference to d. Small files go in batches (one directory's
+ * each), started when full and when the walker leaves their directory. */
 static void walk(struct cp_engine *e, struct cp_dir *d)
 {
     struct frame *st = NULL;
     size_t n = 0, cap = 0;
     struct cp_dir *next = d;
+    struct cp_batch *batch = NULL;
+    struct cp_dir *bdir = NULL;
     for (;;) {
         if (next) {
             if (next->src_fd < 0) {
@@ -513,6 +574,7 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
                 uco__cp_fail(e, f->dir->parent, is_top(f->dir->parent) ? NULL : f->dir->name,
                              "read directory", false, r, false);
             uco_dir_close(f->it);
+            if (batch && bdir == f->dir) batch_flush(e, bdir, &batch);
             uco__cp_dir_put(e, f->dir);
             n--;
             continue;
@@ -530,7 +592,9 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
         e->st.files_total++;
         e->st.bytes_total += data_bytes(&stx);
         if (!S_ISDIR(stx.stx_mode)) {
-            spawn_entry(e, f->dir, ent.name, &stx);
+            if (!(uco__cp_batchable(e, &stx) && strlen(ent.name) <= NAME_MAX &&
+                  batch_put(e, f->dir, ent.name, &stx, &batch, &bdir)))
+                spawn_job(e, f->dir, ent.name, &stx, NULL);
             continue;
         }
         struct cp_dir *child = dir_open(e, f->dir, ent.name, ent.name, &stx);
@@ -542,6 +606,7 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
             next = child;
         }
     }
+    batch_flush(e, bdir, &batch); /* none left: every frame's was started when it ended */
     free(st);
 }
 
@@ -693,6 +758,13 @@ static int copy_tree(struct cp_engine *e, struct cp_dir *top, const char *src, c
     e->root = root;
     e->meta_inline = local_fs(root->dst_fd) && (root->src_fd < 0 || local_fs(root->src_fd));
     e->write_inline = e->meta_inline && (e->flags & UCO_COPY_OWN_LOOP);
+    /* Small files in batches on the pool: one more running than there are cores (a batch
+     * sometimes waits on a directory's lock), and as many again queued, so a worker that ends
+     * one starts the next without waiting for the loop (measured: docs/BENCHMARKS.md). */
+    e->pool_small = e->write_inline;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    e->batch_group.max = cpus > 1 ? (unsigned)cpus + 1 : 2;
+    e->batch_max = 2 * e->batch_group.max;
     unsigned w = e->o.walkers;
     e->pending = calloc(w, sizeof *e->pending);
     e->walker_tasks = calloc(w, sizeof *e->walker_tasks);
@@ -788,6 +860,11 @@ int uco_copy(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
         struct cp_job *j = e->free_jobs;
         e->free_jobs = j->next;
         free(j);
+    }
+    while (e->free_batches) {
+        struct cp_batch *b = e->free_batches;
+        e->free_batches = b->next;
+        free(b);
     }
     uco__cp_links_free(e);
     uco__cp_bufs_free(e);

@@ -2,6 +2,7 @@
  * links, and what to do when the destination already exists (as cp does). */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -197,20 +198,43 @@ static int close2(int src, int dst)
     return r;
 }
 
+/* How a regular file's source is opened and its destination created. */
+struct reg_open {
+    int sflags, cflags;
+    bool noatime;
+    mode_t cmode;
+    struct cp_meta m;
+};
+
+static void reg_open_of(const struct cp_engine *e, const struct cp_dir *dir,
+                        const struct statx *stx, bool follow, struct reg_open *o)
+{
+    o->sflags = O_RDONLY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+    /* Reading the source need not touch its access time (ours to skip only as its owner). */
+    o->noatime = e->privileged || stx->stx_uid == e->euid;
+    if (o->noatime) o->sflags |= O_NOATIME;
+    uco__cp_meta_from_statx(&o->m, stx);
+    o->cmode = uco__cp_create_mode(e, dir, &o->m);
+    o->cflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+}
+
+/* Copies a regular file (or, not recursive, what a FIFO or device gives). pre: the result of
+ * the file's job in a batch, which opened (src, dst) and maybe copied it; NULL: all here. */
 static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
-                    const struct statx *stx, bool follow)
+                    const struct statx *stx, bool follow, const struct cp_pool_file *pre)
 {
     const char *rn = rname(dir, dname);
-    int sflags = O_RDONLY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
-    /* Reading the source need not touch its access time (ours to skip only as its owner). */
-    bool noatime = e->privileged || stx->stx_uid == e->euid;
-    if (noatime) sflags |= O_NOATIME;
-    struct cp_meta m;
-    uco__cp_meta_from_statx(&m, stx);
-    mode_t cmode = uco__cp_create_mode(e, dir, &m);
-    const int cflags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    struct reg_open o;
+    reg_open_of(e, dir, stx, follow, &o);
+    const int sflags = o.sflags, cflags = o.cflags;
+    const bool noatime = o.noatime;
+    const mode_t cmode = o.cmode;
+    const struct cp_meta m = o.m;
     int r, src, dst;
-    if (S_ISREG(stx->stx_mode)) {
+    if (pre) {
+        src = pre->src;
+        dst = pre->dst;
+    } else if (S_ISREG(stx->stx_mode)) {
         /* Open the source and create the destination at once. */
         uco_op os, od;
         r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
@@ -271,9 +295,21 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         /* The alignment the two files ask for (statx), not a guess. */
         if (f.src_direct >= 0 || f.dst_direct >= 0) uco__cp_dio_align(&f);
     }
+    /* The job went on to the data when it opened both: the task opened nothing itself. */
+    bool in_job = pre && pre->src >= 0 && pre->dst >= 0;
     const char *where = "read";
-    int64_t n = uco__cp_data(e, &f, stx, &where);
-    int cr = close2(f.src_direct, f.dst_direct);
+    int64_t n;
+    int cr = 0;
+    if (in_job) {
+        n = pre->n;
+        if (n < 0)
+            where = pre->where;
+        else
+            e->st.bytes += (uint64_t)n;
+    } else {
+        n = uco__cp_data(e, &f, stx, &where);
+        cr = close2(f.src_direct, f.dst_direct);
+    }
     if (n >= 0 && cr < 0) {
         n = cr;
         where = "close";
@@ -283,8 +319,14 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         return uco__cp_fail(e, dir, rn, where, where[0] != 'r', (int)n, undo(dir, dname, own));
     }
     const char *mop;
-    r = uco__cp_meta_set(e, dir, dname, dst, src, &m, created, &mop);
-    cr = close2(src, dst);
+    if (in_job) {
+        r = pre->mc.err;
+        mop = pre->mc.op;
+        cr = pre->close_err;
+    } else {
+        r = uco__cp_meta_set(e, dir, dname, dst, src, &m, created, &mop);
+        cr = close2(src, dst);
+    }
     if (cr < 0) {
         /* The data may not have made it: the copy is incomplete, and removed. One report for
          * the file: its first failure (the metadata's, if that failed too), saying the removal. */
@@ -428,7 +470,7 @@ static int copy_one(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     bool follow = !(e->flags & UCO_COPY_NO_DEREF) || (top && (e->flags & UCO_COPY_DEREF_ROOT));
     switch (stx->stx_mode & S_IFMT) {
     case S_IFREG:
-        return copy_reg(e, dir, sname, dname, stx, follow);
+        return copy_reg(e, dir, sname, dname, stx, follow, NULL);
     case S_IFLNK:
         return copy_symlink(e, dir, sname, dname, stx);
     case S_IFIFO:
@@ -437,7 +479,8 @@ static int copy_one(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     case S_IFSOCK:
         /* Not recursive, cp reads what it gives into a regular file (cp fifo f, cp /dev/null f,
          * cp <(cmd) f); a socket cannot be opened, and says so. */
-        if (!(e->flags & UCO_COPY_RECURSIVE)) return copy_reg(e, dir, sname, dname, stx, follow);
+        if (!(e->flags & UCO_COPY_RECURSIVE))
+            return copy_reg(e, dir, sname, dname, stx, follow, NULL);
         return copy_special(e, dir, sname, dname, stx);
     default:
         return uco__cp_fail(e, dir, rname(dir, dname), "copy (unknown file type)", false, -EINVAL,
@@ -486,4 +529,119 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
         uco__cp_link_release(e, l);
     }
     return r;
+}
+
+/* ---- batches of small files ----------------------------------------------------------- */
+
+bool uco__cp_batchable(const struct cp_engine *e, const struct statx *stx)
+{
+    if (!e->pool_small || !S_ISREG(stx->stx_mode) || stx->stx_size > e->small_max) return false;
+    /* Sparse: the chunk pipeline keeps its holes. */
+    if ((int64_t)stx->stx_blocks * 512 < (int64_t)stx->stx_size) return false;
+    /* A name of a hard-link group waits for the group's first copy: not in a worker. */
+    if ((e->flags & UCO_COPY_LINKS) && stx->stx_nlink > 1) return false;
+    /* Fault rules (tests) apply to the ring's operations and the loop's own calls. */
+    return !(uco__tls_loop && uco__tls_loop->faults.n);
+}
+
+void uco__cp_batch_add(struct cp_engine *e, struct cp_batch *b, struct cp_dir *dir,
+                       const char *name, const struct statx *stx)
+{
+    unsigned i = b->n++;
+    b->src_dirfd = dir->src_fd;
+    b->dst_dirfd = dir->dst_fd;
+    b->f[i].stx = *stx;
+    snprintf(b->f[i].name, sizeof b->f[i].name, "%s", name);
+    struct reg_open o;
+    reg_open_of(e, dir, stx, !(e->flags & UCO_COPY_NO_DEREF), &o);
+    struct cp_pool_file *pf = &b->f[i].pf;
+    *pf = (struct cp_pool_file){.sflags = o.sflags,
+                                .cflags = o.cflags,
+                                .cmode = o.cmode,
+                                .noatime = o.noatime,
+                                .size = (int64_t)stx->stx_size};
+    pf->xattr = (e->flags & UCO_COPY_XATTR) != 0;
+    /* Prepared by name: the job sets the descriptors (and the xattrs' source) once open. */
+    pf->meta = uco__cp_meta_prep(e, dir, b->f[i].name, -1, -1, &o.m, true, &pf->mc);
+}
+
+static int sys_fd(int r)
+{
+    return r < 0 ? -errno : r;
+}
+
+/* One file of a batch, on a worker thread. */
+static void pool_file_run(struct cp_pool_file *p, int sdir, int ddir, const char *name, char *buf,
+                          size_t cap)
+{
+    p->src = sys_fd(openat(sdir, name, p->sflags, 0));
+    if (p->src == -EPERM && p->noatime) /* some file systems refuse O_NOATIME */
+        p->src = sys_fd(openat(sdir, name, p->sflags & ~O_NOATIME, 0));
+    p->dst = sys_fd(openat(ddir, name, p->cflags, p->cmode));
+    if (p->src < 0 || p->dst < 0) return;
+    int64_t off = 0;
+    for (;;) {
+        ssize_t n = pread(p->src, buf, cap, (off_t)off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            p->n = -errno;
+            p->where = "read";
+            return;
+        }
+        if (n == 0) break;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = pwrite(p->dst, buf + done, (size_t)(n - done), (off_t)(off + done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                /* A regular write never returns 0 for a non-empty buffer. */
+                p->n = w < 0 ? -errno : -EIO;
+                p->where = "write";
+                return;
+            }
+            done += w;
+        }
+        off += n;
+        /* Short of the buffer and at (or past) the stat'ed size: that was the end. Short
+         * before it: the file shrank, or the read was cut; the next read says which. */
+        if ((size_t)n < cap && off >= p->size) break;
+    }
+    p->n = off;
+    p->copied = true;
+    if (p->meta || p->xattr) {
+        p->mc.fd = p->dst;
+        p->mc.src_fd = p->xattr ? p->src : -1;
+        uco__cp_meta_run(&p->mc);
+    }
+    close(p->src);
+    p->close_err = close(p->dst) < 0 ? -errno : 0;
+}
+
+static intptr_t batch_job(void *arg)
+{
+    struct cp_batch *b = arg;
+    for (unsigned i = 0; i < b->n; i++)
+        pool_file_run(&b->f[i].pf, b->src_dirfd, b->dst_dirfd, b->f[i].name, b->buf, b->cap);
+    return 0;
+}
+
+void uco__cp_batch_copy(struct cp_engine *e, struct cp_dir *dir, struct cp_batch *b)
+{
+    /* One buffer for the batch: one more byte than the largest file, so that a read that
+     * fills it says the file grew. */
+    size_t need = 0;
+    for (unsigned i = 0; i < b->n; i++)
+        if ((size_t)b->f[i].stx.stx_size + 1 > need) need = (size_t)b->f[i].stx.stx_size + 1;
+    b->buf = uco__cp_buf_get(e, need, 0, &b->cap);
+    intptr_t r = b->buf ? uco__work_group(batch_job, b, &e->batch_group) : -ENOMEM;
+    if (b->buf) uco__cp_buf_put(e, b->buf, b->cap);
+    b->buf = NULL;
+    if (r == -ECANCELED) return; /* the copy stopped before the job ran: nothing was made */
+    bool follow = !(e->flags & UCO_COPY_NO_DEREF);
+    for (unsigned i = 0; i < b->n; i++) {
+        if (r < 0) {
+            uco__cp_fail(e, dir, b->f[i].name, "copy", true, (int)r, false);
+            continue;
+        }
+        copy_reg(e, dir, b->f[i].name, b->f[i].name, &b->f[i].stx, follow, &b->f[i].pf);
+    }
 }

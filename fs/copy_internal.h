@@ -7,15 +7,26 @@
  * idle hands it over, so several directories are filled at once (creates in one directory are
  * serialised by the kernel's directory lock; in different directories they run in parallel).
  *
+ * With UCO_COPY_OWN_LOOP on local file systems, a walker puts small regular files (no other
+ * hard links, no holes) in batches of up to CP_BATCH of one directory instead; an entry task
+ * per batch hands the whole batch to one job on the worker pool, which copies each file with
+ * plain system calls (open, create, read, write, metadata, close), and then goes through the
+ * results, finishing on the ring's path any file the job could not (a destination that exists,
+ * a failure). One hand-off per batch instead of a trip through the ring per system call, and
+ * the batches run on as many threads as there are cores plus one (a pool group), so every core
+ * copies; as many more wait queued, so a worker never waits for the loop between batches.
+ *
  * Directory nodes are reference counted: the walker listing a directory, each entry task in it
  * and each child directory hold a reference. When the last one goes, the directory's own
  * metadata (mode, owner, times) is applied — after everything inside it was created, or its
  * modification time would move again — its descriptors are closed and the parent released.
- * Memory is bounded by jobs, walkers x depth, and the hard-link groups still open.
+ * Memory is bounded by jobs, walkers x depth, batches (walkers + 2 x (cores + 1), about 10 KiB
+ * each) and the hard-link groups still open.
  */
 #ifndef UCO_FS_COPY_INTERNAL_H
 #define UCO_FS_COPY_INTERNAL_H
 
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -101,11 +112,14 @@ struct cp_buf {
 
 struct cp_engine;
 
+struct cp_batch;
+
 struct cp_job {
     struct cp_engine *e;
     struct cp_job *next, *prev; /* live list (cancellation) or free list */
     struct uco_task *task;
-    struct cp_dir *dir; /* parent: holds a reference */
+    struct cp_dir *dir;     /* parent: holds a reference */
+    struct cp_batch *batch; /* a batch of small files of dir (stx and name unused), or NULL */
     struct statx stx;
     size_t name_cap; /* room in name[]: NAME_MAX + 1, or more for a longer name */
     char name[];     /* some file systems (FUSE, CIFS) list names longer than NAME_MAX */
@@ -154,10 +168,17 @@ struct cp_engine {
     bool links_shared;
     bool links_reported; /* lt->full was reported */
 
+    /* batches of small files copied on the worker pool (pool_small) */
+    unsigned batch_busy, batch_max; /* started (running or queued) and the most at once */
+    struct cp_waitq batch_q;
+    struct uco__pool_group batch_group; /* how many run at once */
+    struct cp_batch *free_batches;
+
     /* buffers */
     struct cp_buf *free_bufs[CP_CLASSES];
     bool meta_inline;  /* metadata system calls on the loop's thread instead of the pool */
     bool write_inline; /* small files written from the loop's thread (UCO_COPY_OWN_LOOP) */
+    bool pool_small;   /* small files copied in batches on the worker pool (UCO_COPY_OWN_LOOP) */
 };
 
 /* Path of a node's source or destination (root name + "/" + ... + "/" + name), malloc'd;
@@ -208,11 +229,80 @@ mode_t uco__cp_create_mode(const struct cp_engine *e, const struct cp_dir *dir,
 /* As uco__cp_meta_apply, also copying extended attributes from src_fd (with UCO_COPY_XATTR). */
 int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
                          int src_fd, const struct cp_meta *m, bool created);
+/* The system calls of one entry's metadata, run in one go (on a worker or inline). */
+struct cp_meta_call {
+    int fd; /* target, or -1: dirfd/name without following symlinks */
+    int dirfd;
+    const char *name;
+    int src_fd; /* xattrs from here; -1: none */
+    bool chown, chmod, times, privileged;
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+    mode_t drop; /* bits of mode to drop when the owner cannot be kept */
+    struct timespec ts[2];
+    const char *op; /* what failed */
+    int err;
+};
+
+/* Fills c with what uco__cp_meta_set would do; false when there is nothing to do. */
+bool uco__cp_meta_prep(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                       int src_fd, const struct cp_meta *m, bool created, struct cp_meta_call *c);
+/* Makes c's system calls (any thread); c->err and c->op say the first that failed. */
+void uco__cp_meta_run(struct cp_meta_call *c);
+
 /* As uco__cp_meta_apply_x, without reporting: returns 0 or the first -errno, *op saying what
  * failed (NULL with an error: cancelled before anything ran, nothing of the entry failed). The
  * caller reports it (once per entry, with whatever else failed of that entry). */
 int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
                      const struct cp_meta *m, bool created, const char **op);
+
+/* ---- batches of small files ----------------------------------------------------------- */
+
+/* One small regular file copied by plain system calls on a worker thread: open, create, read,
+ * write, metadata, close. The job stops after the opens when either failed, and after the data
+ * when that failed; the entry's task goes on from there with the descriptors, on the same path
+ * as a file copied through the ring. */
+struct cp_pool_file {
+    /* in */
+    int sflags, cflags;
+    mode_t cmode;
+    bool noatime, xattr, meta;
+    int64_t size;
+    struct cp_meta_call mc;
+    /* out */
+    int src, dst;
+    bool copied;       /* the data was copied: n, mc, close_err set, both descriptors closed */
+    int64_t n;         /* bytes copied, or -errno with where */
+    const char *where; /* "read" or "write" */
+    int close_err;     /* the destination's close */
+};
+
+/* Small files of one directory, copied in one worker job: a hand-off per batch instead of a
+ * trip through the ring per system call, and several batches run at once on the pool's threads,
+ * so every core copies. */
+#define CP_BATCH 16
+
+struct cp_batch {
+    struct cp_batch *next; /* free list */
+    unsigned n;
+    int src_dirfd, dst_dirfd;
+    char *buf;
+    size_t cap;
+    struct {
+        struct statx stx;
+        struct cp_pool_file pf;
+        char name[NAME_MAX + 1];
+    } f[CP_BATCH];
+};
+
+/* Whether the entry dir/name with this statx (its name at most NAME_MAX) may go in a batch. */
+bool uco__cp_batchable(const struct cp_engine *e, const struct statx *stx);
+/* Adds dir/name to b (which has room, and is dir's). */
+void uco__cp_batch_add(struct cp_engine *e, struct cp_batch *b, struct cp_dir *dir,
+                       const char *name, const struct statx *stx);
+/* Copies batch b of dir (in an entry task): its job on the pool, then each file's result. */
+void uco__cp_batch_copy(struct cp_engine *e, struct cp_dir *dir, struct cp_batch *b);
 
 /* O_DIRECT alignment when the kernel does not say (before Linux 6.1's STATX_DIOALIGN): a
  * device's logical block is 512 or 4096 bytes, and 4096 serves both. */

@@ -20,23 +20,7 @@ void uco__cp_meta_from_statx(struct cp_meta *m, const struct statx *stx)
     m->mtime.tv_nsec = stx->stx_mtime.tv_nsec;
 }
 
-/* The system calls of one entry's metadata, run in one go (on a worker or inline). */
-struct meta_call {
-    int fd; /* target, or -1: dirfd/name without following symlinks */
-    int dirfd;
-    const char *name;
-    int src_fd; /* xattrs from here; -1: none */
-    bool chown, chmod, times, privileged;
-    uid_t uid;
-    gid_t gid;
-    mode_t mode;
-    mode_t drop; /* bits of mode to drop when the owner cannot be kept */
-    struct timespec ts[2];
-    const char *op; /* what failed */
-    int err;
-};
-
-static bool fail(struct meta_call *c, const char *op)
+static bool fail(struct cp_meta_call *c, const char *op)
 {
     if (!c->err) {
         c->err = -errno;
@@ -53,7 +37,7 @@ static bool xattr_unsupported(int err, const char *name)
     return strncmp(name, "system.posix_acl_", 17) != 0;
 }
 
-static void copy_xattrs(struct meta_call *c)
+static void copy_xattrs(struct cp_meta_call *c)
 {
     char small[1024];
     char *list = small;
@@ -95,7 +79,7 @@ static void copy_xattrs(struct meta_call *c)
     if (list != small) free(list);
 }
 
-static void meta_run(struct meta_call *c)
+void uco__cp_meta_run(struct cp_meta_call *c)
 {
     bool by_name = c->fd < 0;
     if (c->chown) {
@@ -127,7 +111,7 @@ static void meta_run(struct meta_call *c)
 
 static intptr_t meta_job(void *arg)
 {
-    meta_run(arg);
+    uco__cp_meta_run(arg);
     return 0;
 }
 
@@ -170,17 +154,16 @@ int uco__cp_meta_apply_x(struct cp_engine *e, struct cp_dir *dir, const char *na
     return r;
 }
 
-int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
-                     const struct cp_meta *m, bool created, const char **op)
+bool uco__cp_meta_prep(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd,
+                       int src_fd, const struct cp_meta *m, bool created, struct cp_meta_call *c)
 {
-    *op = NULL;
     mode_t type = m->mode & S_IFMT;
-    struct meta_call c = {.fd = fd, .dirfd = dir->dst_fd, .name = name, .src_fd = -1};
-    c.privileged = e->privileged;
+    *c = (struct cp_meta_call){.fd = fd, .dirfd = dir->dst_fd, .name = name, .src_fd = -1};
+    c->privileged = e->privileged;
     if (e->flags & UCO_COPY_OWNER) {
-        c.chown = changes_owner(e, dir, m, created);
-        c.uid = m->uid;
-        c.gid = m->gid;
+        c->chown = changes_owner(e, dir, m, created);
+        c->uid = m->uid;
+        c->gid = m->gid;
     }
     if (!S_ISLNK(type)) {
         mode_t want = m->mode & 07777;
@@ -189,29 +172,37 @@ int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, 
         mode_t got = uco__cp_create_mode(e, dir, m) & ~e->umask;
         bool made = created && !S_ISDIR(type);
         if (e->flags & UCO_COPY_MODE) {
-            c.chmod = !made || got != want;
+            c->chmod = !made || got != want;
         } else if (created && S_ISDIR(type)) {
             /* As cp: a new directory keeps the sticky bit, loses the set-id bits. */
             want &= 01777 & ~e->umask;
-            c.chmod = true;
+            c->chmod = true;
         } else if (made) {
             /* Made owner-only for a new owner: what the umask would have given. */
             want &= 0777 & ~e->umask;
-            c.chmod = got != want;
+            c->chmod = got != want;
         }
-        c.mode = want;
-        c.drop = S_ISUID | S_ISGID | (S_ISDIR(type) ? 0 : S_ISVTX);
+        c->mode = want;
+        c->drop = S_ISUID | S_ISGID | (S_ISDIR(type) ? 0 : S_ISVTX);
     }
     if (e->flags & UCO_COPY_TIMES) {
-        c.times = true;
-        c.ts[0] = m->atime;
-        c.ts[1] = m->mtime;
+        c->times = true;
+        c->ts[0] = m->atime;
+        c->ts[1] = m->mtime;
     }
-    if ((e->flags & UCO_COPY_XATTR) && fd >= 0) c.src_fd = src_fd;
-    if (!c.chown && !c.chmod && !c.times && c.src_fd < 0) return 0;
-    if (fd < 0 && !name) return 0; /* nothing to name it by (cannot happen for entries) */
+    if ((e->flags & UCO_COPY_XATTR) && fd >= 0) c->src_fd = src_fd;
+    if (!c->chown && !c->chmod && !c->times && c->src_fd < 0) return false;
+    return fd >= 0 || name; /* nothing to name it by (cannot happen for entries) */
+}
+
+int uco__cp_meta_set(struct cp_engine *e, struct cp_dir *dir, const char *name, int fd, int src_fd,
+                     const struct cp_meta *m, bool created, const char **op)
+{
+    *op = NULL;
+    struct cp_meta_call c;
+    if (!uco__cp_meta_prep(e, dir, name, fd, src_fd, m, created, &c)) return 0;
     if (e->meta_inline) {
-        meta_run(&c);
+        uco__cp_meta_run(&c);
     } else {
         intptr_t r = uco_work(meta_job, &c);
         if (r < 0) return (int)r; /* cancelled before it ran: -ECANCELED */

@@ -330,10 +330,42 @@ static bool inline_fs(void)
            sf.f_type == 0x9123683E;
 }
 
+/* The bytes written by this process's worker-pool threads ("uco-worker"), or -1. */
+static long long pool_wchar(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    long long sum = 0;
+    bool counted = false;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char p[96], comm[32] = "";
+        snprintf(p, sizeof p, "/proc/self/task/%s/comm", de->d_name);
+        FILE *f = fopen(p, "re");
+        if (!f) continue;
+        bool worker = fgets(comm, sizeof comm, f) && strncmp(comm, "uco-worker", 10) == 0;
+        fclose(f);
+        if (!worker) continue;
+        snprintf(p, sizeof p, "/proc/self/task/%s/io", de->d_name);
+        if (!(f = fopen(p, "re"))) continue;
+        char line[128];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "wchar: ", 7) == 0) {
+                sum += strtoll(line + 7, NULL, 10);
+                counted = true;
+            }
+        fclose(f);
+    }
+    closedir(d);
+    return counted || sum == 0 ? sum : -1;
+}
+
 struct own_loop_run {
     struct run r;
     size_t max_len;         /* > 0: every write is cut to this many bytes (fault rule) */
     long long wchar, syscw; /* the loop thread's write bytes and calls during the copy */
+    long long pool_w;       /* the worker pool's write bytes during the copy (-1: unknown) */
 };
 
 static intptr_t own_loop_body(void *arg)
@@ -343,18 +375,21 @@ static intptr_t own_loop_body(void *arg)
         uco_fault f = {.op = UCO_OP_WRITE, .fd = -1, .max_len = o->max_len};
         T_CHECK(uco_fault_add(uco_loop_current(), &f) >= 0);
     }
-    long long w0 = thread_io("wchar: "), c0 = thread_io("syscw: ");
+    long long w0 = thread_io("wchar: "), c0 = thread_io("syscw: "), p0 = pool_wchar();
     copy_body(&o->r);
     o->wchar = w0 < 0 ? -1 : thread_io("wchar: ") - w0;
     o->syscw = c0 < 0 ? -1 : thread_io("syscw: ") - c0;
+    long long p1 = pool_wchar();
+    o->pool_w = p0 < 0 || p1 < 0 ? -1 : p1 - p0;
     return 0;
 }
 
 /* Copies 40 files of 1000..1039 bytes with flags (and writes cut to max_len bytes when > 0);
  * checks every copy and returns the bytes the loop's thread wrote with write system calls
- * (-1: not counted here), *calls (may be NULL) the number of those calls. */
+ * (-1: not counted here), *calls (may be NULL) the number of those calls, *pool_w (may be
+ * NULL) the bytes the worker pool's threads wrote (-1: not counted). */
 static long long small_files_case(const char *name, unsigned flags, size_t max_len,
-                                  long long *calls)
+                                  long long *calls, long long *pool_w)
 {
     char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
     at(src, name);
@@ -376,41 +411,134 @@ static long long small_files_case(const char *name, unsigned flags, size_t max_l
     }
     assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
     if (calls) *calls = o.syscw;
+    if (pool_w) *pool_w = o.pool_w;
     return o.wchar;
 }
 
-/* UCO_COPY_OWN_LOOP: small files on a local file system are written by the loop's thread
- * (its write count grows by their bytes), and not without it (the ring's writes run on the
- * kernel's io_uring workers, or inline without a write system call). */
-static void own_loop_writes_small_files_from_the_loop_thread(void **state)
+/* UCO_COPY_OWN_LOOP: a tree's small files on a local file system are copied in batches by the
+ * worker pool's threads (their write count grows by the files' bytes, the loop thread's does
+ * not), and without the flag through the ring (the pool writes none of them: the ring's writes
+ * run on the kernel's io_uring workers, or inline without a write system call). */
+static void own_loop_copies_small_files_in_batches_on_the_pool(void **state)
 {
     const long long bytes = 40 * 1000 + 39 * 40 / 2;
-    long long inline_w = small_files_case("own-loop", UCO_COPY_OWN_LOOP, 0, NULL);
-    long long ring_w = small_files_case("ring-writes", 0, 0, NULL);
-    if (inline_w < 0) {
-        printf("SKIP: no /proc/thread-self/io (task I/O accounting) to tell who wrote\n");
+    long long pool_w, ring_pool_w;
+    long long loop_w = small_files_case("own-loop", UCO_COPY_OWN_LOOP, 0, NULL, &pool_w);
+    small_files_case("ring-writes", 0, 0, NULL, &ring_pool_w);
+    if (loop_w < 0 || pool_w < 0) {
+        printf("SKIP: no /proc/*/task/*/io (task I/O accounting) to tell who wrote\n");
         skip();
     }
     if (!inline_fs()) {
-        printf("SKIP: %s is not on ext4, tmpfs, xfs or btrfs, where the engine writes inline\n",
+        printf("SKIP: %s is not on ext4, tmpfs, xfs or btrfs, where the engine uses batches\n",
                base);
         skip();
     }
-    assert_true(inline_w >= bytes);
-    assert_true(ring_w < bytes / 2);
+    assert_true(pool_w >= bytes);
+    assert_true(loop_w < bytes / 2);
+    assert_true(ring_pool_w < bytes / 2);
 }
 
-/* Short writes (a fault rule cuts each to 100 bytes) from the loop's thread are continued:
- * where the engine writes inline, each file takes at least 10 write calls of the loop's
- * thread (one each without the rule). */
+/* With a fault rule for writes (tests of error paths), small files are not batched: they are
+ * written from the loop's thread, where the rule applies, and short writes (each cut to 100
+ * bytes) are continued: each file takes at least 10 write calls of the loop's thread. */
 static void own_loop_short_writes_still_copy_whole_files(void **state)
 {
     long long calls;
-    long long w = small_files_case("own-loop-short", UCO_COPY_OWN_LOOP, 100, &calls);
+    long long w = small_files_case("own-loop-short", UCO_COPY_OWN_LOOP, 100, &calls, NULL);
     if (w >= 0 && inline_fs()) {
         assert_true(w >= 40 * 1000);
         assert_true(calls >= 40 * 10);
     }
+}
+
+static bool holds(const char *p, const char *text);
+
+/* Batched files whose destination exists go on in their task as cp would: overwritten by
+ * default (their other names keep the old content with -a), kept with -n. */
+static void own_loop_batches_handle_existing_destinations_like_cp(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX], q[PATH_MAX];
+    at(src, "batch-exist");
+    at(dst, "batch-exist-copy");
+    assert_int_equal(mkdir(src, 0755), 0);
+    assert_int_equal(mkdir(dst, 0755), 0);
+    for (int i = 0; i < 40; i++) {
+        snprintf(p, sizeof p, "%s/f%02d", src, i);
+        make_file(p, 2000 + (size_t)i);
+        if (i % 4) continue;
+        snprintf(p, sizeof p, "%s/f%02d", dst, i);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs("old", f);
+        assert_int_equal(fclose(f), 0);
+    }
+    /* One existing destination has another name: replaced, not written through. */
+    snprintf(p, sizeof p, "%s/f00", dst);
+    snprintf(q, sizeof q, "%s/other", base);
+    unlink(q);
+    assert_int_equal(link(p, q), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        struct run r = {.src = src, .dst = dst};
+        r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_OWN_LOOP | (pass == 0 ? UCO_COPY_NO_CLOBBER : 0);
+        run_copy(&r);
+        assert_int_equal(r.result, 0);
+        assert_int_equal(r.nerr, 0);
+        assert_int_equal(r.st.skipped, pass == 0 ? 10 : 0);
+        assert_int_equal(r.st.files, pass == 0 ? 30 : 40);
+        for (int i = 0; i < 40; i++) {
+            snprintf(p, sizeof p, "%s/f%02d", dst, i);
+            if (pass == 0 && i % 4 == 0)
+                assert_true(holds(p, "old"));
+            else
+                assert_true(holds_pattern(p, 2000 + (size_t)i));
+        }
+    }
+    assert_true(holds(q, "old"));
+    assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
+    unlink(q);
+}
+
+/* The error callback stops a copy whose small files go in batches: the copy ends with
+ * -ECANCELED, and every file it left is whole. */
+static void own_loop_stopping_during_batches_leaves_only_whole_files(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
+    at(src, "batch-stop");
+    at(dst, "batch-stop-copy");
+    assert_int_equal(mkdir(src, 0755), 0);
+    assert_int_equal(mkdir(dst, 0755), 0);
+    /* Files in directories of 20; each directory's first 5 names are directories in the
+     * destination (an error each: creating a file there fails with EISDIR). */
+    for (int d = 0; d < 10; d++) {
+        snprintf(p, sizeof p, "%s/d%d", src, d);
+        assert_int_equal(mkdir(p, 0755), 0);
+        snprintf(p, sizeof p, "%s/d%d", dst, d);
+        assert_int_equal(mkdir(p, 0755), 0);
+        for (int i = 0; i < 20; i++) {
+            snprintf(p, sizeof p, "%s/d%d/f%02d", src, d, i);
+            make_file(p, 3000 + (size_t)i);
+            if (i >= 5) continue;
+            snprintf(p, sizeof p, "%s/d%d/f%02d", dst, d, i);
+            assert_int_equal(mkdir(p, 0755), 0);
+        }
+    }
+    struct run r = {.src = src, .dst = dst, .stop_after = 8};
+    r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_OWN_LOOP;
+    r.o.jobs = 2; /* two batches at a time: the stop comes before most were started */
+    run_copy(&r);
+    assert_int_equal(r.result, -ECANCELED);
+    assert_true(r.nerr >= 8 && r.nerr < 50);
+    assert_int_equal(r.errs[0], -EISDIR);
+    int whole = 0;
+    for (int d = 0; d < 10; d++)
+        for (int i = 5; i < 20; i++) {
+            snprintf(p, sizeof p, "%s/d%d/f%02d", dst, d, i);
+            if (access(p, F_OK) != 0) continue;
+            assert_true(holds_pattern(p, 3000 + (size_t)i));
+            whole++;
+        }
+    assert_true(whole < 150);
 }
 
 /* A whole tree of every kind (test_ucp compares ucp, which sets the flag, with cp -a). */
@@ -1193,8 +1321,10 @@ int main(void)
         cmocka_unit_test(a_listed_name_longer_than_name_max_is_reported_not_overflowed),
         cmocka_unit_test(failed_writes_are_reported_removed_and_the_rest_copied),
         cmocka_unit_test(failed_inline_writes_are_reported_removed_and_the_rest_copied),
-        cmocka_unit_test(own_loop_writes_small_files_from_the_loop_thread),
+        cmocka_unit_test(own_loop_copies_small_files_in_batches_on_the_pool),
         cmocka_unit_test(own_loop_short_writes_still_copy_whole_files),
+        cmocka_unit_test(own_loop_batches_handle_existing_destinations_like_cp),
+        cmocka_unit_test(own_loop_stopping_during_batches_leaves_only_whole_files),
         cmocka_unit_test(own_loop_copies_every_kind_of_tree_the_same),
         cmocka_unit_test(a_failed_destination_close_is_reported_and_the_file_removed),
         cmocka_unit_test(a_file_whose_metadata_and_close_both_fail_is_one_error),
