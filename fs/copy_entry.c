@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fs/copy_internal.h"
@@ -536,6 +537,7 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
 bool uco__cp_batchable(const struct cp_engine *e, const struct statx *stx)
 {
     if (!e->pool_small || !S_ISREG(stx->stx_mode) || stx->stx_size > e->small_max) return false;
+    if (e->st.files_total < e->batch_off_until) return false; /* a cold source was seen */
     /* Sparse: the chunk pipeline keeps its holes. */
     if ((int64_t)stx->stx_blocks * 512 < (int64_t)stx->stx_size) return false;
     /* A name of a hard-link group waits for the group's first copy: not in a worker. */
@@ -570,18 +572,34 @@ static int sys_fd(int r)
     return r < 0 ? -errno : r;
 }
 
-/* One file of a batch, on a worker thread. */
+/* One file of a batch, on a worker thread. A source not in the page cache is left to the ring
+ * (cold), before anything was created: there many reads are in flight at once, while a worker
+ * would wait for each in turn. */
 static void pool_file_run(struct cp_pool_file *p, int sdir, int ddir, const char *name, char *buf,
                           size_t cap)
 {
     p->src = sys_fd(openat(sdir, name, p->sflags, 0));
     if (p->src == -EPERM && p->noatime) /* some file systems refuse O_NOATIME */
         p->src = sys_fd(openat(sdir, name, p->sflags & ~O_NOATIME, 0));
+    ssize_t n = 0;
+    bool have = false; /* buf holds the first read's n bytes */
+    if (p->src >= 0) {
+        struct iovec v = {buf, cap};
+        n = preadv2(p->src, &v, 1, 0, RWF_NOWAIT);
+        if (n < 0 && errno == EAGAIN) {
+            close(p->src);
+            p->src = -1;
+            p->cold = true;
+            return;
+        }
+        have = n >= 0; /* else (no RWF_NOWAIT here, EINTR, an error) read again, waiting */
+    }
     p->dst = sys_fd(openat(ddir, name, p->cflags, p->cmode));
     if (p->src < 0 || p->dst < 0) return;
     int64_t off = 0;
     for (;;) {
-        ssize_t n = pread(p->src, buf, cap, (off_t)off);
+        if (!have) n = pread(p->src, buf, cap, (off_t)off);
+        have = false;
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             p->n = -errno;
@@ -642,6 +660,13 @@ void uco__cp_batch_copy(struct cp_engine *e, struct cp_dir *dir, struct cp_batch
             uco__cp_fail(e, dir, b->f[i].name, "copy", true, (int)r, false);
             continue;
         }
-        copy_reg(e, dir, b->f[i].name, b->f[i].name, &b->f[i].stx, follow, &b->f[i].pf);
+        const struct cp_pool_file *pf = &b->f[i].pf;
+        if (pf->cold) {
+            /* Not in the page cache: the ring's path reads many files at once. So are, most
+             * likely, the next files of the tree: no batches for a while. */
+            e->batch_off_until = e->st.files_total + CP_COLD_SKIP;
+            pf = NULL;
+        }
+        copy_reg(e, dir, b->f[i].name, b->f[i].name, &b->f[i].stx, follow, pf);
     }
 }

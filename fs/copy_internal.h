@@ -172,6 +172,7 @@ struct cp_engine {
     unsigned batch_busy, batch_max; /* started (running or queued) and the most at once */
     struct cp_waitq batch_q;
     struct uco__pool_group batch_group; /* how many run at once */
+    uint64_t batch_off_until;           /* no batches until files_total gets here (cold) */
     struct cp_batch *free_batches;
 
     /* buffers */
@@ -272,6 +273,7 @@ struct cp_pool_file {
     struct cp_meta_call mc;
     /* out */
     int src, dst;
+    bool cold;         /* the source is not in the page cache: nothing was done (src -1) */
     bool copied;       /* the data was copied: n, mc, close_err set, both descriptors closed */
     int64_t n;         /* bytes copied, or -errno with where */
     const char *where; /* "read" or "write" */
@@ -281,7 +283,9 @@ struct cp_pool_file {
 /* Small files of one directory, copied in one worker job: a hand-off per batch instead of a
  * trip through the ring per system call, and several batches run at once on the pool's threads,
  * so every core copies. */
-#define CP_BATCH 16
+#define CP_BATCH     16
+/* Entries listed without batches after a batch found a source not in the page cache. */
+#define CP_COLD_SKIP 4096
 
 struct cp_batch {
     struct cp_batch *next; /* free list */

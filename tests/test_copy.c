@@ -13,12 +13,14 @@
 #include <limits.h>
 #include <linux/fuse.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -437,6 +439,68 @@ static void own_loop_copies_small_files_in_batches_on_the_pool(void **state)
     assert_true(pool_w >= bytes);
     assert_true(loop_w < bytes / 2);
     assert_true(ring_pool_w < bytes / 2);
+}
+
+/* Drops path's pages from the page cache (written back first, a few tries: pages under
+ * writeback stay); true when none is left (mincore, which reads nothing back in). */
+static bool drop_cached(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat st;
+    bool gone = false;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && fsync(fd) == 0) {
+        size_t len = (size_t)st.st_size;
+        void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+        unsigned char vec[64]; /* files of up to 64 pages */
+        long page = sysconf(_SC_PAGESIZE);
+        size_t pages = (len + (size_t)page - 1) / (size_t)page;
+        for (int i = 0; i < 5 && m != MAP_FAILED && pages <= sizeof vec && !gone; i++) {
+            posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+            gone = mincore(m, len, vec) == 0;
+            for (size_t k = 0; gone && k < pages; k++)
+                gone = !(vec[k] & 1);
+        }
+        if (m != MAP_FAILED) munmap(m, len);
+    }
+    close(fd);
+    return gone;
+}
+
+/* Small files whose data is not in the page cache are not copied by the batches (a worker
+ * would wait for each read in turn) but through the ring, many reads at once; whole. */
+static void own_loop_cold_small_files_go_through_the_ring(void **state)
+{
+    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
+    at(src, "batch-cold");
+    at(dst, "batch-cold-copy");
+    assert_int_equal(mkdir(src, 0755), 0);
+    for (int i = 0; i < 40; i++) {
+        snprintf(p, sizeof p, "%s/f%02d", src, i);
+        make_file(p, 5000 + (size_t)i);
+    }
+    /* Does this file system let go of its pages (not tmpfs), and all of them? */
+    bool drops = true;
+    for (int i = 0; i < 40 && drops; i++) {
+        snprintf(p, sizeof p, "%s/f%02d", src, i);
+        drops = drop_cached(p);
+    }
+    if (!drops || !inline_fs()) {
+        printf("SKIP: %s keeps file data in memory (tmpfs?) or is not where batches run\n", base);
+        skip();
+    }
+    struct own_loop_run o = {.r = {.src = src, .dst = dst}};
+    o.r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_OWN_LOOP;
+    t_run(own_loop_body, &o, NULL);
+    assert_int_equal(o.r.result, 0);
+    assert_int_equal(o.r.nerr, 0);
+    assert_int_equal(o.r.st.files, 40);
+    for (int i = 0; i < 40; i++) {
+        snprintf(p, sizeof p, "%s/f%02d", dst, i);
+        assert_true(holds_pattern(p, 5000 + (size_t)i));
+    }
+    assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
+    if (o.pool_w >= 0) assert_true(o.pool_w < 40 * 5000 / 2);
 }
 
 /* With a fault rule for writes (tests of error paths), small files are not batched: they are
@@ -1324,6 +1388,7 @@ int main(void)
         cmocka_unit_test(own_loop_copies_small_files_in_batches_on_the_pool),
         cmocka_unit_test(own_loop_short_writes_still_copy_whole_files),
         cmocka_unit_test(own_loop_batches_handle_existing_destinations_like_cp),
+        cmocka_unit_test(own_loop_cold_small_files_go_through_the_ring),
         cmocka_unit_test(own_loop_stopping_during_batches_leaves_only_whole_files),
         cmocka_unit_test(own_loop_copies_every_kind_of_tree_the_same),
         cmocka_unit_test(a_failed_destination_close_is_reported_and_the_file_removed),
