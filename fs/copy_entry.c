@@ -572,18 +572,19 @@ static int sys_fd(int r)
     return r < 0 ? -errno : r;
 }
 
-/* One file of a batch, on a worker thread. A source not in the page cache is left to the ring
- * (cold), before anything was created: there many reads are in flight at once, while a worker
- * would wait for each in turn. */
+/* One file of a batch, on a worker thread. probe: a source not in the page cache is left to
+ * the ring (cold), before anything was created: there many reads are in flight at once, while
+ * a worker would wait for each in turn. (A read that must not wait costs more than a plain one
+ * here, measured: one per batch.) */
 static void pool_file_run(struct cp_pool_file *p, int sdir, int ddir, const char *name, char *buf,
-                          size_t cap)
+                          size_t cap, bool probe)
 {
     p->src = sys_fd(openat(sdir, name, p->sflags, 0));
     if (p->src == -EPERM && p->noatime) /* some file systems refuse O_NOATIME */
         p->src = sys_fd(openat(sdir, name, p->sflags & ~O_NOATIME, 0));
     ssize_t n = 0;
     bool have = false; /* buf holds the first read's n bytes */
-    if (p->src >= 0) {
+    if (p->src >= 0 && probe) {
         struct iovec v = {buf, cap};
         n = preadv2(p->src, &v, 1, 0, RWF_NOWAIT);
         if (n < 0 && errno == EAGAIN) {
@@ -634,11 +635,24 @@ static void pool_file_run(struct cp_pool_file *p, int sdir, int ddir, const char
     p->close_err = close(p->dst) < 0 ? -errno : 0;
 }
 
+static bool batch_cold(const struct cp_batch *b)
+{
+    return b->n > 1 && b->f[0].pf.cold && b->f[1].pf.cold;
+}
+
 static intptr_t batch_job(void *arg)
 {
     struct cp_batch *b = arg;
-    for (unsigned i = 0; i < b->n; i++)
-        pool_file_run(&b->f[i].pf, b->src_dirfd, b->dst_dirfd, b->f[i].name, b->buf, b->cap);
+    for (unsigned i = 0; i < b->n; i++) {
+        /* The first file says whether the batch's sources are in the page cache, and the
+         * second confirms a no (a warm tree has a few files that are not). */
+        if (i > 1 && batch_cold(b)) {
+            b->f[i].pf.cold = true;
+            continue;
+        }
+        bool probe = i == 0 || (i == 1 && b->f[0].pf.cold);
+        pool_file_run(&b->f[i].pf, b->src_dirfd, b->dst_dirfd, b->f[i].name, b->buf, b->cap, probe);
+    }
     return 0;
 }
 
@@ -655,18 +669,15 @@ void uco__cp_batch_copy(struct cp_engine *e, struct cp_dir *dir, struct cp_batch
     b->buf = NULL;
     if (r == -ECANCELED) return; /* the copy stopped before the job ran: nothing was made */
     bool follow = !(e->flags & UCO_COPY_NO_DEREF);
+    /* The batch's sources are not in the page cache: most likely the next files' are not
+     * either, and the ring's path reads many at once: no batches for a while. */
+    if (r >= 0 && batch_cold(b)) e->batch_off_until = e->st.files_total + CP_COLD_SKIP;
     for (unsigned i = 0; i < b->n; i++) {
         if (r < 0) {
             uco__cp_fail(e, dir, b->f[i].name, "copy", true, (int)r, false);
             continue;
         }
         const struct cp_pool_file *pf = &b->f[i].pf;
-        if (pf->cold) {
-            /* Not in the page cache: the ring's path reads many files at once. So are, most
-             * likely, the next files of the tree: no batches for a while. */
-            e->batch_off_until = e->st.files_total + CP_COLD_SKIP;
-            pf = NULL;
-        }
-        copy_reg(e, dir, b->f[i].name, b->f[i].name, &b->f[i].stx, follow, pf);
+        copy_reg(e, dir, b->f[i].name, b->f[i].name, &b->f[i].stx, follow, pf->cold ? NULL : pf);
     }
 }
