@@ -386,21 +386,23 @@ static intptr_t own_loop_body(void *arg)
     return 0;
 }
 
-/* Copies 40 files of 1000..1039 bytes with flags (and writes cut to max_len bytes when > 0);
- * checks every copy and returns the bytes the loop's thread wrote with write system calls
- * (-1: not counted here), *calls (may be NULL) the number of those calls, *pool_w (may be
- * NULL) the bytes the worker pool's threads wrote (-1: not counted). */
-static long long small_files_case(const char *name, unsigned flags, size_t max_len,
-                                  long long *calls, long long *pool_w)
+/* Makes directory src with 40 files f0..f39 of size0 + i bytes. */
+static void make_40(const char *src, size_t size0)
 {
-    char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
-    at(src, name);
-    snprintf(dst, sizeof dst, "%s-copy", src);
+    char p[PATH_MAX];
     assert_int_equal(mkdir(src, 0755), 0);
     for (int i = 0; i < 40; i++) {
         snprintf(p, sizeof p, "%s/f%d", src, i);
-        make_file(p, 1000 + (size_t)i);
+        make_file(p, size0 + (size_t)i);
     }
+}
+
+/* Copies make_40's src to dst with UCO_COPY_ARCHIVE | flags (and writes cut to max_len bytes
+ * when > 0), checks every copy, and returns the run (who wrote how much). */
+static struct own_loop_run copy_40(const char *src, const char *dst, size_t size0, unsigned flags,
+                                   size_t max_len)
+{
+    char p[PATH_MAX];
     struct own_loop_run o = {.r = {.src = src, .dst = dst}, .max_len = max_len};
     o.r.o.flags = UCO_COPY_ARCHIVE | flags;
     t_run(own_loop_body, &o, NULL);
@@ -409,9 +411,24 @@ static long long small_files_case(const char *name, unsigned flags, size_t max_l
     assert_int_equal(o.r.st.files, 40);
     for (int i = 0; i < 40; i++) {
         snprintf(p, sizeof p, "%s/f%d", dst, i);
-        assert_true(holds_pattern(p, 1000 + (size_t)i));
+        assert_true(holds_pattern(p, size0 + (size_t)i));
     }
     assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
+    return o;
+}
+
+/* Copies 40 files of 1000..1039 bytes with flags (and writes cut to max_len bytes when > 0);
+ * returns the bytes the loop's thread wrote with write system calls (-1: not counted here),
+ * *calls (may be NULL) the number of those calls, *pool_w (may be NULL) the bytes the worker
+ * pool's threads wrote (-1: not counted). */
+static long long small_files_case(const char *name, unsigned flags, size_t max_len,
+                                  long long *calls, long long *pool_w)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    at(src, name);
+    snprintf(dst, sizeof dst, "%s-copy", src);
+    make_40(src, 1000);
+    struct own_loop_run o = copy_40(src, dst, 1000, flags, max_len);
     if (calls) *calls = o.syscw;
     if (pool_w) *pool_w = o.pool_w;
     return o.wchar;
@@ -474,32 +491,18 @@ static void own_loop_cold_small_files_go_through_the_ring(void **state)
     char src[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
     at(src, "batch-cold");
     at(dst, "batch-cold-copy");
-    assert_int_equal(mkdir(src, 0755), 0);
-    for (int i = 0; i < 40; i++) {
-        snprintf(p, sizeof p, "%s/f%02d", src, i);
-        make_file(p, 5000 + (size_t)i);
-    }
+    make_40(src, 5000);
     /* Does this file system let go of its pages (not tmpfs), and all of them? */
     bool drops = true;
     for (int i = 0; i < 40 && drops; i++) {
-        snprintf(p, sizeof p, "%s/f%02d", src, i);
+        snprintf(p, sizeof p, "%s/f%d", src, i);
         drops = drop_cached(p);
     }
     if (!drops || !inline_fs()) {
         printf("SKIP: %s keeps file data in memory (tmpfs?) or is not where batches run\n", base);
         skip();
     }
-    struct own_loop_run o = {.r = {.src = src, .dst = dst}};
-    o.r.o.flags = UCO_COPY_ARCHIVE | UCO_COPY_OWN_LOOP;
-    t_run(own_loop_body, &o, NULL);
-    assert_int_equal(o.r.result, 0);
-    assert_int_equal(o.r.nerr, 0);
-    assert_int_equal(o.r.st.files, 40);
-    for (int i = 0; i < 40; i++) {
-        snprintf(p, sizeof p, "%s/f%02d", dst, i);
-        assert_true(holds_pattern(p, 5000 + (size_t)i));
-    }
-    assert_int_equal(compare_trees(src, dst, CMP_ALL & ~CMP_ATIME), 0);
+    struct own_loop_run o = copy_40(src, dst, 5000, UCO_COPY_OWN_LOOP, 0);
     if (o.pool_w >= 0) assert_true(o.pool_w < 40 * 5000 / 2);
 }
 
