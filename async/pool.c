@@ -50,18 +50,35 @@ int uco_pool_set_max(unsigned threads)
     return 0;
 }
 
-/* Caller holds pool.mu. */
-static void unqueue(struct uco__op *op)
+/* The pool's queue and each group's are lists of ops through u.work.qnext / qprev. */
+static void list_push(struct uco__op **head, struct uco__op **tail, struct uco__op *op)
+{
+    op->u.work.qnext = NULL;
+    op->u.work.qprev = *tail;
+    if (*tail)
+        (*tail)->u.work.qnext = op;
+    else
+        *head = op;
+    *tail = op;
+}
+
+static void list_remove(struct uco__op **head, struct uco__op **tail, struct uco__op *op)
 {
     if (op->u.work.qprev)
         op->u.work.qprev->u.work.qnext = op->u.work.qnext;
     else
-        pool.head = op->u.work.qnext;
+        *head = op->u.work.qnext;
     if (op->u.work.qnext)
         op->u.work.qnext->u.work.qprev = op->u.work.qprev;
     else
-        pool.tail = op->u.work.qprev;
+        *tail = op->u.work.qprev;
     op->u.work.qnext = op->u.work.qprev = NULL;
+}
+
+/* Caller holds pool.mu. */
+static void unqueue(struct uco__op *op)
+{
+    list_remove(&pool.head, &pool.tail, op);
     op->u.work.queued = false;
     pool.queued--;
 }
@@ -69,13 +86,7 @@ static void unqueue(struct uco__op *op)
 /* Caller holds pool.mu. */
 static void enqueue(struct uco__op *op)
 {
-    op->u.work.qnext = NULL;
-    op->u.work.qprev = pool.tail;
-    if (pool.tail)
-        pool.tail->u.work.qnext = op;
-    else
-        pool.head = op;
-    pool.tail = op;
+    list_push(&pool.head, &pool.tail, op);
     pool.queued++;
     op->u.work.queued = true;
 }
@@ -84,16 +95,13 @@ static void enqueue(struct uco__op *op)
  * queue (the worker that ran the ended one takes it without sleeping). Caller holds pool.mu. */
 static void group_done(struct uco__pool_group *g)
 {
-    g->running--;
     struct uco__op *op = g->head;
-    if (!op) return;
-    g->head = op->u.work.qnext;
-    if (g->head)
-        g->head->u.work.qprev = NULL;
-    else
-        g->tail = NULL;
+    if (!op) {
+        g->running--;
+        return;
+    }
+    list_remove(&g->head, &g->tail, op); /* takes the ended one's place: running stays */
     op->u.work.waiting = false;
-    g->running++;
     enqueue(op);
 }
 
@@ -169,13 +177,7 @@ static int pool_submit(struct uco_loop *l, struct uco__op *op, struct uco__pool_
         /* Waits in the group's queue until one of its running jobs ends. */
         op->u.work.queued = false;
         op->u.work.waiting = true;
-        op->u.work.qnext = NULL;
-        op->u.work.qprev = g->tail;
-        if (g->tail)
-            g->tail->u.work.qnext = op;
-        else
-            g->head = op;
-        g->tail = op;
+        list_push(&g->head, &g->tail, op);
     } else {
         if (g) g->running++;
         enqueue(op);
@@ -206,14 +208,7 @@ bool uco__pool_cancel(struct uco__op *op)
             pthread_cond_signal(&pool.cv);
         }
     } else if (waiting) {
-        if (op->u.work.qprev)
-            op->u.work.qprev->u.work.qnext = op->u.work.qnext;
-        else
-            g->head = op->u.work.qnext;
-        if (op->u.work.qnext)
-            op->u.work.qnext->u.work.qprev = op->u.work.qprev;
-        else
-            g->tail = op->u.work.qprev;
+        list_remove(&g->head, &g->tail, op);
         op->u.work.waiting = false;
     }
     pthread_mutex_unlock(&pool.mu);

@@ -489,7 +489,7 @@ static void batch_flush(struct cp_engine *e, struct cp_dir *dir, struct cp_batch
     if (!b) return;
     *bp = NULL;
     int r = 0;
-    while (!e->stop && e->batch_busy >= e->batch_max && r == 0)
+    while (!e->stop && e->batch_busy >= 2 * e->batch_group.max && r == 0)
         r = uco__cp_wait(&e->batch_q, "batch slot");
     if (b->n && !e->stop && r == 0) {
         r = spawn_job(e, dir, b->f[0].name, NULL, b);
@@ -574,6 +574,8 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
                 uco__cp_fail(e, f->dir->parent, is_top(f->dir->parent) ? NULL : f->dir->name,
                              "read directory", false, r, false);
             uco_dir_close(f->it);
+            /* A batch is always of a directory on the stack: started here, none is left when
+             * the walk ends. */
             if (batch && bdir == f->dir) batch_flush(e, bdir, &batch);
             uco__cp_dir_put(e, f->dir);
             n--;
@@ -606,7 +608,6 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
             next = child;
         }
     }
-    batch_flush(e, bdir, &batch); /* none left: every frame's was started when it ended */
     free(st);
 }
 
@@ -759,12 +760,11 @@ static int copy_tree(struct cp_engine *e, struct cp_dir *top, const char *src, c
     e->meta_inline = local_fs(root->dst_fd) && (root->src_fd < 0 || local_fs(root->src_fd));
     e->write_inline = e->meta_inline && (e->flags & UCO_COPY_OWN_LOOP);
     /* Small files in batches on the pool: one more running than there are cores (a batch
-     * sometimes waits on a directory's lock), and as many again queued, so a worker that ends
-     * one starts the next without waiting for the loop (measured: docs/BENCHMARKS.md). */
-    e->pool_small = e->write_inline;
+     * sometimes waits on a directory's lock), and as many again queued (batch_flush), so a
+     * worker that ends one starts the next without waiting for the loop (measured:
+     * docs/BENCHMARKS.md). */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     e->batch_group.max = cpus > 1 ? (unsigned)cpus + 1 : 2;
-    e->batch_max = 2 * e->batch_group.max;
     unsigned w = e->o.walkers;
     e->pending = calloc(w, sizeof *e->pending);
     e->walker_tasks = calloc(w, sizeof *e->walker_tasks);

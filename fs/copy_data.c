@@ -85,11 +85,7 @@ static size_t align_up(size_t n, size_t align)
 
 /* ---- small files ---------------------------------------------------------------------- */
 
-/* write_all with pwrite(2) from the loop's thread (UCO_COPY_OWN_LOOP), not through the ring:
- * ext4 and others have no non-blocking buffered write, so io_uring would hand each one to a
- * kernel worker. The loop's fault rules for writes apply to it (tests of the error paths).
- * Returns len or -errno. */
-static ssize_t write_inline(int fd, const char *buf, size_t len, int64_t off)
+ssize_t uco__cp_pwrite_all(int fd, const char *buf, size_t len, int64_t off)
 {
     struct uco_loop *l = uco__tls_loop;
     size_t done = 0;
@@ -132,7 +128,7 @@ static int64_t copy_small(struct cp_engine *e, int src, int dst, int64_t size, c
             break;
         }
         if (n == 0) break;
-        ssize_t w = e->write_inline ? write_inline(dst, buf, (size_t)n, off)
+        ssize_t w = e->write_inline ? uco__cp_pwrite_all(dst, buf, (size_t)n, off)
                                     : uco_write_all(dst, buf, (size_t)n, off);
         if (w < 0) {
             *where = "write";

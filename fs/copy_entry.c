@@ -227,10 +227,6 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     const char *rn = rname(dir, dname);
     struct reg_open o;
     reg_open_of(e, dir, stx, follow, &o);
-    const int sflags = o.sflags, cflags = o.cflags;
-    const bool noatime = o.noatime;
-    const mode_t cmode = o.cmode;
-    const struct cp_meta m = o.m;
     int r, src, dst;
     if (pre) {
         src = pre->src;
@@ -238,19 +234,20 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     } else if (S_ISREG(stx->stx_mode)) {
         /* Open the source and create the destination at once. */
         uco_op os, od;
-        r = uco_op_openat(&os, dir->src_fd, sname, sflags, 0);
+        r = uco_op_openat(&os, dir->src_fd, sname, o.sflags, 0);
         if (r < 0) return uco__cp_fail(e, dir, rn, "open", false, r, false);
-        r = uco_op_openat(&od, dir->dst_fd, dname, cflags, cmode);
+        r = uco_op_openat(&od, dir->dst_fd, dname, o.cflags, o.cmode);
         src = (int)uco_op_wait(&os);
         dst = r < 0 ? r : (int)uco_op_wait(&od);
-        if (src == -EPERM && noatime) /* some file systems refuse O_NOATIME */
-            src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
+        if (src == -EPERM && o.noatime) /* some file systems refuse O_NOATIME */
+            src = uco_openat(dir->src_fd, sname, o.sflags & ~O_NOATIME, 0);
     } else {
         /* A FIFO, a device: open first (a socket cannot be), then create; the reads wait for a
          * FIFO's writer, as cp's open does. */
-        src = uco_openat(dir->src_fd, sname, sflags, 0);
-        if (src == -EPERM && noatime) src = uco_openat(dir->src_fd, sname, sflags & ~O_NOATIME, 0);
-        dst = src < 0 ? src : uco_openat(dir->dst_fd, dname, cflags, cmode);
+        src = uco_openat(dir->src_fd, sname, o.sflags, 0);
+        if (src == -EPERM && o.noatime)
+            src = uco_openat(dir->src_fd, sname, o.sflags & ~O_NOATIME, 0);
+        dst = src < 0 ? src : uco_openat(dir->dst_fd, dname, o.cflags, o.cmode);
     }
     size_t dlen = strlen(dname);
     if (dst == -EISDIR && dlen && dname[dlen - 1] == '/') {
@@ -275,7 +272,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
     }
     if (dst == -EEXIST) {
         bool skip;
-        dst = open_existing(e, dir, sname, dname, stx, cmode, &created, &skip, &own);
+        dst = open_existing(e, dir, sname, dname, stx, o.cmode, &created, &skip, &own);
         if (skip || dst == -EEXIST) {
             uco_close(src);
             return skip ? 0 : -EEXIST;
@@ -291,7 +288,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
          * pieces (a file's tail) go through it too. */
         int d = uco_openat(dir->dst_fd, dname, O_WRONLY | O_DIRECT | O_CLOEXEC, 0);
         if (d >= 0) f.dst_direct = d;
-        int s = uco_openat(dir->src_fd, sname, sflags | O_DIRECT, 0);
+        int s = uco_openat(dir->src_fd, sname, o.sflags | O_DIRECT, 0);
         if (s >= 0) f.src_direct = s;
         /* The alignment the two files ask for (statx), not a guess. */
         if (f.src_direct >= 0 || f.dst_direct >= 0) uco__cp_dio_align(&f);
@@ -325,7 +322,7 @@ static int copy_reg(struct cp_engine *e, struct cp_dir *dir, const char *sname, 
         mop = pre->mc.op;
         cr = pre->close_err;
     } else {
-        r = uco__cp_meta_set(e, dir, dname, dst, src, &m, created, &mop);
+        r = uco__cp_meta_set(e, dir, dname, dst, src, &o.m, created, &mop);
         cr = close2(src, dst);
     }
     if (cr < 0) {
@@ -464,11 +461,16 @@ static int make_link(struct cp_engine *e, struct cp_dir *dir, const char *name,
     return 0;
 }
 
+/* Whether an entry of dir is opened through a symlink (the caller's own source with -H). */
+static bool follows(const struct cp_engine *e, const struct cp_dir *dir)
+{
+    return !(e->flags & UCO_COPY_NO_DEREF) || (dir->depth == 0 && (e->flags & UCO_COPY_DEREF_ROOT));
+}
+
 static int copy_one(struct cp_engine *e, struct cp_dir *dir, const char *sname, const char *dname,
                     const struct statx *stx)
 {
-    bool top = dir->depth == 0;
-    bool follow = !(e->flags & UCO_COPY_NO_DEREF) || (top && (e->flags & UCO_COPY_DEREF_ROOT));
+    bool follow = follows(e, dir);
     switch (stx->stx_mode & S_IFMT) {
     case S_IFREG:
         return copy_reg(e, dir, sname, dname, stx, follow, NULL);
@@ -536,7 +538,7 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
 
 bool uco__cp_batchable(const struct cp_engine *e, const struct statx *stx)
 {
-    if (!e->pool_small || !S_ISREG(stx->stx_mode) || stx->stx_size > e->small_max) return false;
+    if (!e->write_inline || !S_ISREG(stx->stx_mode) || stx->stx_size > e->small_max) return false;
     if (e->st.files_total < e->batch_off_until) return false; /* a cold source was seen */
     /* Sparse: the chunk pipeline keeps its holes. */
     if ((int64_t)stx->stx_blocks * 512 < (int64_t)stx->stx_size) return false;
@@ -550,12 +552,14 @@ void uco__cp_batch_add(struct cp_engine *e, struct cp_batch *b, struct cp_dir *d
                        const char *name, const struct statx *stx)
 {
     unsigned i = b->n++;
-    b->src_dirfd = dir->src_fd;
-    b->dst_dirfd = dir->dst_fd;
+    if (i == 0) {
+        b->src_dirfd = dir->src_fd;
+        b->dst_dirfd = dir->dst_fd;
+    }
     b->f[i].stx = *stx;
     snprintf(b->f[i].name, sizeof b->f[i].name, "%s", name);
     struct reg_open o;
-    reg_open_of(e, dir, stx, !(e->flags & UCO_COPY_NO_DEREF), &o);
+    reg_open_of(e, dir, stx, follows(e, dir), &o);
     struct cp_pool_file *pf = &b->f[i].pf;
     *pf = (struct cp_pool_file){.sflags = o.sflags,
                                 .cflags = o.cflags,
@@ -608,16 +612,11 @@ static void pool_file_run(struct cp_pool_file *p, int sdir, int ddir, const char
             return;
         }
         if (n == 0) break;
-        for (ssize_t done = 0; done < n;) {
-            ssize_t w = pwrite(p->dst, buf + done, (size_t)(n - done), (off_t)(off + done));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                /* A regular write never returns 0 for a non-empty buffer. */
-                p->n = w < 0 ? -errno : -EIO;
-                p->where = "write";
-                return;
-            }
-            done += w;
+        ssize_t w = uco__cp_pwrite_all(p->dst, buf, (size_t)n, off);
+        if (w < 0) {
+            p->n = w;
+            p->where = "write";
+            return;
         }
         off += n;
         /* Short of the buffer and at (or past) the stat'ed size: that was the end. Short
@@ -668,7 +667,7 @@ void uco__cp_batch_copy(struct cp_engine *e, struct cp_dir *dir, struct cp_batch
     if (b->buf) uco__cp_buf_put(e, b->buf, b->cap);
     b->buf = NULL;
     if (r == -ECANCELED) return; /* the copy stopped before the job ran: nothing was made */
-    bool follow = !(e->flags & UCO_COPY_NO_DEREF);
+    bool follow = follows(e, dir);
     /* The batch's sources are not in the page cache: most likely the next files' are not
      * either, and the ring's path reads many at once: no batches for a while. */
     if (r >= 0 && batch_cold(b)) e->batch_off_until = e->st.files_total + CP_COLD_SKIP;

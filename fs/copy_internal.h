@@ -170,8 +170,8 @@ struct cp_engine {
     bool links_shared;
     bool links_reported; /* lt->full was reported */
 
-    /* batches of small files copied on the worker pool (pool_small) */
-    unsigned batch_busy, batch_max; /* started (running or queued) and the most at once */
+    /* batches of small files copied on the worker pool (write_inline) */
+    unsigned batch_busy; /* started (running or queued): at most 2 x batch_group.max */
     struct cp_waitq batch_q;
     struct uco__pool_group batch_group; /* how many run at once */
     uint64_t batch_off_until;           /* no batches until files_total gets here (cold) */
@@ -179,9 +179,10 @@ struct cp_engine {
 
     /* buffers */
     struct cp_buf *free_bufs[CP_CLASSES];
-    bool meta_inline;  /* metadata system calls on the loop's thread instead of the pool */
-    bool write_inline; /* small files written from the loop's thread (UCO_COPY_OWN_LOOP) */
-    bool pool_small;   /* small files copied in batches on the worker pool (UCO_COPY_OWN_LOOP) */
+    bool meta_inline; /* metadata system calls on the loop's thread instead of the pool */
+    /* UCO_COPY_OWN_LOOP on local file systems: a tree's small files go in batches on the
+     * worker pool, and small files not batched are written from the loop's thread. */
+    bool write_inline;
 };
 
 /* Path of a node's source or destination (root name + "/" + ... + "/" + name), malloc'd;
@@ -333,6 +334,13 @@ int uco__cp_dio_of(int fd, size_t *offset_align, size_t *mem_align);
  * direct I/O (or asks for an alignment past CP_DIO_ALIGN_MAX) has its O_DIRECT descriptor
  * closed (-1): the page cache serves it. */
 void uco__cp_dio_align(struct cp_fds *f);
+
+/* write_all with pwrite(2), not through the ring: from the loop's thread (UCO_COPY_OWN_LOOP:
+ * ext4 and others have no non-blocking buffered write, so io_uring would hand each one to a
+ * kernel worker), where the loop's fault rules for writes apply to it (tests of the error
+ * paths), or from a worker thread (batches), where there is no loop and no rule. Returns len
+ * or -errno. */
+ssize_t uco__cp_pwrite_all(int fd, const char *buf, size_t len, int64_t off);
 
 /* Regular files: copies the data of src (open) into dst (open, new or truncated), to the
  * source's end of file; holes of a sparse source stay holes. Returns the bytes of the copy (its

@@ -179,8 +179,9 @@ UCO_API int uco_file_write(int dirfd, const char *path, const void *buf, size_t 
  * With UCO_COPY_OWN_LOOP (a loop that runs the copy and nothing that must stay responsive, as
  * in `ucp`; the copy may then use every core), a tree's small files on such file systems are
  * copied in batches of 16 of one directory, each batch by one job on the worker pool with plain
- * system calls, up to (cores + 1) batches at once: a tree of 50,000 small files took 0.84x the
- * wall time of the copy through the ring in paired runs, with the same CPU. A source not in the
+ * system calls, up to (cores + 1) batches at once: a tree of 50,000 small files took 0.84-0.95x
+ * the wall time of the copy through the ring in paired runs on two cores, with up to 10 % more
+ * CPU (docs/BENCHMARKS.md). A source not in the
  * page cache is left to the ring, which reads many at once (and batches pause for a while).
  * The few small files that are not batched (a single file, a destination that exists) are
  * written from the loop's thread, which can block it while the kernel throttles a writer with
