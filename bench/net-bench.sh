@@ -23,7 +23,9 @@
 # CPU 0) and p99 latency. Ratios against the first server: eff = row's core time per request /
 # first's (> 1: the first does more requests per CPU-second), eff-p the same with process
 # time, thr = first's req/s / row's, p99 = row's p99 latency / first's (> 1: the first's tail
-# is shorter); each the median of the per-round ratios.
+# is shorter); each the median of the per-round ratios. The last column, eff 95%, is a
+# distribution-free 95 % confidence interval of eff's median (from 6 rounds up): where it holds
+# 1.0, the run cannot tell the two servers' CPU per request apart.
 #
 # --rounds-out FILE appends every single run to FILE, one line each: config, server, round,
 # req/s, core ns per request, p99 us, process ns per request.
@@ -174,24 +176,27 @@ bench_config() { # mode label conns size-or-path server...
         done
     done
     col() { for r in $(seq "$rounds"); do awk -v c="$2" '{print $c}' "$tmp/r.$r.$1"; done | median; }
-    # median over rounds of (baseline column a / first server's column b)
-    ratio() {
+    # the per-round ratios (baseline column a / first server's column b)
+    ratios() {
         for r in $(seq "$rounds"); do paste "$tmp/r.$r.0" "$tmp/r.$r.$1" |
-            awk -v a="$2" -v b="$3" '{ if ($b > 0) printf "%.4f\n", $a / $b }'; done | median
+            awk -v a="$2" -v b="$3" '{ if ($b > 0) printf "%.4f\n", $a / $b }'; done
     }
+    ratio() { ratios "$@" | median; }
     for i in $(seq 0 $((n - 1))); do
-        local eff effp thr lat
+        local eff effp thr lat ci
         if [ "$i" -eq 0 ]; then
-            eff="-" effp="-" thr="-" lat="-"
+            eff="-" effp="-" thr="-" lat="-" ci="-"
         else
             eff=$(printf '%.2f' "$(ratio "$i" 6 2)")  # baseline core ns / first's
             effp=$(printf '%.2f' "$(ratio "$i" 8 4)") # baseline process ns / first's
             thr=$(printf '%.2f' "$(ratio "$i" 1 5)")  # first's req/s / baseline's
             lat=$(printf '%.2f' "$(ratio "$i" 7 3)")  # baseline p99 / first's
+            ci=$(ratios "$i" 6 2 | median_ci | awk '$2 == "nan" { print "-"; next }
+                { printf "%.2f-%.2f\n", $2, $3 }')
         fi
-        printf '| %-12s | %-10s | %8.0f | %9.2f | %9.2f | %8.0f | %8s | %9s | %8s | %8s |\n' "$label" \
-            "${names[$i]}" "$(col "$i" 1)" "$(col "$i" 2 | awk '{print $1/1000}')" \
-            "$(col "$i" 4 | awk '{print $1/1000}')" "$(col "$i" 3)" "$eff" "$effp" "$thr" "$lat"
+        printf '| %-12s | %-10s | %8.0f | %9.2f | %9.2f | %8.0f | %8s | %9s | %8s | %8s | %9s |\n' \
+            "$label" "${names[$i]}" "$(col "$i" 1)" "$(col "$i" 2 | awk '{print $1/1000}')" \
+            "$(col "$i" 4 | awk '{print $1/1000}')" "$(col "$i" 3)" "$eff" "$effp" "$thr" "$lat" "$ci"
     done
 }
 
@@ -203,11 +208,12 @@ header() {
     echo "eff = the row's core time per request / ${2}'s, i.e. ${2}'s requests per server-CPU-second"
     echo "relative to the row (eff-p: the same with process time); thr = ${2}'s req/s / the row's;"
     echo "p99 = the row's p99 latency / ${2}'s (> 1: ${2}'s tail is shorter)."
-    echo "Ratios are medians of the per-round ratios."
+    echo "Ratios are medians of the per-round ratios; eff 95% = a distribution-free 95 % confidence"
+    echo "interval of eff's median (order statistics of the per-round ratios; from 6 rounds up)."
     echo
-    printf '| %-12s | %-10s | %8s | %9s | %9s | %8s | %8s | %9s | %8s | %8s |\n' config server req/s \
-        "core us" "proc us" "p99 us" "eff" "eff-p" "thr" "p99"
-    echo "|--------------|------------|----------|-----------|-----------|----------|----------|-----------|----------|----------|"
+    printf '| %-12s | %-10s | %8s | %9s | %9s | %8s | %8s | %9s | %8s | %8s | %9s |\n' config server \
+        req/s "core us" "proc us" "p99 us" "eff" "eff-p" "thr" "p99" "eff 95%"
+    echo "|--------------|------------|----------|-----------|-----------|----------|----------|-----------|----------|----------|-----------|"
 }
 
 echo "uco network benchmark: $(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)"

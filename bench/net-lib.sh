@@ -37,3 +37,24 @@ stop_server() {
 
 # The median of the numbers on stdin, one a line ("nan" for none).
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
+
+# The median of the numbers on stdin and a distribution-free 95 % confidence interval for it:
+# "median lo hi", lo and hi the k-th smallest and k-th largest values, k the largest with
+# P(Binomial(n, 1/2) < k) <= 2.5 % (n = 15: the 4th and 12th of 15). "median nan nan" below
+# six values, where even the whole range covers the median with less than 95 %.
+median_ci() {
+    sort -g | awk '{ v[NR] = $1 }
+        END {
+            n = NR
+            if (n == 0) { print "nan nan nan"; exit }
+            m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+            k = 0; cum = 0; c = 1 # c = C(n, j)
+            for (j = 0; j < n; j++) {
+                cum += c * 0.5 ^ n
+                if (cum > 0.025) break
+                k = j + 1
+                c = c * (n - j) / (j + 1)
+            }
+            if (k == 0) print m, "nan", "nan"; else print m, v[k], v[n - k + 1]
+        }'
+}
