@@ -644,14 +644,30 @@ static size_t big_never_read(struct server *s, char *head, size_t head_size)
     return closed_after_the_send_timeout(fd, t0, head, head_size);
 }
 
-static void static_file_to_a_client_that_never_reads_times_out(void **state)
+/* A file sent to a client that never reads: warm, the file is all in the page cache (sent with
+ * sendfile(2), which waits for room with a poll), else none of it is (big.bin is a new sparse
+ * file: spliced through a pipe by io_uring's workers, where a splice waits in the kernel). */
+static void file_to_a_client_that_never_reads(bool warm)
 {
-    (void)state;
     struct unix_root u;
     struct server s;
     unix_server_start(&s, &u, true, "--send-timeout", "1", NULL);
-    /* It never reads: the file's first chunk cannot be sent within the send timeout. What it
-     * had received: a 200 for the whole file, and a small part of its body only. */
+    int f = open(u.big, O_RDONLY | O_CLOEXEC);
+    assert_true(f >= 0);
+    if (warm) {
+        static char buf[1 << 20];
+        while (read(f, buf, sizeof buf) > 0)
+            ;
+        long pages = cached_pages(f);
+        if (pages >= 0 && pages < BIG_SIZE / 4096)
+            print_message("note: big.bin kept %ld of %d pages cached\n", pages, BIG_SIZE / 4096);
+    } else if (cached_pages(f) != 0) {
+        print_message("note: big.bin has pages cached here (tmpfs?): not a cold file\n");
+    }
+    close(f);
+    /* It never reads: once its socket is full the file's bytes out stop moving, and the sweeper
+     * ends the send after the send timeout. What it had received: a 200 for the whole file,
+     * and a small part of its body only. */
     static char head[256];
     size_t got = big_never_read(&s, head, sizeof head);
     assert_non_null(strstr(head, "\r\nContent-Length: 67108864\r\n"));
@@ -659,6 +675,18 @@ static void static_file_to_a_client_that_never_reads_times_out(void **state)
     /* Others are served, and the server said why it closed that one. */
     const char *log = unix_server_end(&s, &u);
     assert_int_equal(count(log, "timed out waiting for the client; closed\n"), 1);
+}
+
+static void static_file_to_a_client_that_never_reads_times_out(void **state)
+{
+    (void)state;
+    file_to_a_client_that_never_reads(false);
+}
+
+static void cached_file_to_a_client_that_never_reads_times_out(void **state)
+{
+    (void)state;
+    file_to_a_client_that_never_reads(true);
 }
 
 /* The body bytes of the answers to big_req in the access log at path, in order, into v; how
@@ -844,9 +872,8 @@ static void slow_but_steady_reader_is_not_cut_off(void **state)
     int fd = dial(&s.addr);
     assert_true(fd >= 0);
     assert_int_equal(send_str(fd, big_req), 0);
-    /* 64 KiB every 100 ms (640 KiB/s: each 256 KiB chunk of the file takes ~0.4 s, within
-     * the 1 s send timeout) for 3 s, three times the send timeout. The head tells where the
-     * body ends. */
+    /* 64 KiB every 100 ms (640 KiB/s: the file's bytes out move several times per 1 s send
+     * timeout) for 3 s, three times the send timeout. The head tells where the body ends. */
     static char buf[64 << 10], head[1024];
     size_t per_s[3];
     size_t got = read_slowly_for_3s(fd, NULL, NULL, per_s, head, sizeof head);
@@ -1120,6 +1147,8 @@ int main(void)
         cmocka_unit_test_teardown(slow_but_steady_reader_is_not_shed_under_pool_pressure,
                                   server_teardown),
         cmocka_unit_test_teardown(static_file_to_a_client_that_never_reads_times_out,
+                                  server_teardown),
+        cmocka_unit_test_teardown(cached_file_to_a_client_that_never_reads_times_out,
                                   server_teardown),
         cmocka_unit_test_teardown(answer_cut_off_mid_body_is_still_logged, server_teardown),
         cmocka_unit_test_teardown(pipelined_answers_never_read_time_out_without_a_408,

@@ -60,8 +60,11 @@ struct session {
     char *head;         /* a request head split across receives (NULL: none) */
     uint32_t head_len;  /* bytes in head */
     uint16_t refs;      /* the sweeper's hold while it shuts the socket down */
-    uint64_t out_mark;  /* bytes sent when out_since was taken (idle with output queued) */
-    int64_t out_since;  /* coarse_now() of the last send progress seen while idle */
+    uint64_t out_mark;  /* bytes sent when out_since was taken (idle with output queued, or
+                           sending a file) */
+    int64_t out_since;  /* coarse_now() of the last send progress seen then */
+    bool file_watch;    /* sending a file: the sweeper watches its progress */
+    bool stalled;       /* shut down by the sweeper: the file made no progress */
     uint8_t state;      /* enum session_state */
     bool swept;         /* already shut down by the sweeper or the drain */
     bool shed;          /* shut down by the shedder (sessions_shed) */
@@ -114,8 +117,8 @@ void session_shutdown(struct session *s);
 int64_t coarse_now(void);
 /* Shuts down every idle session that went idle before idle_before (coarse_now()). Awaits. */
 void sessions_shutdown_idle(int64_t idle_before);
-/* Shuts down every idle session whose queued answers made no progress for the send timeout
- * (a client that does not read). Awaits. */
+/* Shuts down every idle session whose queued answers, and every session whose file, made no
+ * progress for the send timeout (a client that does not read). Awaits. */
 void sessions_shutdown_stalled(void);
 /* Pressure shedding. Clients that send but never read hold receive buffers (at most
  * CONN_MAX_BUFS each) until the send timeout; enough of them hold the whole shared pool, and

@@ -717,29 +717,45 @@ void sessions_shutdown_idle(int64_t idle_before)
     }
 }
 
+/* Whether s's output made no progress since before: restarts its stall clock if it moved. */
+static bool out_stalled(struct session *s, uint64_t bytes_out, int64_t now, int64_t before)
+{
+    if (bytes_out != s->out_mark) { /* progress: the clock starts again */
+        s->out_mark = bytes_out;
+        s->out_since = now;
+        return false;
+    }
+    return s->out_since < before;
+}
+
 void sessions_shutdown_stalled(void)
 {
     int64_t now = coarse_now(), before = now - srv.cfg.send_timeout;
     struct session *v[256]; /* at most this many a tick */
     unsigned n = 0;
+    uco_conn_stats st;
     for (struct session *s = srv.idle_head; s && s->idle_since < before && n < 256;) {
         struct session *next = s->next;
-        uco_conn_stats st;
         /* Idle, so no views are held: buffers held are answers queued out, not yet sent. */
-        if (uco_conn_stats_get(s->conn, &st) == 0 && st.bufs_held) {
-            if (st.bytes_out != s->out_mark) { /* progress: the clock starts again */
-                s->out_mark = st.bytes_out;
-                s->out_since = now;
-            } else if (s->out_since < before) {
-                session_set_state(s, SESSION_ACTIVE); /* its task is due, as for idle ones */
-                s->refs++;                            /* kept alive across the awaits below */
-                v[n++] = s;
-            }
+        if (uco_conn_stats_get(s->conn, &st) == 0 && st.bufs_held &&
+            out_stalled(s, st.bytes_out, now, before)) {
+            session_set_state(s, SESSION_ACTIVE); /* its task is due, as for idle ones */
+            conn_log(s, "sent nothing for the send timeout (the client does not read); closed");
+            v[n++] = s;
         }
         s = next;
     }
+    /* Files being sent: their task is in uco_conn_sendfile, which the shutdown ends; the task
+     * says why (send_file reports the stall as a timeout). */
+    for (struct session *s = srv.active; s && n < 256; s = s->next)
+        if (s->file_watch && !s->swept && uco_conn_stats_get(s->conn, &st) == 0 &&
+            out_stalled(s, st.bytes_out, now, before)) {
+            s->stalled = true;
+            v[n++] = s;
+        }
+    for (unsigned i = 0; i < n; i++)
+        v[i]->refs++; /* kept alive across the awaits below */
     for (unsigned i = 0; i < n; i++) {
-        conn_log(v[i], "sent nothing for the send timeout (the client does not read); closed");
         session_shutdown_held(v[i]);
         if (--v[i]->refs == 0 && v[i]->dead) session_release(v[i]);
     }
