@@ -62,10 +62,11 @@ static uint64_t bytes_out(struct session *s)
 }
 
 /* Sends len bytes of fd from off in one uco_conn_sendfile, which the sweeper watches: when the
- * connection's bytes out do not move for the send timeout (the client does not read), it shuts
- * the socket down, and the send fails; that is reported as -ETIMEDOUT. A client that reads, even
- * slowly, is never cut off. (A deadline per 256 KiB, the way before, made a sendfile(2) call per
- * 256 KiB: 1.12x the server's CPU per 1 MiB answer under CUBIC, see docs/BENCHMARKS.md.)
+ * connection's bytes out do not move for the send timeout (the socket took nothing: the client
+ * does not read), it shuts the socket down, and the send fails; that is reported as -ETIMEDOUT.
+ * A slow reader is not held to a rate, as with nginx's send_timeout. (A deadline per 256 KiB,
+ * the way before, made a sendfile(2) call per 256 KiB: 1.12x the server's CPU per 1 MiB answer
+ * under CUBIC, see docs/BENCHMARKS.md.)
  * *sent: the bytes that went out (all of them, or as far as it got when it failed). */
 static int send_file(struct session *s, int fd, uint64_t off, uint64_t len, uint64_t *sent)
 {
