@@ -511,9 +511,9 @@ static void sendfile_of_a_cached_file_needs_no_splice(void **state)
     assert_int_equal(r, 0);
 }
 
-/* Splices into a socket whose peer never reads, 256 KiB a call (as uco-httpd sends files), cut
- * short by the task's deadline: the caller is told -ETIMEDOUT. The kernel completes a splice
- * interrupted in io-wq with -ERESTARTSYS (512), which used to be passed on as it was. */
+/* Splices into a socket whose peer never reads, 256 KiB a call, cut short by the task's
+ * deadline: the caller is told -ETIMEDOUT. The kernel completes a splice interrupted in io-wq
+ * with -ERESTARTSYS (512), which used to be passed on as it was. */
 static intptr_t sendfile_deadline_body(void *arg)
 {
     char path[] = "/tmp/uco-sendfile-XXXXXX";
