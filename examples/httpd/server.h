@@ -57,23 +57,23 @@ struct session {
     struct session *prev, *next; /* in the idle or the active list */
     int64_t idle_since;          /* coarse_now() when it went idle */
     uint64_t id;
-    char *head;         /* a request head split across receives (NULL: none) */
-    uint32_t head_len;  /* bytes in head */
-    uint16_t refs;      /* the sweeper's hold while it shuts the socket down */
-    uint64_t out_mark;  /* bytes sent when out_since was taken (idle with output queued, or
-                           sending a file) */
-    int64_t out_since;  /* coarse_now() of the last send progress seen then */
-    bool file_watch;    /* sending a file: the sweeper watches its progress */
-    bool stalled;       /* shut down by the sweeper: the file made no progress */
-    uint8_t state;      /* enum session_state */
-    bool swept;         /* already shut down by the sweeper or the drain */
-    bool shed;          /* shut down by the shedder (sessions_shed) */
-    int64_t shed_since; /* the shedder's stall clock: when it first saw these buffers held with
-                           no send progress (0: not seen since the last state change) */
-    uint64_t shed_mark; /* bytes_out then */
-    bool dead;          /* closed: freed once refs is 0 */
-    int8_t paced;       /* its TCP congestion control is BBR (1), another (0), not asked (-1) */
-    char *peer;         /* "addr:port" for the access log, or NULL */
+    char *head;          /* a request head split across receives (NULL: none) */
+    uint32_t head_len;   /* bytes in head */
+    uint16_t refs;       /* the sweeper's hold while it shuts the socket down */
+    uint64_t out_mark;   /* bytes sent when out_since was taken (idle with output queued, or
+                            sending a file) */
+    int64_t out_since;   /* coarse_now() of the last send progress seen then */
+    uco_task *file_task; /* sending a file (NULL: not): the sweeper watches its progress */
+    bool stalled;        /* timed out by the sweeper: the file made no progress */
+    uint8_t state;       /* enum session_state */
+    bool swept;          /* already shut down by the sweeper or the drain */
+    bool shed;           /* shut down by the shedder (sessions_shed) */
+    int64_t shed_since;  /* the shedder's stall clock: when it first saw these buffers held with
+                            no send progress (0: not seen since the last state change) */
+    uint64_t shed_mark;  /* bytes_out then */
+    bool dead;           /* closed: freed once refs is 0 */
+    int8_t paced;        /* its TCP congestion control is BBR (1), another (0), not asked (-1) */
+    char *peer;          /* "addr:port" for the access log, or NULL */
     httpd_parser parser;
 };
 

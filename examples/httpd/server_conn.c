@@ -745,13 +745,14 @@ void sessions_shutdown_stalled(void)
         }
         s = next;
     }
-    /* Files being sent: their task is in uco_conn_sendfile, which the shutdown ends; the task
-     * says why (send_file reports the stall as a timeout). */
-    for (struct session *s = srv.active; s && n < 256; s = s->next)
-        if (s->file_watch && !s->swept && uco_conn_stats_get(s->conn, &st) == 0 &&
+    /* Files being sent: their task waits in uco_conn_sendfile (a poll, or a splice on an
+     * io_uring worker, which a shutdown of the socket does not always wake). Its deadline, set
+     * to now, ends the wait and cancels the splice; the task says why ("timed out"). */
+    for (struct session *s = srv.active; s; s = s->next)
+        if (s->file_task && !s->stalled && uco_conn_stats_get(s->conn, &st) == 0 &&
             out_stalled(s, st.bytes_out, now, before)) {
             s->stalled = true;
-            v[n++] = s;
+            uco_task_set_deadline(s->file_task, uco_now());
         }
     for (unsigned i = 0; i < n; i++)
         v[i]->refs++; /* kept alive across the awaits below */

@@ -63,7 +63,7 @@ static uint64_t bytes_out(struct session *s)
 
 /* Sends len bytes of fd from off in one uco_conn_sendfile, which the sweeper watches: when the
  * connection's bytes out do not move for the send timeout (the socket took nothing: the client
- * does not read), it shuts the socket down, and the send fails; that is reported as -ETIMEDOUT.
+ * does not read), it times the task out (-ETIMEDOUT), which ends the send.
  * A slow reader is not held to a rate, as with nginx's send_timeout. (A deadline per 256 KiB,
  * the way before, made a sendfile(2) call per 256 KiB: 1.12x the server's CPU per 1 MiB answer
  * under CUBIC, see docs/BENCHMARKS.md.)
@@ -73,9 +73,9 @@ static int send_file(struct session *s, int fd, uint64_t off, uint64_t len, uint
     uint64_t base = bytes_out(s);
     s->out_mark = base;
     s->out_since = coarse_now();
-    s->file_watch = true;
+    s->file_task = uco_task_self();
     ssize_t w = uco_conn_sendfile(s->conn, fd, (int64_t)off, (size_t)len);
-    s->file_watch = false;
+    s->file_task = NULL;
     int e = 0;
     if (w < 0)
         e = s->stalled ? -ETIMEDOUT : (int)w;
