@@ -36,7 +36,7 @@ stop_server() {
 }
 
 # The median of the numbers on stdin, one a line ("nan" for none).
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
+median() { median_ci | awk '{ print $1 }'; }
 
 # The median of the numbers on stdin and a distribution-free 95 % confidence interval for it:
 # "median lo hi", lo and hi the k-th smallest and k-th largest values, k the largest with

@@ -117,8 +117,9 @@ void session_shutdown(struct session *s);
 int64_t coarse_now(void);
 /* Shuts down every idle session that went idle before idle_before (coarse_now()). Awaits. */
 void sessions_shutdown_idle(int64_t idle_before);
-/* Shuts down every idle session whose queued answers, and every session whose file, made no
- * progress for the send timeout (a client that does not read). Awaits. */
+/* Shuts down every idle session whose queued answers made no progress for the send timeout,
+ * and times out (its task's deadline: now) every session whose file made none (a client that
+ * does not read). Awaits. */
 void sessions_shutdown_stalled(void);
 /* Pressure shedding. Clients that send but never read hold receive buffers (at most
  * CONN_MAX_BUFS each) until the send timeout; enough of them hold the whole shared pool, and

@@ -740,7 +740,7 @@ void sessions_shutdown_stalled(void)
         if (uco_conn_stats_get(s->conn, &st) == 0 && st.bufs_held &&
             out_stalled(s, st.bytes_out, now, before)) {
             session_set_state(s, SESSION_ACTIVE); /* its task is due, as for idle ones */
-            conn_log(s, "sent nothing for the send timeout (the client does not read); closed");
+            s->refs++;                            /* kept alive across the awaits below */
             v[n++] = s;
         }
         s = next;
@@ -754,9 +754,8 @@ void sessions_shutdown_stalled(void)
             s->stalled = true;
             uco_task_set_deadline(s->file_task, uco_now());
         }
-    for (unsigned i = 0; i < n; i++)
-        v[i]->refs++; /* kept alive across the awaits below */
     for (unsigned i = 0; i < n; i++) {
+        conn_log(v[i], "sent nothing for the send timeout (the client does not read); closed");
         session_shutdown_held(v[i]);
         if (--v[i]->refs == 0 && v[i]->dead) session_release(v[i]);
     }
