@@ -15,8 +15,9 @@
  * a failure). One hand-off per batch instead of a trip through the ring per system call, and
  * the batches run on as many threads as there are cores plus one (a pool group), so every core
  * copies; as many more wait queued, so a worker never waits for the loop between batches. A
- * file whose data is not in the page cache (a read with RWF_NOWAIT says so) is left to the ring,
- * where many reads are in flight at once, and batches pause for the next CP_COLD_SKIP entries.
+ * file whose data is not in the page cache (cachestat says so; where it can't, a read with
+ * RWF_NOWAIT) is left to the ring, where many reads are in flight at once, and batches pause for
+ * the next CP_COLD_SKIP entries.
  *
  * Directory nodes are reference counted: the walker listing a directory, each entry task in it
  * and each child directory hold a reference. When the last one goes, the directory's own
