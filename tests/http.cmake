@@ -15,7 +15,7 @@ uco_http_use_http_parser(test_http_fuzz_corpus)
 # (it links the HTTP core too: the parser says what the server must answer to each file of the
 # fuzz corpus), and its clients and its life (timeouts, bad clients, shutdown, limits).
 foreach(t test_httpd test_httpd_clients)
-  uco_add_test(${t} TIMEOUT 120 SOURCES ${UCO_HTTP_SOURCES})
+  uco_add_test(${t} TIMEOUT 300 SOURCES ${UCO_HTTP_SOURCES})
   target_include_directories(${t} PRIVATE ${UCO_HTTP_DIR})
   if(UCO_BUILD_EXAMPLES)
     target_compile_definitions(${t} PRIVATE UCO_HTTPD_PATH="$<TARGET_FILE:uco-httpd>")

@@ -36,9 +36,9 @@ static void slowloris_gets_408_and_idle_connections_are_closed(void **state)
     /* An idle keep-alive connection is closed after the idle timeout, silently. */
     fd = dial(&s.addr);
     r = reader_new(fd);
+    t0 = now_s(); /* (before the server's idle clock starts: however late the client reads) */
     assert_int_equal(send_str(fd, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
     assert_int_equal(read_resp(r, &p, false), 0);
-    t0 = now_s();
     assert_true(rd_closed(r));
     took = now_s() - t0;
     assert_true(took >= 0.3 && took < 5);
@@ -514,15 +514,11 @@ static bool log_says_within(struct server *s, const char *what, int ms)
  * the pool runs short, so a client that behaves is answered well before that timeout. */
 /* The flood tests: the server's send timeout, and how long the first shed may take. Under
  * ThreadSanitizer on a loaded 2-core machine the server takes up to ~9.5 s to work through
- * the flood to its first shed, so there both are longer: the tests still tell a shed (before
- * the send timeout) from a send timeout. */
-#ifdef T_TSAN
+ * the flood to its first shed (ASan at -O0 next to test_ucp not far from it), so both are long
+ * in every build: the tests still tell a shed (before the send timeout) from a send timeout,
+ * and a quick server does not wait for either. */
 #define FLOOD_SEND_TIMEOUT "30"
 #define FLOOD_SHED_MS      25000
-#else
-#define FLOOD_SEND_TIMEOUT "10"
-#define FLOOD_SHED_MS      9000
-#endif
 
 static void hundreds_of_clients_that_never_read_are_shed_before_the_send_timeout(void **state)
 {
@@ -590,24 +586,28 @@ static void slow_but_steady_reader_is_not_shed_under_pool_pressure(void **state)
     int fd = dial(&s.addr);
     assert_true(fd >= 0);
     assert_int_equal(send_str(fd, big_req), 0);
-    int before = flood.n;
+    int before = flood.n, shed_before = count(server_log(&s), "while the pool ran short");
     /* 64 KiB every 100 ms for 3 s, while 10 more flooders come every 100 ms. */
-    static char head[1024];
-    size_t per_s[3];
+    static char head[1024], more_head[16];
+    size_t per_s[3], more[3];
     read_slowly_for_3s(fd, &flood, &s.addr, per_s, head, sizeof head);
-    int shed_meanwhile = flood_closed(&flood, before);
-    print_message("read %zu, %zu, %zu bytes a second; %d of %d new flooders closed meanwhile\n",
-                  per_s[0], per_s[1], per_s[2], shed_meanwhile, flood.n - before);
-    /* The pool was under pressure all along (flooders were shed while it read)... Under
-     * ThreadSanitizer the server is too slow to take new flooders and find them stalled within
-     * those 3 s: there, only the pressure before the read is sure (the log says so below). */
-#ifndef T_TSAN
+    /* The pool is under pressure all along: flooders are shed while it reads. A slower server
+     * (sanitizers, a loaded machine) takes new flooders and finds them stalled later: it reads
+     * on at the same pace (the connection must stay open) until a shed shows, at most 18 s. */
+    double t_more = now_s();
+    while (count(server_log(&s), "while the pool ran short") == shed_before &&
+           now_s() - t_more < 18)
+        read_slowly_for_3s(fd, &flood, &s.addr, more, more_head, sizeof more_head);
+    int shed_meanwhile = count(server_log(&s), "while the pool ran short") - shed_before;
+    print_message("read %zu, %zu, %zu bytes a second; %d shed meanwhile (%.1f s more), %d of "
+                  "%d new flooders closed\n",
+                  per_s[0], per_s[1], per_s[2], shed_meanwhile, now_s() - t_more,
+                  flood_closed(&flood, before), flood.n - before);
     assert_true(shed_meanwhile >= 1);
-#endif
     /* ... and data kept coming every second (the first second may go to getting a buffer
      * for the request), and the connection is open. */
     assert_memory_equal(head, "HTTP/1.1 200 OK\r\n", 17);
-    assert_true(per_s[1] >= 256 << 10 && per_s[2] >= 256 << 10);
+    assert_true(per_s[1] >= 64 << 10 && per_s[2] >= 64 << 10); /* (a full read at least) */
     assert_false(closed_within(fd, 0));
     close(fd);
     flood_end(&flood);
@@ -1010,7 +1010,8 @@ static void running_out_of_descriptors_backs_off_and_keeps_serving(void **state)
         rs[i] = reader_new(fds[i]);
     }
     /* Each asks; the ones the server could take are answered, the others were closed by the
-     * kernel or wait in the backlog. Wait for all answers together, for at most 1.5 s. */
+     * kernel or wait in the backlog. Wait for all answers together, for 1.5 s, or up to 10 s
+     * while fewer than 20 were answered (a slow server: sanitizers, a loaded machine). */
     struct resp p = {0};
     struct pollfd pf[N];
     for (int i = 0; i < N; i++) {
@@ -1019,7 +1020,7 @@ static void running_out_of_descriptors_backs_off_and_keeps_serving(void **state)
     }
     int served = 0, refused = 0;
     double t0 = now_s();
-    while (served + refused < N && now_s() - t0 < 1.5) {
+    while (served + refused < N && now_s() - t0 < (served >= 20 ? 1.5 : 10)) {
         if (poll(pf, N, 100) <= 0) continue;
         for (int i = 0; i < N; i++) {
             if (pf[i].fd < 0 || !pf[i].revents) continue;
