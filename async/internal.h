@@ -429,4 +429,30 @@ static inline void uco__inflight_add(struct uco_loop *l, int n)
 int uco__park_user(struct uco_task *t, void (*interrupt_fn)(struct uco_task *), void *obj,
                    const char *what);
 
+/* ---- wait queues (sync.c) ------------------------------------------------------------- */
+
+/* A FIFO of parked tasks, each waiting on a record on its own stack: the shape of every wait
+ * for another task (uco/sync.h, the copy engine's slots). */
+struct uco__waiter {
+    struct uco_task *task;
+    struct uco__waiter *prev, *next;
+    struct uco__waitq *q; /* NULL once unlinked */
+    void *data;           /* for the queue's owner (a channel's value) */
+};
+
+struct uco__waitq {
+    struct uco__waiter *head, *tail;
+};
+
+/* Parks the running task t on q with record w until woken (the waker's res) or interrupted
+ * (-ECANCELED / -ETIMEDOUT: unlinked, nothing handed). t was checked with uco__await_check. */
+int uco__wq_wait(struct uco__waitq *q, struct uco__waiter *w, struct uco_task *t, const char *what);
+/* The same, not interruptible (a task that must see something end, whatever happens). */
+void uco__wq_wait_uninterruptible(struct uco__waitq *q, struct uco__waiter *w, struct uco_task *t,
+                                  const char *what);
+/* Wakes q's first waiter with res and returns it, or NULL when none waits. */
+struct uco__waiter *uco__wq_wake(struct uco__waitq *q, int res);
+/* Wakes every waiter of q with res. */
+void uco__wq_wake_all(struct uco__waitq *q, int res);
+
 #endif

@@ -5,6 +5,7 @@
 #include <uco/version.h>
 #include <uco/ring.h>
 #include <uco/async.h>
+#include <uco/sync.h>
 #include <uco/io.h>
 #include <uco/fs.h>
 #include <uco/net.h>
