@@ -29,85 +29,16 @@
     (UCO_COPY_ARCHIVE | UCO_COPY_NO_CLOBBER | UCO_COPY_FORCE | UCO_COPY_UPDATE | UCO_COPY_ONE_FS | \
      UCO_COPY_DIRECT | UCO_COPY_DEREF_ROOT | UCO_COPY_OWN_LOOP)
 
-/* ---- wait queue ----------------------------------------------------------------------- */
+/* ---- waiting ---------------------------------------------------------------------------- */
 
-static void waiter_unlink(struct cp_waiter *w)
-{
-    struct cp_waitq *q = w->q;
-    if (!q) return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->q = NULL;
-    w->next = w->prev = NULL;
-}
-
-static void waiter_interrupt(struct uco_task *t)
-{
-    waiter_unlink(t->park_obj);
-    uco__ready(t);
-}
-
-static void waiter_link(struct cp_waitq *q, struct cp_waiter *w)
-{
-    w->q = q;
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-}
-
-int uco__cp_wait(struct cp_waitq *q, const char *what)
+int uco__cp_wait(struct uco__waitq *q, const char *what)
 {
     struct uco_task *t = uco__self();
     if (!t) return uco__not_in_task("uco__cp_wait");
     int r = uco__await_check(t);
     if (r) return r;
-    struct cp_waiter w = {.task = t};
-    waiter_link(q, &w);
-    r = uco__park_user(t, waiter_interrupt, &w, what);
-    waiter_unlink(&w); /* a no-op: the waker or the interrupt unlinked it */
-    return r;
-}
-
-/* Waits even in a cancelled task: the coordinator must see its tasks end before it returns,
- * since they use its memory. */
-static void wait_uninterruptible(struct cp_waitq *q, const char *what)
-{
-    struct uco_task *t = uco__self();
-    struct cp_waiter w = {.task = t};
-    waiter_link(q, &w);
-    t->wake_res = 0;
-    t->park = UCO__PK_USER;
-    t->park_obj = &w;
-    t->park_what = what;
-    t->interrupt_fn = NULL; /* cannot be interrupted */
-    t->state = UCO__TS_PARKED;
-    uco__park(t);
-    waiter_unlink(&w);
-}
-
-void uco__cp_wake_one(struct cp_waitq *q)
-{
-    struct cp_waiter *w = q->head;
-    if (!w) return;
-    waiter_unlink(w);
-    w->task->wake_res = 0;
-    uco__ready(w->task);
-}
-
-void uco__cp_wake_all(struct cp_waitq *q)
-{
-    while (q->head)
-        uco__cp_wake_one(q);
+    struct uco__waiter w;
+    return uco__wq_wait(q, &w, t, what);
 }
 
 /* ---- paths and reports ---------------------------------------------------------------- */
@@ -342,7 +273,7 @@ static void task_begin(struct cp_engine *e)
 
 static void task_end(struct cp_engine *e)
 {
-    if (--e->tasks_alive == 0) uco__cp_wake_all(&e->end_q);
+    if (--e->tasks_alive == 0) uco__wq_wake_all(&e->end_q, 0);
 }
 
 /* Cancels every task of the copy: they unwind (removing files they left incomplete). */
@@ -355,7 +286,7 @@ static void cp_stop(struct cp_engine *e, int err)
         if (j->task && j->task != self) uco_task_cancel(j->task);
     for (unsigned i = 0; i < e->walkers_alive; i++)
         if (e->walker_tasks[i] && e->walker_tasks[i] != self) uco_task_cancel(e->walker_tasks[i]);
-    uco__cp_wake_all(&e->walk_q);
+    uco__wq_wake_all(&e->walk_q, 0);
 }
 
 static void job_unlink(struct cp_engine *e, struct cp_job *j)
@@ -378,7 +309,7 @@ static intptr_t entry_main(void *arg)
         e->free_batches = j->batch;
         j->batch = NULL;
         e->batch_busy--;
-        uco__cp_wake_one(&e->batch_q);
+        uco__wq_wake(&e->batch_q, 0);
     } else if (!e->stop) {
         uco__cp_entry(e, j->dir, j->name, j->name, &j->stx);
     }
@@ -387,7 +318,7 @@ static intptr_t entry_main(void *arg)
     j->next = e->free_jobs;
     e->free_jobs = j;
     e->jobs_busy--;
-    uco__cp_wake_one(&e->job_q);
+    uco__wq_wake(&e->job_q, 0);
     uco__cp_progress(e, false);
     task_end(e);
     return 0;
@@ -450,7 +381,7 @@ static struct cp_dir *take_pending(struct cp_engine *e)
         if (e->idle + 1 == e->walkers_alive) {
             /* Everyone else is idle and nothing is queued: the tree is done. */
             e->walk_over = true;
-            uco__cp_wake_all(&e->walk_q);
+            uco__wq_wake_all(&e->walk_q, 0);
             return NULL;
         }
         e->idle++;
@@ -603,7 +534,7 @@ static void walk(struct cp_engine *e, struct cp_dir *d)
         if (!child) continue;
         if (child->src_fd >= 0 && e->idle > 0 && e->npending < e->o.walkers) {
             e->pending[e->npending++] = child;
-            uco__cp_wake_one(&e->walk_q);
+            uco__wq_wake(&e->walk_q, 0);
         } else {
             next = child;
         }
@@ -796,8 +727,11 @@ static int copy_tree(struct cp_engine *e, struct cp_dir *top, const char *src, c
         if (r < 0) {
             cp_stop(e, r);
             if (!e->first_err) e->first_err = r;
-            while (e->tasks_alive)
-                wait_uninterruptible(&e->end_q, "copy (stopping)");
+            /* Even a cancelled task waits: its tasks use the copy's memory. */
+            while (e->tasks_alive) {
+                struct uco__waiter stop_w;
+                uco__wq_wait_uninterruptible(&e->end_q, &stop_w, uco__self(), "copy (stopping)");
+            }
         }
     }
     return e->first_err;

@@ -456,7 +456,7 @@ static int pipe_bufs(struct pipe *p, size_t need)
     }
     if (got == 0) {
         e->big_busy--;
-        uco__cp_wake_one(&e->big_q);
+        uco__wq_wake(&e->big_q, 0);
         return -ENOMEM;
     }
     p->depth = got;
@@ -472,7 +472,7 @@ static void pipe_bufs_free(struct pipe *p)
         uco__cp_buf_put(p->e, p->slots[i].buf, p->buf_cap);
     p->buf_cap = 0;
     p->e->big_busy--;
-    uco__cp_wake_one(&p->e->big_q);
+    uco__wq_wake(&p->e->big_q, 0);
 }
 
 static int64_t copy_segment(struct pipe *p, int64_t start, int64_t end, const char **where)

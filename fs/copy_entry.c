@@ -531,7 +531,7 @@ int uco__cp_entry(struct cp_engine *e, struct cp_dir *dir, const char *sname, co
             l->dst =
                 e->links_shared ? uco__cp_path(e, dir, dname, true) : uco__cp_relpath(dir, dname);
         l->state = CP_LINK_DONE;
-        uco__cp_wake_all(&l->waiters);
+        uco__wq_wake_all(&l->waiters, 0);
         uco__cp_link_release(e, l);
     }
     return r;

@@ -35,22 +35,10 @@
 
 #include "fs/internal.h"
 
-/* ---- a wait queue of tasks (no core primitive yet) ------------------------------------ */
+/* ---- waiting for a slot, a directory, the end (async's wait queues) --------------------- */
 
-struct cp_waiter {
-    struct uco_task *task;
-    struct cp_waitq *q;
-    struct cp_waiter *next, *prev;
-};
-
-struct cp_waitq {
-    struct cp_waiter *head, *tail;
-};
-
-/* Parks the calling task until cp_wake_*; returns 0, or -ECANCELED / -ETIMEDOUT. */
-int uco__cp_wait(struct cp_waitq *q, const char *what);
-void uco__cp_wake_one(struct cp_waitq *q);
-void uco__cp_wake_all(struct cp_waitq *q);
+/* Parks the calling task on q until woken; returns 0, or -ECANCELED / -ETIMEDOUT. */
+int uco__cp_wait(struct uco__waitq *q, const char *what);
 
 /* ---- metadata to preserve -------------------------------------------------------------- */
 
@@ -91,7 +79,7 @@ struct cp_link {
     uint32_t left;  /* names of this inode not seen yet */
     uint32_t users; /* entry tasks holding it (find .. release) */
     uint8_t state;
-    struct cp_waitq waiters;
+    struct uco__waitq waiters;
     char *dst; /* path of the first copy, relative to the destination root (to the caller's
                 * dst_dirfd, the path as named, when the table is shared) */
 };
@@ -150,21 +138,21 @@ struct cp_engine {
 
     /* entry tasks */
     unsigned jobs_busy;
-    struct cp_waitq job_q;
+    struct uco__waitq job_q;
     struct cp_job *live, *free_jobs;
     unsigned big_busy, big_max;
-    struct cp_waitq big_q;
+    struct uco__waitq big_q;
 
     /* walkers */
     struct cp_dir **pending; /* directories waiting for a walker (LIFO) */
     unsigned npending, idle, walkers_alive;
     bool walk_over;
-    struct cp_waitq walk_q;
+    struct uco__waitq walk_q;
     struct uco_task **walker_tasks;
 
     /* all tasks of the copy have ended */
     unsigned tasks_alive;
-    struct cp_waitq end_q;
+    struct uco__waitq end_q;
 
     /* hard links: the caller's table (links_shared), or this copy's own */
     struct uco_copy_links own_links, *lt;
@@ -173,7 +161,7 @@ struct cp_engine {
 
     /* batches of small files copied on the worker pool (write_inline) */
     unsigned batch_busy; /* started (running or queued): at most 2 x batch_group.max */
-    struct cp_waitq batch_q;
+    struct uco__waitq batch_q;
     struct uco__pool_group batch_group; /* how many run at once */
     uint64_t batch_off_until;           /* no batches until files_total gets here (cold) */
     struct cp_batch *free_batches;
