@@ -9,6 +9,7 @@ bench_section_core() {
     bench_prog bench_spawn
     bench_prog bench_work
     bench_prog bench_idle
+    bench_prog bench_sync
 
     bench_note ""
     bench_note "== instructions per operation (callgrind: user space only, kernel excluded;"
@@ -16,6 +17,8 @@ bench_section_core() {
     bench_callgrind bench_switch
     bench_callgrind bench_nop --inflight 1,64
     bench_callgrind bench_spawn
+    # (the queue and pipe baselines block in futex/read: valgrind runs one thread at a time)
+    bench_callgrind bench_sync --only chan,chan0,uco,pthread
     # uco_work is left out: under valgrind (3.19) a thread blocked in io_uring_enter keeps
     # valgrind's thread lock, so the pool thread never runs and the run hangs.
     bench_callgrind bench_work --only handoff,libuv
