@@ -130,6 +130,20 @@ enum {
 
 /* The caller's record of one operation in flight: the memory behind a uco_op, or a local of
  * an awaitable. Outlives its completion by construction (rule 1 of docs/DESIGN.md). */
+/* A FIFO of waiters on another task's doing (uco/sync.h, the copy engine's slots): each a
+ * record on its parked task's stack, or in a started op (a channel op, waited for later). */
+struct uco__waiter {
+    struct uco_task *task;
+    struct uco__op *op; /* the op to complete, or NULL: wake the parked task */
+    struct uco__waiter *prev, *next;
+    struct uco__waitq *q; /* NULL once unlinked */
+    void *data;           /* for the queue's owner (a channel's value) */
+};
+
+struct uco__waitq {
+    struct uco__waiter *head, *tail;
+};
+
 struct uco__op {
     struct uco__comp comp; /* SQE user_data target */
     struct uco_task *task; /* owner */
@@ -152,6 +166,9 @@ struct uco__op {
             bool waiting;                  /* in its group's queue (guarded by the same) */
         } work;
         struct uco_task *join_target;
+        struct {
+            struct uco__waiter w; /* in the channel's queue while in flight */
+        } chan;
     } u;
 };
 
@@ -431,19 +448,6 @@ int uco__park_user(struct uco_task *t, void (*interrupt_fn)(struct uco_task *), 
 
 /* ---- wait queues (sync.c) ------------------------------------------------------------- */
 
-/* A FIFO of parked tasks, each waiting on a record on its own stack: the shape of every wait
- * for another task (uco/sync.h, the copy engine's slots). */
-struct uco__waiter {
-    struct uco_task *task;
-    struct uco__waiter *prev, *next;
-    struct uco__waitq *q; /* NULL once unlinked */
-    void *data;           /* for the queue's owner (a channel's value) */
-};
-
-struct uco__waitq {
-    struct uco__waiter *head, *tail;
-};
-
 /* Parks the running task t on q with record w until woken (the waker's res) or interrupted
  * (-ECANCELED / -ETIMEDOUT: unlinked, nothing handed). t was checked with uco__await_check. */
 int uco__wq_wait(struct uco__waitq *q, struct uco__waiter *w, struct uco_task *t, const char *what);
@@ -454,5 +458,7 @@ void uco__wq_wait_uninterruptible(struct uco__waitq *q, struct uco__waiter *w, s
 struct uco__waiter *uco__wq_wake(struct uco__waitq *q, int res);
 /* Wakes every waiter of q with res. */
 void uco__wq_wake_all(struct uco__waitq *q, int res);
+/* Cancels a channel op in flight: it completes with -ECANCELED, having moved no value. */
+void uco__chan_op_cancel(struct uco__op *op);
 
 #endif

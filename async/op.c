@@ -97,6 +97,10 @@ void uco__op_cancel_issue(struct uco__op *op)
     case UCO_OP_JOIN:
         uco__join_cancel(op);
         return;
+    case UCO_OP_CHAN_SEND:
+    case UCO_OP_CHAN_RECV:
+        uco__chan_op_cancel(op);
+        return;
     default: {
         struct io_uring_sqe *sqe = uco__sqe(l);
         if (!sqe) return; /* the op will still complete; we just wait longer */
@@ -369,6 +373,10 @@ int uco_op_cancel(uco_op *uop)
         uco__join_cancel(op);
         return 0;
     }
+    if (op->kind == UCO_OP_CHAN_SEND || op->kind == UCO_OP_CHAN_RECV) {
+        uco__chan_op_cancel(op);
+        return 0;
+    }
     r = uco__await_check(t);
     if (r) return r;
     struct io_uring_sqe *sqe = uco__sqe(t->loop);
@@ -448,6 +456,8 @@ static const char *const kind_names[UCO_OP__COUNT] = {
     [UCO_OP_WORK] = "work",
     [UCO_OP_JOIN] = "join",
     [UCO_OP_SLEEP] = "sleep",
+    [UCO_OP_CHAN_SEND] = "channel send",
+    [UCO_OP_CHAN_RECV] = "channel receive",
     [UCO_OP_OPENAT] = "openat",
     [UCO_OP_STATX] = "statx",
     [UCO_OP_FALLOCATE] = "fallocate",

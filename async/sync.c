@@ -51,6 +51,7 @@ static void wq_interrupt(struct uco_task *t)
 int uco__wq_wait(struct uco__waitq *q, struct uco__waiter *w, struct uco_task *t, const char *what)
 {
     w->task = t;
+    w->op = NULL;
     wq_push(q, w);
     return uco__park_user(t, wq_interrupt, w, what);
 }
@@ -59,6 +60,7 @@ void uco__wq_wait_uninterruptible(struct uco__waitq *q, struct uco__waiter *w, s
                                   const char *what)
 {
     w->task = t;
+    w->op = NULL;
     wq_push(q, w);
     t->wake_res = 0;
     t->park = UCO__PK_USER;
@@ -74,8 +76,12 @@ struct uco__waiter *uco__wq_wake(struct uco__waitq *q, int res)
     struct uco__waiter *w = q->head;
     if (!w) return NULL;
     wq_unlink(w);
-    w->task->wake_res = res;
-    uco__ready(w->task);
+    if (w->op) {
+        uco__op_finish(w->op, res);
+    } else {
+        w->task->wake_res = res;
+        uco__ready(w->task);
+    }
     return w;
 }
 
@@ -463,6 +469,57 @@ int uco_chan_close(uco_chan *ch)
     uco__wq_wake_all(&ch->sendq, -EPIPE);
     uco__wq_wake_all(&ch->recvq, -EPIPE);
     return 0;
+}
+
+/* ---- channel ops: a send or receive started now and waited for later ------------------- */
+
+/* Starts op (kind) on ch for the calling task: done at once when a send or receive would not
+ * wait, else queued with data (the value, or where it goes) until a partner, a close or a
+ * cancel ends it. */
+static int chan_op_start(uco_op *uop, uco_chan *ch, void *data, unsigned kind)
+{
+    if (!uop || !ch || !data) return -EINVAL;
+    struct uco_task *t;
+    int r = await_enter(&ch->own, &t,
+                        kind == UCO_OP_CHAN_SEND ? "uco_op_chan_send" : "uco_op_chan_recv");
+    if (r) return r;
+    struct uco__op *op = uco__op_of(uop);
+    memset(op, 0, sizeof *op);
+    op->task = t;
+    op->kind = (uint8_t)kind;
+    op->fd = -1;
+    r = kind == UCO_OP_CHAN_SEND ? chan_put(ch, data) : chan_take(ch, data);
+    if (r != -EAGAIN) {
+        op->state = UCO__OS_DONE;
+        op->result = r;
+    } else {
+        op->state = UCO__OS_INFLIGHT;
+        struct uco__waiter *w = &op->u.chan.w;
+        w->task = t;
+        w->op = op;
+        w->data = data;
+        wq_push(kind == UCO_OP_CHAN_SEND ? &ch->sendq : &ch->recvq, w);
+    }
+    uco__op_start_other(t, op);
+    return 0;
+}
+
+int uco_op_chan_send(uco_op *op, uco_chan *ch, const void *elem)
+{
+    return chan_op_start(op, ch, (void *)elem, UCO_OP_CHAN_SEND);
+}
+
+int uco_op_chan_recv(uco_op *op, uco_chan *ch, void *out)
+{
+    return chan_op_start(op, ch, out, UCO_OP_CHAN_RECV);
+}
+
+void uco__chan_op_cancel(struct uco__op *op)
+{
+    struct uco__waiter *w = &op->u.chan.w;
+    if (op->state != UCO__OS_INFLIGHT || !w->q) return; /* done: what it moved stays moved */
+    wq_unlink(w);
+    uco__op_finish(op, -ECANCELED);
 }
 
 size_t uco_chan_len(const uco_chan *ch)

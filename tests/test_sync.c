@@ -851,6 +851,139 @@ static intptr_t chan_send_or_recv_interrupted_moves_no_value(void *arg)
     return 0;
 }
 
+/* ---- channel ops (select) ------------------------------------------------------------- */
+
+static uco_chan *ch2_;
+
+static intptr_t send_7_to_ch2(void *arg)
+{
+    return send_int(ch2_, 7);
+}
+
+/* A receive on each of two channels and a timer, waited for together: the channel that gets
+ * a value wins; the others, cancelled, moved nothing (a later send finds no receiver). */
+static intptr_t chan_ops_select_the_channel_that_is_ready(void *arg)
+{
+    T_CHECK_EQ(uco_chan_new(&ch_, sizeof(int), 0), 0);
+    T_CHECK_EQ(uco_chan_new(&ch2_, sizeof(int), 0), 0);
+    uco_task *t;
+    T_CHECK_EQ(uco_spawn(&t, send_7_to_ch2, NULL), 0);
+    uco_op a, b, tm;
+    int va = -1, vb = -1;
+    T_CHECK_EQ(uco_op_chan_recv(&a, ch_, &va), 0);
+    T_CHECK_EQ(uco_op_chan_recv(&b, ch2_, &vb), 0);
+    T_CHECK_EQ(uco_op_timeout(&tm, 10 * UCO_SEC), 0);
+    uco_op *ops[] = {&a, &b, &tm};
+    T_CHECK_EQ(uco_op_wait_any(ops, 3), 1);
+    T_CHECK_EQ(uco_op_result(&b), 0);
+    T_CHECK_EQ(vb, 7);
+    T_CHECK_EQ(uco_op_cancel(&a), 0);
+    T_CHECK_EQ(uco_op_wait(&a), -ECANCELED);
+    T_CHECK_EQ(uco_op_cancel(&tm), 0);
+    T_CHECK(uco_op_wait(&tm) < 0);
+    T_CHECK_EQ(va, -1);
+    T_CHECK_EQ(try_send_int(ch_, 8), -EAGAIN); /* no receiver left */
+    T_CHECK_EQ(uco_task_join(t, NULL), 0);
+    /* Nothing ready: the timer wins, and the channel ops end cancelled. */
+    T_CHECK_EQ(uco_op_chan_recv(&a, ch_, &va), 0);
+    T_CHECK_EQ(uco_op_chan_send(&b, ch2_, &vb), 0);
+    T_CHECK_EQ(uco_op_timeout(&tm, 20 * MS), 0);
+    T_CHECK_EQ(uco_op_wait_any(ops, 3), 2);
+    T_CHECK_EQ(uco_op_result(&tm), 0); /* (released: these ops die with this frame) */
+    T_CHECK_EQ(uco_op_cancel(&a), 0);
+    T_CHECK_EQ(uco_op_cancel(&b), 0);
+    T_CHECK_EQ(uco_op_wait(&a), -ECANCELED);
+    T_CHECK_EQ(uco_op_wait(&b), -ECANCELED);
+    T_CHECK_EQ(try_recv_int(ch2_), -EAGAIN); /* the send op's value never went */
+    T_CHECK_EQ(uco_chan_free(ch2_), 0);
+    return 0;
+}
+
+static intptr_t send_1_and_2(void *arg)
+{
+    int r = send_int(ch_, 1);
+    return r ? r : send_int(ch2_, 2);
+}
+
+/* Two receives both handed a value before their task runs again: the one a wait_any did not
+ * report is done too, and its cancel changes nothing: the value is in its variable. */
+static intptr_t chan_op_done_before_its_cancel_keeps_its_value(void *arg)
+{
+    T_CHECK_EQ(uco_chan_new(&ch_, sizeof(int), 0), 0);
+    T_CHECK_EQ(uco_chan_new(&ch2_, sizeof(int), 0), 0);
+    uco_task *t;
+    T_CHECK_EQ(uco_spawn(&t, send_1_and_2, NULL), 0);
+    uco_op a, b;
+    int va = -1, vb = -1;
+    T_CHECK_EQ(uco_op_chan_recv(&a, ch_, &va), 0);
+    T_CHECK_EQ(uco_op_chan_recv(&b, ch2_, &vb), 0);
+    T_CHECK_EQ(uco_task_join(t, NULL), 0); /* the sender ran to its end: both were handed */
+    uco_op *ops[] = {&a, &b};
+    T_CHECK_EQ(uco_op_wait_any(ops, 2), 0);
+    T_CHECK(uco_op_done(&b));
+    T_CHECK_EQ(uco_op_cancel(&b), -ENOENT); /* not in flight any more */
+    T_CHECK_EQ(uco_op_wait(&a), 0);
+    T_CHECK_EQ(uco_op_wait(&b), 0);
+    T_CHECK_EQ(va, 1);
+    T_CHECK_EQ(vb, 2);
+    T_CHECK_EQ(uco_chan_free(ch2_), 0);
+    return 0;
+}
+
+static intptr_t leave_a_recv_op(void *arg)
+{
+    static uco_op op;
+    static int v = -1;
+    return uco_op_chan_recv(&op, ch_, &v); /* returns without waiting for it */
+}
+
+/* Ops that need not wait are done at once; close ends those in flight with -EPIPE; a deadline
+ * or a task that returns without waiting ends them moving nothing. */
+static intptr_t chan_ops_end_on_close_deadline_and_return(void *arg)
+{
+    T_CHECK_EQ(uco_chan_new(&ch_, sizeof(int), 1), 0);
+    uco_op a, b;
+    int v = 3, got = -1;
+    T_CHECK_EQ(uco_op_chan_send(&a, ch_, &v), 0);
+    T_CHECK(uco_op_done(&a)); /* room: sent at once */
+    T_CHECK_EQ(uco_op_wait(&a), 0);
+    T_CHECK_EQ(uco_op_chan_recv(&a, ch_, &got), 0);
+    T_CHECK(uco_op_done(&a));
+    T_CHECK_EQ(uco_op_wait(&a), 0);
+    T_CHECK_EQ(got, 3);
+    /* A deadline around the wait: -ETIMEDOUT, nothing taken from a later send. */
+    T_CHECK_EQ(uco_op_chan_recv(&a, ch_, &got), 0);
+    int64_t old = uco_deadline_set(uco_now() + 20 * MS);
+    T_CHECK_EQ(uco_op_wait(&a), -ETIMEDOUT);
+    uco_deadline_set(old);
+    T_CHECK_EQ(try_send_int(ch_, 4), 0);
+    T_CHECK_EQ(uco_chan_len(ch_), 1); /* it stayed in the channel */
+    /* Full now: a send op waits; close ends it with -EPIPE and its value is not in. */
+    v = 5;
+    T_CHECK_EQ(uco_op_chan_send(&b, ch_, &v), 0);
+    T_CHECK(!uco_op_done(&b));
+    T_CHECK_EQ(uco_chan_close(ch_), 0);
+    T_CHECK_EQ(uco_op_wait(&b), -EPIPE);
+    T_CHECK_EQ(recv_int(ch_), 4);
+    T_CHECK_EQ(recv_int(ch_), -EPIPE);
+    T_CHECK_EQ(uco_op_chan_recv(&a, ch_, &got), 0); /* closed and empty: done at once */
+    T_CHECK_EQ(uco_op_wait(&a), -EPIPE);
+    T_CHECK_EQ(uco_chan_free(ch_), 0);
+    /* A task that returns with a receive op in flight: it is cancelled, not left queued. */
+    T_CHECK_EQ(uco_chan_new(&ch_, sizeof(int), 0), 0);
+    uco_task *t;
+    T_CHECK_EQ(uco_spawn(&t, leave_a_recv_op, NULL), 0);
+    intptr_t r = -1;
+    T_CHECK_EQ(uco_task_join(t, &r), 0);
+    T_CHECK_EQ(r, 0);
+    T_CHECK_EQ(try_send_int(ch_, 6), -EAGAIN);
+    /* Bad arguments start nothing. */
+    T_CHECK_EQ(uco_op_chan_recv(NULL, ch_, &got), -EINVAL);
+    T_CHECK_EQ(uco_op_chan_recv(&a, NULL, &got), -EINVAL);
+    T_CHECK_EQ(uco_op_chan_send(&a, ch_, NULL), -EINVAL);
+    return 0;
+}
+
 struct rec24 {
     uint64_t a;
     uint32_t b;
@@ -1195,6 +1328,9 @@ int main(void)
         T_MODES(chan_close_drains_values_in_then_refuses_everyone_with_epipe),
         T_MODES(chan_send_or_recv_interrupted_moves_no_value),
         T_ONCE(chan_refuses_bad_arguments_and_copies_values_of_odd_sizes_intact),
+        T_MODES(chan_ops_select_the_channel_that_is_ready),
+        T_MODES(chan_op_done_before_its_cancel_keeps_its_value),
+        T_MODES(chan_ops_end_on_close_deadline_and_return),
         T_ONCE(free_with_a_task_waiting_is_ebusy_and_frees_nothing),
         cmocka_unit_test(calls_from_a_task_of_another_thread_are_exdev_and_change_nothing),
         cmocka_unit_test(awaiting_calls_outside_a_task_are_eperm),

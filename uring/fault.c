@@ -11,8 +11,9 @@
 int uco__fault_add(struct uco__faults *f, const uco_fault *rule)
 {
     if (!rule || rule->op >= UCO_OP__COUNT || rule->error < 0 || rule->fd < -1) return -EINVAL;
-    /* Worker jobs, joins and sleeps have no SQE: a rule for them could never act. */
-    if (rule->op == UCO_OP_WORK || rule->op == UCO_OP_JOIN || rule->op == UCO_OP_SLEEP)
+    /* Worker jobs, joins, sleeps and channel ops have no SQE: a rule for them could never act. */
+    if (rule->op == UCO_OP_WORK || rule->op == UCO_OP_JOIN || rule->op == UCO_OP_SLEEP ||
+        rule->op == UCO_OP_CHAN_SEND || rule->op == UCO_OP_CHAN_RECV)
         return -EINVAL;
     if (rule->error == 0 && rule->max_len == 0) return -EINVAL; /* would do nothing */
     if (f->n == UCO__FAULT_MAX) return -ENOSPC;

@@ -171,6 +171,9 @@ enum uco_op_kind {
     UCO_OP_SEND_ZC,
     UCO_OP_SHUTDOWN,
     UCO_OP_OTHER,
+    /* channels (uco/sync.h) */
+    UCO_OP_CHAN_SEND,
+    UCO_OP_CHAN_RECV,
     UCO_OP__COUNT
 };
 

@@ -30,6 +30,7 @@
 #ifndef UCO_SYNC_H
 #define UCO_SYNC_H
 
+#include <uco/async.h>
 #include <uco/common.h>
 
 UCO_BEGIN_DECLS
@@ -132,6 +133,18 @@ UCO_API int uco_chan_try_recv(uco_chan *ch, void *out);
 UCO_API int uco_chan_close(uco_chan *ch);
 /* Values in the channel now (not counting senders waiting on a full one). */
 UCO_API size_t uco_chan_len(const uco_chan *ch);
+
+/* A send or receive as an op (uco/async.h): started now, waited for later, so that it combines
+ * with other channels, I/O and timers in uco_op_wait_any (Go's select). The op completes with
+ * 0 when the value was sent (elem read) or received (out written), -EPIPE as the calls above,
+ * -ECANCELED when uco_op_cancel (or an interrupted wait) ended it first, having moved nothing.
+ * elem / out must stay valid until the op is done. Started ops may complete together: after a
+ * wait_any, cancel the others and take each one's result, since one that completed before its
+ * cancel has moved its value (a receive: out holds it). Returns 0 (started; maybe done
+ * already), -EINVAL, -EXDEV, -EPERM (not in a task), -ECANCELED / -ETIMEDOUT (the task's own
+ * state: nothing started). Does not await. */
+UCO_API int uco_op_chan_send(uco_op *op, uco_chan *ch, const void *elem);
+UCO_API int uco_op_chan_recv(uco_op *op, uco_chan *ch, void *out);
 
 UCO_END_DECLS
 
