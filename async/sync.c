@@ -1,11 +1,13 @@
-/* Mutex, condition variable, semaphore and channel for the tasks of one loop (uco/sync.h).
+/* Mutex, condition variable, semaphore and channel for the tasks of a thread's loop
+ * (uco/sync.h), and the wait queues under them (the copy engine's too).
  *
  * One shape for all four: a FIFO of waiters, each a record on its task's stack, parked with
- * uco__park_user. A waker hands the waiter what it waits for (the lock, a unit, a value)
- * before making it runnable, so a task woken is never robbed by one that runs first, and an
- * interrupt (cancel, deadline) that comes after the hand-off finds the task no longer parked:
- * it only marks it, and what was handed stays handed. An interrupt that comes first unlinks
- * the waiter, which then took nothing. No lock is needed: all of it runs on the loop's thread. */
+ * uco__park_user, or in a started channel op, which a hand-off completes. A waker hands the waiter
+ * what it waits for (the lock, a unit, a value) before making it runnable, so a task woken is never
+ * robbed by one that runs first, and an interrupt (cancel, deadline) that comes after the hand-off
+ * finds the task no longer parked: it only marks it, and what was handed stays handed. An interrupt
+ * that comes first unlinks the waiter, which then took nothing. No lock is needed: all of it runs
+ * on the loop's thread. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
