@@ -144,6 +144,8 @@ struct uco__waitq {
     struct uco__waiter *head, *tail;
 };
 
+struct uco__post;
+
 struct uco__op {
     struct uco__comp comp; /* SQE user_data target */
     struct uco_task *task; /* owner */
@@ -233,9 +235,12 @@ struct uco_loop {
     bool inbox_armed;
     uint64_t inbox_val;
     struct uco__comp inbox_comp;
-    _Atomic(struct uco__op *) inbox_head; /* completed jobs, LIFO */
-    _Atomic unsigned inbox_posting;       /* workers between pushing a job and the wake-up */
-    struct uco__comp ignore_comp;         /* completions nobody waits for */
+    _Atomic(struct uco__op *) inbox_head;      /* completed jobs, LIFO */
+    _Atomic unsigned inbox_posting;            /* workers between pushing a job and the wake-up */
+    _Atomic(struct uco__post *) posts;         /* uco_loop_post's nodes, LIFO */
+    struct uco__post *posts_left, *posts_tail; /* taken, not started yet, FIFO */
+    _Atomic uint64_t holds;                    /* uco_loop_hold - uco_loop_release */
+    struct uco__comp ignore_comp;              /* completions nobody waits for */
     /* per-loop state of the layers above async/ (enum uco__layer), released by its fini in
      * uco_loop_free once no task and no operation is left, before the ring goes */
     void *layer[2];
@@ -373,6 +378,11 @@ intptr_t uco__work_group(uco_work_fn *fn, void *arg, struct uco__pool_group *g);
 bool uco__pool_cancel(struct uco__op *op);
 /* Completed jobs posted to l's inbox by workers: finish them. */
 void uco__inbox_drain(struct uco_loop *l);
+/* Posted functions (uco_loop_post): take them from the list and start the first as tasks;
+ * start more of those taken (each turn while any is left); free those never started. */
+void uco__posts_drain(struct uco_loop *l);
+void uco__posts_spawn(struct uco_loop *l);
+void uco__posts_free(struct uco_loop *l);
 /* Arms the inbox eventfd read if it is not armed. */
 void uco__inbox_arm(struct uco_loop *l);
 /* From any thread: push a completed job to l and wake it. */

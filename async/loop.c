@@ -51,6 +51,7 @@ static void inbox_complete(struct uco__comp *c, int32_t res, uint32_t flags)
     l->inbox_armed = false;
     l->internal--;
     uco__inbox_drain(l);
+    uco__posts_drain(l);
     if (l->running) uco__inbox_arm(l);
 }
 
@@ -148,6 +149,7 @@ int uco_loop_free(uco_loop *l)
      * uco__inbox_post): a few instructions away, so wait for it. */
     while (atomic_load_explicit(&l->inbox_posting, memory_order_acquire))
         sched_yield();
+    uco__posts_free(l); /* posted, never started: their functions do not run */
     for (size_t i = 0; i < sizeof l->layer / sizeof l->layer[0]; i++)
         if (l->layer_fini[i]) l->layer_fini[i](l);
     uco__task_slots_free(l);
@@ -201,24 +203,31 @@ int uco_loop_run(uco_loop *l)
     l->running = true;
     uco__tls_loop = l;
     sanitizer_begin(l);
-    uco__inbox_arm(l); /* so uco_loop_stop() from another thread can wake us */
+    uco__inbox_arm(l);   /* so uco_loop_stop() from another thread can wake us */
+    uco__posts_drain(l); /* posted while it was not running */
     l->now = uco__clock();
     int ret;
     for (;;) {
+        if (UCO__UNLIKELY(l->posts_left != NULL)) uco__posts_spawn(l);
         if (l->runq.head) uco__run_batch(l);
         if (atomic_exchange(&l->stop, false)) {
             ret = l->tasks_alive ? 1 : 0;
             break;
         }
-        if (!l->tasks_alive) {
+        /* Held (uco_loop_hold): posts are expected, tasks or not; or some are here, not yet
+         * taken (the inbox's read will bring them). A poster pushes before it releases its
+         * hold, so a hold seen gone leaves its posts to be seen on the list. */
+        bool held = atomic_load_explicit(&l->holds, memory_order_acquire) != 0 ||
+                    atomic_load_explicit(&l->posts, memory_order_acquire) || l->posts_left;
+        if (!l->tasks_alive && !held) {
             ret = 0;
             break;
         }
-        bool wait = l->runq.head == NULL;
+        bool wait = l->runq.head == NULL && !l->posts_left; /* (posts: started next turn) */
         int64_t timeout = -1;
         if (wait) {
             int64_t next = uco__timers_next(&l->timers);
-            if (next == INT64_MAX && !l->inflight && !l->jobs_pending) {
+            if (next == INT64_MAX && !l->inflight && !l->jobs_pending && !held) {
                 /* Every task waits on another task, and nothing else can wake any of them. */
                 ret = -EDEADLK;
                 break;

@@ -2,8 +2,9 @@
  *
  * A loop owns one io_uring, a run queue of tasks, a timer heap and a pool of stacks. It runs on
  * the thread that created it (the ring is set up SINGLE_ISSUER where the kernel has it) and is
- * never touched from another thread, except through uco_loop_stop(). Any number of loops may
- * exist in a process, one per thread.
+ * never touched from another thread, except through uco_loop_stop(), uco_loop_post() and
+ * uco_loop_hold() / uco_loop_release(). Any number of loops may exist in a process, one per
+ * thread.
  */
 #ifndef UCO_RING_H
 #define UCO_RING_H
@@ -96,6 +97,24 @@ UCO_API int uco_loop_run(uco_loop *loop);
 /* Asks uco_loop_run() to return after the current turn. Safe from any thread and from a signal
  * handler. NULL is a no-op. */
 UCO_API void uco_loop_stop(uco_loop *loop);
+
+/* From any thread (another loop's task, a worker job, a plain thread): runs fn(arg) on loop as
+ * a new detached task, started at the loop's next turn; functions posted by one thread start
+ * in the order posted. The way to hand work or results to a loop from outside it: the task
+ * may then use the loop's channels, mutexes and I/O. Never blocks; allocates one small node
+ * per post, freed when the task starts. A loop that is not running starts them when it next
+ * runs; uco_loop_free drops those never started (their functions do not run). The loop must
+ * outlive the call (as for uco_loop_stop). Returns 0, -EINVAL (loop or fn NULL), -ENOMEM.
+ * The typedef uco_task_fn is in uco/async.h. */
+UCO_API int uco_loop_post(uco_loop *loop, intptr_t (*fn)(void *arg), void *arg);
+
+/* A loop ends its run when no task is left, and reports -EDEADLK when every task waits on
+ * another with nothing pending. While it expects posts from other threads, hold it: a held
+ * loop keeps running (asleep when idle) without tasks and is never deadlocked. Holds count;
+ * each uco_loop_hold needs one uco_loop_release, from any thread. Returns 0, -EINVAL (NULL;
+ * release without a hold). */
+UCO_API int uco_loop_hold(uco_loop *loop);
+UCO_API int uco_loop_release(uco_loop *loop);
 
 /* The loop of the calling thread's running uco_loop_run(), or NULL. */
 UCO_API uco_loop *uco_loop_current(void);

@@ -11,8 +11,8 @@
  * - An object belongs to the thread of the first task that uses it (the thread of that
  *   task's loop; loops of one thread may share it, since a thread runs one loop at a time).
  *   From another thread every call returns -EXDEV and changes nothing: these are not a way
- *   between threads. An object may outlive the loop that used it (one made before uco_run
- *   and freed after it, say).
+ *   between threads (uco_loop_post is: post a function that uses them to the loop's
+ *   thread). An object may outlive the loop that used it (made before uco_run, freed after).
  * - Calls marked "awaits" may suspend the task (the loop runs others meanwhile); they are for
  *   tasks only (-EPERM elsewhere). Like every awaitable they end early with -ECANCELED
  *   (uco_task_cancel) or -ETIMEDOUT (a deadline: uco_deadline_set, uco_task_set_deadline),
