@@ -1,7 +1,8 @@
 /* Handing values from a producer to a consumer: a uco channel between two tasks of one loop,
  * against what C programs do without coroutines: a bounded queue under a pthread mutex with
  * two condition variables between two threads, and a pipe between two threads (one write and
- * one read per value). The process is pinned to one CPU (bench_init), as a loop's tasks are;
+ * one read per value); and from a thread into a loop: uco_loop_post of a function per value,
+ * each run as a task. The process is pinned to one CPU (bench_init), as a loop's tasks are;
  * --cpu -1 lets the threads use two. Also the price of a lock nobody else wants:
  * uco_mutex_lock + unlock against pthread_mutex_lock + unlock.
  *
@@ -163,6 +164,55 @@ static int run_pipe(void *arg, uint64_t iters)
     return r;
 }
 
+/* ---- uco_loop_post from a thread ------------------------------------------------------- */
+
+struct post_run {
+    uco_loop *loop;
+    uint64_t iters, sum;
+    int err;
+};
+
+static struct post_run *post_cur; /* read by add_value, on the loop's thread */
+
+static intptr_t add_value(void *arg)
+{
+    post_cur->sum += (uint64_t)(uintptr_t)arg;
+    return 0;
+}
+
+static void *post_producer(void *arg)
+{
+    struct post_run *p = arg;
+    /* Timed from the first value after the warm-up posted to the last one run: the producer
+     * may run ahead of the loop, by as many nodes as it likes. */
+    for (uint64_t i = 0; i < WARM + p->iters && !p->err; i++) {
+        if (i == WARM) bench_mark_start();
+        p->err = uco_loop_post(p->loop, add_value, (void *)(uintptr_t)i);
+    }
+    uco_loop_release(p->loop);
+    return NULL;
+}
+
+static int run_post(void *arg, uint64_t iters)
+{
+    (void)arg;
+    struct post_run p = {.iters = iters};
+    int r = uco_loop_new(&p.loop, NULL);
+    if (r) return r;
+    post_cur = &p;
+    uco_loop_hold(p.loop);
+    pthread_t th;
+    int e = pthread_create(&th, NULL, post_producer, &p);
+    if (e) return -e;
+    r = uco_loop_run(p.loop); /* until the producer released its hold and all ran */
+    bench_mark_stop();
+    pthread_join(th, NULL);
+    uco_loop_free(p.loop);
+    if (!r && p.err) r = p.err;
+    if (!r && p.sum != (WARM + iters) * (WARM + iters - 1) / 2) r = -EPROTO;
+    return r;
+}
+
 /* ---- an uncontended lock --------------------------------------------------------------- */
 
 static intptr_t mutex_main(void *arg)
@@ -218,8 +268,9 @@ int main(int argc, char **argv)
         {.id = "chan0", .label = "uco_chan capacity 0, 2 tasks", .run = run_chan, .arg = NULL},
         {.id = "queue", .label = "mutex + 2 condvars queue, 2 threads", .run = run_queue},
         {.id = "pipe", .label = "pipe, 2 threads", .run = run_pipe},
+        {.id = "post", .label = "uco_loop_post from a thread", .run = run_post},
     };
-    if (bench_measure(&o, "sync.chan", "one 8-byte value handed over (ns per value)", c, 4) < 0)
+    if (bench_measure(&o, "sync.chan", "one 8-byte value handed over (ns per value)", c, 5) < 0)
         return 1;
     struct bench_contender m[] = {
         {.id = "uco", .label = "uco_mutex lock + unlock", .run = run_uco_mutex},
