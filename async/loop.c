@@ -194,6 +194,15 @@ static bool turn_needs_enter(const struct uco_loop *l)
     return uco__ring_sq_pending(&l->ring) || l->inflight || l->jobs_pending || l->user_waits;
 }
 
+/* Held (uco_loop_hold): posts are expected, tasks or not; or some are here, not yet taken
+ * (the inbox's read will bring them) or started. A poster pushes before it releases its hold,
+ * so a hold seen gone leaves its posts to be seen on the list. */
+static bool held(struct uco_loop *l)
+{
+    return atomic_load_explicit(&l->holds, memory_order_acquire) != 0 ||
+           atomic_load_explicit(&l->posts, memory_order_acquire) || l->posts_left;
+}
+
 int uco_loop_run(uco_loop *l)
 {
     if (!l || !pthread_equal(l->thread, pthread_self())) return -EINVAL;
@@ -214,12 +223,7 @@ int uco_loop_run(uco_loop *l)
             ret = l->tasks_alive ? 1 : 0;
             break;
         }
-        /* Held (uco_loop_hold): posts are expected, tasks or not; or some are here, not yet
-         * taken (the inbox's read will bring them). A poster pushes before it releases its
-         * hold, so a hold seen gone leaves its posts to be seen on the list. */
-        bool held = atomic_load_explicit(&l->holds, memory_order_acquire) != 0 ||
-                    atomic_load_explicit(&l->posts, memory_order_acquire) || l->posts_left;
-        if (!l->tasks_alive && !held) {
+        if (!l->tasks_alive && !held(l)) {
             ret = 0;
             break;
         }
@@ -227,7 +231,7 @@ int uco_loop_run(uco_loop *l)
         int64_t timeout = -1;
         if (wait) {
             int64_t next = uco__timers_next(&l->timers);
-            if (next == INT64_MAX && !l->inflight && !l->jobs_pending && !held) {
+            if (next == INT64_MAX && !l->inflight && !l->jobs_pending && !held(l)) {
                 /* Every task waits on another task, and nothing else can wake any of them. */
                 ret = -EDEADLK;
                 break;
