@@ -87,11 +87,12 @@ UCO_API int uco_loop_new(uco_loop **out, const uco_loop_opts *opts);
  * alive or the loop is running; -EINVAL on another thread. NULL is a no-op returning 0. */
 UCO_API int uco_loop_free(uco_loop *loop);
 
-/* Runs tasks and completions until no task is left or uco_loop_stop() is called.
+/* Runs tasks and completions until no task is left (and the loop is not held for posts, see
+ * uco_loop_hold) or uco_loop_stop() is called. Starts the functions posted to it meanwhile.
  * Returns 0 when no task is left; 1 when stopped with tasks left (run again to continue);
  * -EDEADLK when tasks are left but nothing can ever wake them (every one waits on a join or
- * on another task, with no operation, timer or worker job pending); -EBUSY if the loop is
- * already running; -EINVAL for NULL or for a loop of another thread. */
+ * on another task, with no operation, timer, worker job or post pending and no hold); -EBUSY
+ * if the loop is already running; -EINVAL for NULL or for a loop of another thread. */
 UCO_API int uco_loop_run(uco_loop *loop);
 
 /* Asks uco_loop_run() to return after the current turn. Safe from any thread and from a signal
