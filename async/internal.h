@@ -385,6 +385,9 @@ void uco__posts_spawn(struct uco_loop *l);
 void uco__posts_free(struct uco_loop *l);
 /* Arms the inbox eventfd read if it is not armed. */
 void uco__inbox_arm(struct uco_loop *l);
+/* From any thread (and signal handlers): wakes l if it sleeps in io_uring_enter (a write to
+ * its inbox eventfd, whose read is armed while it runs). */
+void uco__inbox_wake(struct uco_loop *l);
 /* From any thread: push a completed job to l and wake it. */
 void uco__inbox_post(struct uco_loop *l, struct uco__op *op);
 

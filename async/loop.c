@@ -269,11 +269,14 @@ void uco_loop_stop(uco_loop *l)
     atomic_store(&l->stop, true);
     /* Off the loop's tasks (another thread, a signal handler) the loop may be asleep in
      * io_uring_enter: the inbox eventfd wakes it. write(2) is async-signal-safe. */
-    if (uco__tls_loop != l || !l->current) {
-        uint64_t one = 1;
-        ssize_t n = write(l->inbox_fd, &one, sizeof one);
-        (void)n;
-    }
+    if (uco__tls_loop != l || !l->current) uco__inbox_wake(l);
+}
+
+void uco__inbox_wake(struct uco_loop *l)
+{
+    uint64_t one = 1;
+    ssize_t n = write(l->inbox_fd, &one, sizeof one);
+    (void)n; /* EAGAIN only when the counter is full: the loop is awake anyway */
 }
 
 uco_loop *uco_loop_current(void)

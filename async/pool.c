@@ -226,11 +226,7 @@ void uco__inbox_post(struct uco_loop *l, struct uco__op *op)
         op->u.work.done_next = old;
     } while (!atomic_compare_exchange_weak_explicit(&l->inbox_head, &old, op, memory_order_release,
                                                     memory_order_relaxed));
-    if (!old) {
-        uint64_t one = 1;
-        ssize_t n = write(l->inbox_fd, &one, sizeof one);
-        (void)n; /* EAGAIN only when the counter is full: the loop is awake anyway */
-    }
+    if (!old) uco__inbox_wake(l);
     atomic_fetch_sub_explicit(&l->inbox_posting, 1, memory_order_release);
 }
 

@@ -8,7 +8,6 @@
  * POSTS_PER_TURN a turn. */
 #include <errno.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "async/internal.h"
 
@@ -17,13 +16,6 @@ struct uco__post {
     uco_task_fn *fn;
     void *arg;
 };
-
-static void wake(struct uco_loop *l)
-{
-    uint64_t one = 1;
-    ssize_t n = write(l->inbox_fd, &one, sizeof one);
-    (void)n; /* EAGAIN only when the counter is full: the loop is awake anyway */
-}
 
 int uco_loop_post(uco_loop *l, uco_task_fn *fn, void *arg)
 {
@@ -40,7 +32,7 @@ int uco_loop_post(uco_loop *l, uco_task_fn *fn, void *arg)
         p->next = old;
     } while (!atomic_compare_exchange_weak_explicit(&l->posts, &old, p, memory_order_release,
                                                     memory_order_relaxed));
-    if (!old) wake(l);
+    if (!old) uco__inbox_wake(l);
     atomic_fetch_sub_explicit(&l->inbox_posting, 1, memory_order_release);
     return 0;
 }
@@ -64,7 +56,7 @@ int uco_loop_release(uco_loop *l)
      * (Posted before the release: already on the list, and pushed with its own wake-up.) */
     if (h == 1) {
         atomic_fetch_add_explicit(&l->inbox_posting, 1, memory_order_relaxed);
-        wake(l);
+        uco__inbox_wake(l);
         atomic_fetch_sub_explicit(&l->inbox_posting, 1, memory_order_release);
     }
     return 0;
@@ -81,10 +73,8 @@ void uco__posts_spawn(struct uco_loop *l)
     static const uco_task_opts detached = {.detached = true};
     for (int i = 0; i < POSTS_PER_TURN && l->posts_left; i++) {
         struct uco__post *p = l->posts_left;
-        if (uco_loop_spawn(l, NULL, p->fn, p->arg, &detached) < 0) {
-            wake(l); /* out of memory: try again next turn, in order */
-            return;
-        }
+        if (uco_loop_spawn(l, NULL, p->fn, p->arg, &detached) < 0)
+            return; /* out of memory: the next turn tries again (the loop does not sleep) */
         l->posts_left = p->next;
         if (!l->posts_left) l->posts_tail = NULL;
         free(p);
